@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Simulation throughput: simlens against a plain lenstronomy SimAPI loop, in one process.
+
+Shows 4-band lenses per second per core (CPU time, noise included, default accuracy) for
+simlens' sampler and renderer, beside the reference the issue names: one lenstronomy
+``SimAPI`` per band and image (DES band config, Gaussian PSF at the image's FWHM, SIE + Sersic
+lens light + Sersic source, supersampling 3, Poisson + background noise), on the very same
+truth rows. Prints the ratio. With ``--stream N`` it also streams an N-image set to disk through
+``simlens generate`` in a child process and reports its wall time and peak memory (max RSS).
+
+Run: ``python scripts/bench_simulate.py [--n 200] [--stream 10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def reference_loop(truth, survey, npix: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """One lenstronomy SimAPI per band and image, supersampling 3 (the issue's reference)."""
+    from lenstronomy.SimulationAPI.ObservationConfig.DES import DES
+    from lenstronomy.SimulationAPI.sim_api import SimAPI
+
+    out = np.empty((len(truth), npix, npix, 4), dtype=np.float32)
+    model = {
+        "lens_model_list": ["SIE"],
+        "lens_light_model_list": ["SERSIC_ELLIPSE"],
+        "source_light_model_list": ["SERSIC_ELLIPSE"],
+    }
+    for k, row in enumerate(truth.itertuples(index=False)):
+        for j, b in enumerate(("g", "r", "i", "z")):
+            # DES() mutates a module-level dict: deep-copy what it returns, never reuse it
+            kw = copy.deepcopy(DES(band=b, psf_type="GAUSSIAN", coadd_years=3).kwargs_single_band())
+            kw["seeing"] = float(getattr(row, f"psf_fwhm_{b}"))
+            sim = SimAPI(num_pix=npix, kwargs_single_band=kw, kwargs_model=model)
+            im = sim.image_model_class({"supersampling_factor": 3})
+            kl = [
+                {
+                    "magnitude": float(getattr(row, f"mag_lens_{b}")),
+                    "R_sersic": row.R_sersic_lens_light,
+                    "n_sersic": row.n_sersic_lens_light,
+                    "e1": row.e1_lens_light,
+                    "e2": row.e2_lens_light,
+                    "center_x": row.center_x_lens_light,
+                    "center_y": row.center_y_lens_light,
+                }
+            ]
+            ks = [
+                {
+                    "magnitude": float(getattr(row, f"mag_source_unlensed_{b}")),
+                    "R_sersic": row.R_sersic_source,
+                    "n_sersic": row.n_sersic_source,
+                    "e1": row.e1_source,
+                    "e2": row.e2_source,
+                    "center_x": row.center_x_source,
+                    "center_y": row.center_y_source,
+                }
+            ]
+            kl, ks, _ = sim.magnitude2amplitude(kl, ks, None)
+            lens = [
+                {
+                    "theta_E": row.theta_E,
+                    "e1": row.e1_mass,
+                    "e2": row.e2_mass,
+                    "center_x": row.center_x_mass,
+                    "center_y": row.center_y_mass,
+                }
+            ]
+            img = im.image(lens, ks, kl, None)
+            img = img + sim.noise_for_model(model=img)
+            out[k, :, :, j] = img
+    return out
+
+
+def cpu() -> float:
+    return time.process_time()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=200, help="lenses timed for simlens (default 200)")
+    ap.add_argument("--n-ref", type=int, default=40, help="lenses timed for the reference loop")
+    ap.add_argument("--stream", type=int, default=0, help="also stream this many images to disk")
+    ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    args = ap.parse_args(argv)
+
+    import simlens
+
+    sim = simlens.Simulator("des-y3")
+    sim.lenses(2, rng=99)  # warm caches (templates, tables) before timing
+
+    t0 = cpu()
+    truth = sim.sample_lenses(args.n, rng=1)
+    t_sample = cpu() - t0
+    t0 = cpu()
+    sim.render(truth, noise=True)
+    t_render = cpu() - t0
+
+    sub = truth.iloc[: args.n_ref]
+    t0 = cpu()
+    sim.render(sub, noise=True)
+    t_render_sub = cpu() - t0
+    t0 = cpu()
+    reference_loop(sub, sim.survey, sim.npix)
+    t_ref = cpu() - t0
+
+    per_render = t_render / args.n
+    per_sample = t_sample / args.n
+    per_ref = t_ref / len(sub)
+    res = {
+        "n": args.n,
+        "sample_ms_per_lens": 1e3 * per_sample,
+        "render_ms_per_lens": 1e3 * per_render,
+        "sample_plus_render_lenses_per_s_per_core": 1.0 / (per_sample + per_render),
+        "render_lenses_per_s_per_core": 1.0 / per_render,
+        "reference_ms_per_lens": 1e3 * per_ref,
+        "reference_lenses_per_s_per_core": 1.0 / per_ref,
+        "ratio_render_vs_reference": per_ref / (t_render_sub / len(sub)),
+        "ratio_sample_plus_render_vs_reference": per_ref / (per_sample + per_render),
+    }
+    print(f"simlens sample : {res['sample_ms_per_lens']:7.2f} ms CPU / lens")
+    print(f"simlens render : {res['render_ms_per_lens']:7.2f} ms CPU / lens (4 bands, noise)")
+    print(
+        f"  -> {res['render_lenses_per_s_per_core']:.0f} lenses/s/core rendered, "
+        f"{res['sample_plus_render_lenses_per_s_per_core']:.0f} sampled+rendered"
+    )
+    print(f"lenstronomy SimAPI loop (ss=3): {res['reference_ms_per_lens']:7.2f} ms CPU / lens")
+    print(f"ratio render vs reference        : {res['ratio_render_vs_reference']:.1f}x")
+    print(f"ratio sample+render vs reference : {res['ratio_sample_plus_render_vs_reference']:.1f}x")
+
+    if args.stream:
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "set.h5"
+            cmd = [
+                sys.executable,
+                "-m",
+                "simlens.cli",
+                "generate",
+                "--n",
+                str(args.stream),
+                "--kind",
+                "lens",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+            ]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            wall = time.perf_counter() - t0
+            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+            size_mb = out.stat().st_size / 2**20
+        res.update(
+            stream_n=args.stream,
+            stream_wall_s=wall,
+            stream_peak_rss_mb=rss_mb,
+            stream_file_mb=size_mb,
+        )
+        print(
+            f"streamed {args.stream} lenses to disk: {wall:.0f} s wall, peak RSS {rss_mb:.0f} MB, "
+            f"file {size_mb:.0f} MB"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""simlens: on-demand DES-like, LensPop-style strong lenses and non-lenses with truth tables.
+
+>>> import simlens
+>>> sim = simlens.Simulator("des-y3")
+>>> ds = sim.lenses(16, rng=0, theta_E=(1.0, 2.7))
+>>> ds.save("set.h5"); simlens.load("set.h5")
+
+Sampling (``sim.sample_lenses``) gives a truth table, one row per image; rendering
+(``sim.render``) turns rows into float32 ``(n, 100, 100, 4)`` griz images in counts at zero
+point 30. Units: arcsec, km/s, AB mag.
+"""
+
+from __future__ import annotations
+
+from .dataset import Dataset, DatasetWriter, load
+from .errors import SimlensError, SimlensKeyError, SimlensValueError
+from .provenance import package_version
+from .simulator import Simulator
+from .survey import Band, Survey, available_surveys, load_survey
+
+__version__ = package_version()
+
+__all__ = [
+    "Band",
+    "Dataset",
+    "DatasetWriter",
+    "SimlensError",
+    "SimlensKeyError",
+    "SimlensValueError",
+    "Simulator",
+    "Survey",
+    "__version__",
+    "available_surveys",
+    "load",
+    "load_survey",
+]

@@ -1,0 +1,312 @@
+"""The ``simlens`` command: generate, inspect and view simulated sets.
+
+Thin by design: it parses arguments and calls :class:`simlens.simulator.Simulator`,
+:mod:`simlens.dataset`, :mod:`simlens.plotting` and :mod:`simlens.fits`; nothing in the library
+imports it. Exit codes: 0 success, 2 bad input (message on stderr naming the parameter; nothing
+written), 130 interrupted.
+
+Examples
+--------
+::
+
+    simlens generate --survey des-y3 --n 10000 --kind lens --theta-E 1.0:2.7 --psf-scale 0.6 \\
+        --seed 1 --out set.h5
+    simlens info set.h5
+    simlens show set.h5 --out sheet.png --n 16
+    simlens fits set.h5 --index 0 --out system0.fits
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from simlens.errors import SimlensError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+KINDS = ("lens", "elliptical", "star")
+_LENS_ONLY = ("theta_E", "mag_source_g")
+
+
+class _BadInput(Exception):
+    """A command-line value is invalid; the message names the parameter."""
+
+
+# --------------------------------------------------------------------------- argument types
+def _control(text: str) -> float | tuple[float, float]:
+    """``"x"`` -> x (a fixed value); ``"lo:hi"`` -> (lo, hi) (uniform between them)."""
+    parts = text.split(":")
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected a number or lo:hi, got {text!r}")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or lo:hi, got {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    if len(values) == 2:
+        if values[0] > values[1]:
+            raise argparse.ArgumentTypeError(f"range lo:hi needs lo <= hi, got {text!r}")
+        return (values[0], values[1])
+    return values[0]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (>= 1), got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise instead of exiting (``main`` returns the exit code)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _BadInput(f"{self.prog}: error: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="simlens",
+        description="DES-like, LensPop-style strong-lens simulator.",
+        epilog="Exit codes: 0 success, 2 bad input (nothing written), 130 interrupted.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser(
+        "generate",
+        help="simulate a set and write it to an HDF5 file",
+        description=(
+            "Simulate N images of one kind and stream them to an HDF5 set. Controls take a "
+            "number (fixed) or lo:hi (uniform). The same --seed gives the same set whatever "
+            "--chunk is: the truth table is drawn first, then rendered chunk by chunk."
+        ),
+    )
+    gen.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
+    gen.add_argument("--n", type=_positive_int, required=True, help="number of images (>= 1)")
+    gen.add_argument("--kind", default="lens", help=f"one of {', '.join(KINDS)} (lens)")
+    gen.add_argument("--npix", type=_positive_int, default=100, help="image side, pixels (100)")
+    gen.add_argument("--theta-E", dest="theta_E", type=_control, help="arcsec, in (0, 10]; lens")
+    gen.add_argument("--psf-scale", type=_control, default=1.0, help="PSF FWHM / preset (1.0)")
+    gen.add_argument("--mag-lens-r", type=_control, help="lens galaxy r mag, AB, in [10, 40]")
+    gen.add_argument(
+        "--mag-source-g", type=_control, help="lensed source g mag (observed), in [10, 40]; lens"
+    )
+    gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
+    gen.add_argument("--chunk", type=_positive_int, default=256, help="images per chunk (256)")
+    gen.add_argument(
+        "--workers", type=_positive_int, default=1, help="rendering processes (1); same output"
+    )
+    gen.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
+    gen.add_argument("--no-noise", action="store_true", help="render without noise")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--out", type=Path, required=True, help="output .h5 file")
+
+    info = sub.add_parser("info", help="summarise a saved set")
+    info.add_argument("path", type=Path)
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    show = sub.add_parser("show", help="contact sheet of colour composites (PNG)")
+    show.add_argument("path", type=Path)
+    show.add_argument("--out", type=Path, required=True, help="output PNG")
+    show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
+    show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
+
+    fits = sub.add_parser("fits", help="export one system to multi-extension FITS")
+    fits.add_argument("path", type=Path)
+    fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
+    fits.add_argument("--out", type=Path, required=True, help="output .fits file")
+    return parser
+
+
+# --------------------------------------------------------------------------- commands
+def _simulator(survey: str, npix: int) -> Any:
+    """Build the simulator (a seam for tests; imports the heavy physics only when needed)."""
+    from simlens.simulator import Simulator
+
+    return Simulator(survey=survey, npix=npix)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from simlens.dataset import DatasetWriter
+
+    if args.kind not in KINDS:
+        raise _BadInput(f"--kind: expected one of {', '.join(KINDS)}, got {args.kind!r}")
+    if args.kind != "lens":
+        for name in _LENS_ONLY:
+            if getattr(args, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise _BadInput(f"{flag}: applies to --kind lens only, not {args.kind!r}")
+    controls: dict[str, Any] = {"psf_scale": args.psf_scale, "mag_lens_r": args.mag_lens_r}
+    if args.kind == "lens":
+        controls.update(theta_E=args.theta_E, mag_source_g=args.mag_source_g)
+
+    sim = _simulator(args.survey, args.npix)
+    # The whole truth table first (cheap), from one seed: the object sequence is then the
+    # same whatever the chunk size, and rendering depends only on each row.
+    if args.kind == "lens":
+        truth = sim.sample_lenses(args.n, rng=args.seed, **controls)
+    else:
+        truth = sim.sample_nonlenses(args.n, rng=args.seed, kind=args.kind, **controls)
+    # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
+    meta = sim.provenance(
+        seed=args.seed,
+        kind=args.kind,
+        controls={k: v for k, v in controls.items() if v is not None},
+        noise=not args.no_noise,
+        n=args.n,
+    )
+    npix = int(getattr(sim, "npix", args.npix))
+    compression = None if args.compression == "none" else args.compression
+    with (
+        DatasetWriter(args.out, npix, sim.bands, meta, compression=compression) as writer,
+        tqdm(total=args.n, unit="img", desc="simulating", disable=args.quiet) as bar,
+    ):
+        for start in range(0, args.n, args.chunk):
+            rows = truth.iloc[start : start + args.chunk]
+            # Rendering is per row (each row's own seed): workers change speed, not pixels.
+            parallel = {"workers": args.workers} if args.workers > 1 else {}
+            writer.append(sim.render(rows, noise=not args.no_noise, **parallel), rows)
+            bar.update(len(rows))
+    print(
+        f"wrote {args.n} {args.kind} images ({npix}x{npix} px, {''.join(sim.bands)}) to {args.out}"
+    )
+    return EXIT_OK
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from simlens.dataset import load, read_info
+
+    info = read_info(path)
+    ds = load(path, lazy=True)
+    try:
+        truth = ds.truth
+    finally:
+        ds.close()
+    summary: dict[str, Any] = {"path": str(path), **info}
+    if "kind" in truth.columns:
+        summary["kinds"] = {str(k): int(v) for k, v in truth["kind"].value_counts().items()}
+    if "label" in truth.columns:
+        summary["labels"] = {str(k): int(v) for k, v in truth["label"].value_counts().items()}
+    ranges = {}
+    for name in truth.columns:
+        col = truth[name]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iuf" and col.notna().any():
+            ranges[name] = [float(col.min()), float(col.max())]
+    summary["ranges"] = ranges
+    summary["bands"] = list(info["bands"])
+    return summary
+
+
+def _info(args: argparse.Namespace) -> int:
+    s = _summary(args.path)
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return EXIT_OK
+    meta = s["meta"]
+    survey = meta.get("survey", {})
+    survey_name = survey.get("name", "?") if isinstance(survey, dict) else survey
+    lines = [
+        f"{s['path']}: simlens set, format {s['format_version']}, {s['n']} images, "
+        f"{s['npix']}x{s['npix']} px, bands {' '.join(s['bands'])}, survey {survey_name}",
+        f"written {s['created_utc']} by {s['writer'].get('package')} {s['writer'].get('version')}"
+        f", compression {s['compression']}",
+    ]
+    if "kinds" in s:
+        lines.append("kinds: " + ", ".join(f"{k} {v}" for k, v in s["kinds"].items()))
+    if "labels" in s:
+        lines.append("labels: " + ", ".join(f"{k}: {v}" for k, v in s["labels"].items()))
+    if s["ranges"]:
+        lines.append("columns (min .. max):")
+        width = max(len(name) for name in s["ranges"])
+        lines += [f"  {k:<{width}}  {lo:.6g} .. {hi:.6g}" for k, (lo, hi) in s["ranges"].items()]
+    lines.append("provenance:")
+    lines += ["  " + line for line in json.dumps(meta, indent=2).splitlines()]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from simlens.dataset import load
+    from simlens.plotting import contact_sheet
+
+    ds = load(args.path, lazy=True)
+    try:
+        subset = ds[: min(args.n, len(ds))]
+    finally:
+        ds.close()
+    if len(subset) == 0:
+        raise _BadInput(f"path: {str(args.path)!r} holds no images")
+    contact_sheet(subset, path=args.out, ncols=args.ncols)
+    print(f"wrote a contact sheet of {len(subset)} images to {args.out}")
+    return EXIT_OK
+
+
+def _fits(args: argparse.Namespace) -> int:
+    from simlens.dataset import load
+    from simlens.fits import to_fits
+
+    ds = load(args.path, lazy=True)
+    try:
+        n = len(ds)
+        if not -n <= args.index < n:
+            raise _BadInput(f"--index: expected an integer in [{-n}, {n - 1}], got {args.index}")
+        to_fits(ds[args.index], 0, args.out)
+    finally:
+        ds.close()
+    print(f"wrote system {args.index} to {args.out}")
+    return EXIT_OK
+
+
+_COMMANDS = {"generate": _generate, "info": _info, "show": _show, "fits": _fits}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``simlens`` command line; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except _BadInput as err:
+        print(err, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exit_:  # --help / --version
+        return int(exit_.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except (_BadInput, SimlensError, ValueError, OSError) as err:
+        print(f"simlens {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"simlens {args.command}: interrupted; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Export one simulated system to a multi-extension FITS file.
+
+Layout: an empty primary HDU with the keywords shared by all bands, then one image HDU per band
+(``EXTNAME`` = band name, in the set's band order), then a binary table ``TRUTH`` holding the
+system's truth row. Each image header carries its pixel scale (``CDELT1/2`` in degrees and
+``PIXSCALE`` in arcsec), ``BUNIT``, ``MAGZERO``, ``FILTER``, the PSF FWHM of that band
+(``PSF_FWHM``, arcsec), the image ``SEED``, ``LABEL``/``KIND``, ``SURVEY`` and the simlens version.
+
+The WCS is a tangent projection centred on (RA, Dec) = (0, 0) at the stamp centre, with RA
+growing with the column index, so that the truth columns ``center_x_*`` / ``center_y_*``
+(lenstronomy's default grid: x grows with the column, y with the row) are RA and Dec offsets in
+arcsec. The sky position is nominal: simulated stamps have no real pointing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simlens.dataset import Dataset, atomic_path
+from simlens.errors import SimlensKeyError, SimlensValueError
+from simlens.provenance import package_version, utc_now
+
+__all__ = ["to_fits"]
+
+_ARCSEC_PER_DEG = 3600.0
+
+
+def _survey_value(meta: Mapping[str, Any], key: str) -> Any:
+    survey = meta.get("survey")
+    if isinstance(survey, Mapping):
+        return survey.get(key)
+    return None
+
+
+def _number(value: Any, name: str, band: str | None = None) -> float:
+    if isinstance(value, Mapping) and band is not None:  # per-band values
+        value = value.get(band)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    if not np.isfinite(out) or out <= 0:
+        raise SimlensValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return out
+
+
+def _table_column(series: pd.Series) -> np.ndarray:
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+        return series.to_numpy()
+    # strings (and anything else) as fixed-width unicode; missing values as ""
+    return np.array(["" if pd.isna(v) else str(v) for v in series], dtype=str)
+
+
+def to_fits(
+    data: Dataset | tuple[Any, pd.DataFrame],
+    index: int,
+    path: str | os.PathLike[str],
+    *,
+    bands: Sequence[str] | None = None,
+    pixel_scale: float | None = None,
+    zero_point: float | None = None,
+    survey: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write system ``index`` of a set to a multi-extension FITS file (atomically).
+
+    Parameters
+    ----------
+    data : Dataset or (images, truth)
+        The set; ``images`` has shape ``(n, H, W, C)`` in counts at the zero point.
+    index : int
+        Which system, ``-n <= index < n``.
+    path : str or path-like
+        Output file; replaced if it exists.
+    bands : sequence of str, optional
+        Band of each channel. Default: the Dataset's bands, else ``meta["bands"]``, else
+        g, r, i, z for 4 channels.
+    pixel_scale : float, optional
+        Arcsec per pixel. Default: ``meta["survey"]["pixel_scale"]``.
+    zero_point : float, optional
+        AB magnitude of one count (``MAGZERO``). Default: ``meta["survey"]["zero_point"]``.
+    survey : str, optional
+        Survey name for ``SURVEY``. Default: ``meta["survey"]["name"]``.
+    meta : mapping, optional
+        Provenance, used only with ``(images, truth)`` input (a Dataset brings its own).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    SimlensKeyError
+        If the truth lacks ``seed`` or ``psf_fwhm_<band>``, or pixel scale / zero point are
+        neither given nor in the metadata.
+    SimlensValueError
+        If ``index`` is out of range or a value is invalid.
+    """
+    from astropy.io import fits
+    from astropy.table import Table
+
+    if not isinstance(data, Dataset):
+        try:
+            images, truth = data
+        except (TypeError, ValueError):
+            raise SimlensValueError("data: expected a Dataset or an (images, truth) pair") from None
+        given = {} if bands is None else {"bands": tuple(bands)}
+        data = Dataset(images=images, truth=truth, meta=dict(meta or {}), **given)
+    ds = data
+    band_names = tuple(bands) if bands is not None else ds.bands
+    if len(band_names) != len(ds.bands):
+        raise SimlensValueError(f"bands: expected {len(ds.bands)} names, got {band_names}")
+    n = len(ds)
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not -n <= index < n:
+        raise SimlensValueError(f"index: expected an integer in [{-n}, {n - 1}], got {index!r}")
+    index = int(index) % n
+    row = ds.truth.iloc[index]
+    for column in ["seed", *(f"psf_fwhm_{b}" for b in band_names)]:
+        if column not in ds.truth.columns:
+            raise SimlensKeyError(f"truth: needs column {column!r} for the FITS header")
+
+    scale = pixel_scale if pixel_scale is not None else _survey_value(ds.meta, "pixel_scale")
+    zp = zero_point if zero_point is not None else _survey_value(ds.meta, "zero_point")
+    if scale is None:
+        raise SimlensKeyError("pixel_scale: not given and not in meta['survey'] (arcsec/pixel)")
+    if zp is None:
+        raise SimlensKeyError("zero_point: not given and not in meta['survey'] (AB mag)")
+    scale = _number(scale, "pixel_scale")
+    survey_name = survey or _survey_value(ds.meta, "name") or "unknown"
+    version = str(ds.meta.get("version") or package_version())
+    image = np.asarray(ds.images[index])  # (H, W, C)
+    npix_y, npix_x = image.shape[:2]
+
+    primary = fits.PrimaryHDU()
+    shared = primary.header
+    shared["ORIGIN"] = ("simlens", "strong-lens simulator (simlens-probe)")
+    shared["DATE"] = (utc_now().rstrip("Z"), "UTC time this file was written")
+    shared["SIMLVER"] = (version, "simlens version that made the image")
+    shared["SURVEY"] = (str(survey_name), "survey preset")
+    shared["NBANDS"] = (len(band_names), "number of band images")
+    shared["BANDS"] = (",".join(band_names), "EXTNAME of the band images, in order")
+    shared["INDEX"] = (index, "row of this system in its set")
+    shared["SEED"] = (int(row["seed"]), "seed of this image (truth column seed)")
+    if "label" in ds.truth.columns:
+        shared["LABEL"] = (int(row["label"]), "1 lens, 0 not a lens")
+    if "kind" in ds.truth.columns:
+        shared["KIND"] = (str(row["kind"]), "kind of system")
+    if "theta_E" in ds.truth.columns and pd.notna(row["theta_E"]):
+        shared["THETA_E"] = (float(row["theta_E"]), "[arcsec] Einstein radius")
+    hdus: list[Any] = [primary]
+
+    for channel, band in enumerate(band_names):
+        hdu = fits.ImageHDU(data=np.ascontiguousarray(image[:, :, channel], dtype=np.float32))
+        h = hdu.header
+        h["EXTNAME"] = band
+        h["FILTER"] = (band, "band")
+        h["BUNIT"] = ("count", "AB mag = MAGZERO - 2.5 log10(counts)")
+        h["MAGZERO"] = (_number(zp, "zero_point", band), "[mag] AB zero point of one count")
+        h["PIXSCALE"] = (scale, "[arcsec/pixel] pixel scale")
+        h["PSF_FWHM"] = (
+            _number(row[f"psf_fwhm_{band}"], f"psf_fwhm_{band}"),
+            "[arcsec] PSF FWHM in this band",
+        )
+        h["WCSAXES"] = 2
+        h["CTYPE1"], h["CTYPE2"] = "RA---TAN", "DEC--TAN"
+        h["CUNIT1"], h["CUNIT2"] = "deg", "deg"
+        h["CRPIX1"] = ((npix_x + 1) / 2, "stamp centre (FITS pixels are 1-based)")
+        h["CRPIX2"] = ((npix_y + 1) / 2, "stamp centre")
+        h["CRVAL1"] = (0.0, "[deg] nominal: stamps have no pointing")
+        h["CRVAL2"] = (0.0, "[deg] nominal")
+        h["CDELT1"] = (scale / _ARCSEC_PER_DEG, "[deg] RA grows with column, like truth x")
+        h["CDELT2"] = (scale / _ARCSEC_PER_DEG, "[deg] Dec grows with row, like truth y")
+        for key in ("SURVEY", "SIMLVER", "SEED", "LABEL", "KIND"):
+            if key in shared:
+                h[key] = (shared[key], shared.comments[key])
+        hdus.append(hdu)
+
+    row_frame = ds.truth.iloc[[index]]
+    table = Table({name: _table_column(row_frame[name]) for name in row_frame.columns})
+    truth_hdu = fits.table_to_hdu(table)
+    truth_hdu.header["EXTNAME"] = "TRUTH"
+    hdus.append(truth_hdu)
+
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
+    return Path(path)

@@ -1,0 +1,239 @@
+"""Batched strong-lensing physics: SIE deflection, Sersic light, lensed surface brightness.
+
+These are vectorised re-statements of lenstronomy's ``SIE`` (an ``NIE`` with a vanishing core,
+Keeton & Kochanek 1998) and ``SERSIC_ELLIPSE`` profiles, so that many systems can be ray-traced
+in one numpy pass with per-point parameters. ``tests/simlens/test_lensing.py`` checks them against
+lenstronomy itself (deflections to 1e-6 relative, surface brightness to 1e-4 of the peak).
+
+Conventions (lenstronomy's): angles in arcsec; ``x`` grows with the column index and ``y`` with
+the row index; ellipticity ``e = (1 - q) / (1 + q)``, ``e1 = e cos 2 phi``, ``e2 = e sin 2 phi``;
+radii are product averages (``sqrt(a b)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import gamma as gamma_fn
+
+__all__ = [
+    "LensedSourceGrid",
+    "lensed_source_grid",
+    "ray_shoot",
+    "sersic_b_n",
+    "sersic_surface_brightness",
+    "sie_deflection",
+]
+
+Array = NDArray[np.float64]
+
+# lenstronomy's SIE is an NIE with this core (arcsec); kept identical so the paths agree.
+_SIE_CORE = 1e-10
+
+
+def _phi_q(e1: ArrayLike, e2: ArrayLike) -> tuple[Array, Array]:
+    e1 = np.asarray(e1, dtype=float)
+    e2 = np.asarray(e2, dtype=float)
+    phi = np.arctan2(e2, e1) / 2.0
+    c = np.minimum(np.sqrt(e1**2 + e2**2), 0.9999)
+    return phi, (1.0 - c) / (1.0 + c)
+
+
+def sie_deflection(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> tuple[Array, Array]:
+    """Deflection (alpha_x, alpha_y) of a singular isothermal ellipsoid, arcsec.
+
+    All arguments broadcast against each other, so one call can trace points belonging to many
+    lenses. ``theta_E`` is the product-averaged Einstein radius in arcsec.
+    """
+    phi, q = _phi_q(e1, e2)
+    q = np.minimum(q, 0.99999999)  # the q -> 1 limit of the formula, as lenstronomy does
+    theta_E = np.asarray(theta_E, dtype=float)
+    # product-average -> major-axis normalisation, then Keeton & Kochanek's b
+    b = theta_E / np.sqrt((1.0 + q**2) / (2.0 * q)) * np.sqrt((1.0 + q**2) / 2.0)
+    s = _SIE_CORE / np.sqrt(q)
+    dx = np.asarray(x, dtype=float) - center_x
+    dy = np.asarray(y, dtype=float) - center_y
+    cos, sin = np.cos(phi), np.sin(phi)
+    xr = dx * cos + dy * sin
+    yr = -dx * sin + dy * cos
+    psi = np.sqrt(q**2 * (s**2 + xr**2) + yr**2)
+    sq = np.sqrt(1.0 - q**2)
+    fx = b / sq * np.arctan(sq * xr / (psi + s))
+    fy = b / sq * np.arctanh(sq * yr / (psi + q**2 * s))
+    return fx * cos - fy * sin, fx * sin + fy * cos
+
+
+def ray_shoot(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> tuple[Array, Array]:
+    """Map image-plane positions to the source plane through an SIE (arcsec)."""
+    ax, ay = sie_deflection(x, y, theta_E, e1, e2, center_x, center_y)
+    return np.asarray(x, dtype=float) - ax, np.asarray(y, dtype=float) - ay
+
+
+def sersic_b_n(n: ArrayLike) -> Array:
+    """lenstronomy's approximation of the Sersic ``b_n`` (Ciotti & Bertin 1999 leading term).
+
+    Kept identical to lenstronomy so ``R_sersic`` means the same thing in both codes; for
+    ``n = 1`` the true half-light radius is 1.004 ``R_sersic``.
+    """
+    return np.maximum(1.9992 * np.asarray(n, dtype=float) - 0.3271, 1e-5)
+
+
+def sersic_surface_brightness(
+    x: ArrayLike,
+    y: ArrayLike,
+    flux: ArrayLike,
+    R_sersic: ArrayLike,
+    n_sersic: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+) -> Array:
+    """Elliptical Sersic surface brightness (flux per arcsec^2) normalised to total ``flux``.
+
+    The shape is lenstronomy's ``SERSIC_ELLIPSE`` (product-average radius); the amplitude is
+    ``I_e = flux / (2 pi n R^2 e^b b^(-2n) Gamma(2n))``, the analytic total of that profile.
+    """
+    n = np.asarray(n_sersic, dtype=float)
+    R = np.maximum(np.asarray(R_sersic, dtype=float), 1e-10)
+    e1 = np.asarray(e1, dtype=float)
+    e2 = np.asarray(e2, dtype=float)
+    dx = np.asarray(x, dtype=float) - center_x
+    dy = np.asarray(y, dtype=float) - center_y
+    norm = np.sqrt(np.maximum(np.abs(1.0 - e1**2 - e2**2), 1e-6))
+    xe = ((1.0 - e1) * dx - e2 * dy) / norm
+    ye = (-e2 * dx + (1.0 + e1) * dy) / norm
+    r = np.sqrt(xe**2 + ye**2)
+    bn = sersic_b_n(n)
+    i_e = np.asarray(flux, dtype=float) / (
+        2.0 * np.pi * n * R**2 * np.exp(bn) * bn ** (-2.0 * n) * gamma_fn(2.0 * n)
+    )
+    x = np.maximum(r, 1e-10) / R
+    if n.ndim == 0 and float(n) == 1.0:
+        return i_e * np.exp(-bn * (x - 1.0))  # exponential disk: skip the (slow) power
+    return i_e * np.exp(-bn * (x ** (1.0 / n) - 1.0))
+
+
+class LensedSourceGrid:
+    """Pixel-integrated lensed source on a patch of the image plane (no PSF).
+
+    Attributes
+    ----------
+    image : ndarray (ny, nx)
+        Flux per pixel (pixel-integrated surface brightness), in the source's flux units.
+    x0, y0 : int
+        Column and row of ``image[0, 0]`` in the stamp grid (may be negative or outside).
+    pixel_scale : float
+        Arcsec per pixel.
+    """
+
+    __slots__ = ("image", "pixel_scale", "x0", "y0")
+
+    def __init__(self, image: Array, x0: int, y0: int, pixel_scale: float) -> None:
+        self.image = image
+        self.x0 = x0
+        self.y0 = y0
+        self.pixel_scale = pixel_scale
+
+    @property
+    def flux(self) -> float:
+        """Total lensed flux on the patch."""
+        return float(self.image.sum())
+
+
+def _subpixel_offsets(ss: int) -> Array:
+    return (np.arange(ss) + 0.5) / ss - 0.5
+
+
+def lensed_source_grid(
+    *,
+    theta_E: float,
+    e1_mass: float,
+    e2_mass: float,
+    center_x_mass: float,
+    center_y_mass: float,
+    R_sersic: float,
+    n_sersic: float,
+    e1_source: float,
+    e2_source: float,
+    center_x_source: float,
+    center_y_source: float,
+    flux: float,
+    npix: int,
+    pixel_scale: float,
+    supersampling: int = 8,
+    refine_threshold: float = 1e-3,
+    extent: float = 8.0,
+) -> LensedSourceGrid:
+    """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
+
+    Adaptive supersampling: every pixel of the patch is first sampled at its centre; pixels
+    brighter than ``refine_threshold`` times the brightest sample, and their neighbours, are
+    integrated on a ``supersampling`` x ``supersampling`` sub-grid. The faint rest keeps its
+    centre value (an error below ``refine_threshold`` of the peak, spread smoothly). The patch is
+    aligned with the pixel grid of an ``npix`` x ``npix`` stamp whose centre is the origin, and
+    covers every image of the source out to ``extent`` Sersic radii, independently of ``npix``,
+    so that its total flux is the lensed flux even where the stamp truncates it.
+
+    Parameters are lenstronomy's (arcsec); ``flux`` is the unlensed total flux of the source.
+    """
+    _, q = _phi_q(e1_mass, e2_mass)
+    beta = float(np.hypot(center_x_source - center_x_mass, center_y_source - center_y_mass))
+    _, q_s = _phi_q(e1_source, e2_source)
+    r_src = extent * R_sersic / np.sqrt(float(q_s)) * max(1.0, n_sersic)
+    # Images of an SIE lie inside ~theta_E / sqrt(q) + |beta| of the lens; sources far outside
+    # the Einstein radius are only weakly lensed and sit near their true position.
+    half = 1.15 * theta_E / np.sqrt(float(q)) + beta + r_src + 2.0 * pixel_scale
+    c0 = (npix - 1) / 2.0  # stamp centre in pixel coordinates
+    col_lo = int(np.floor(c0 + (center_x_mass - half) / pixel_scale))
+    col_hi = int(np.ceil(c0 + (center_x_mass + half) / pixel_scale))
+    row_lo = int(np.floor(c0 + (center_y_mass - half) / pixel_scale))
+    row_hi = int(np.ceil(c0 + (center_y_mass + half) / pixel_scale))
+    cols = np.arange(col_lo, col_hi + 1)
+    rows = np.arange(row_lo, row_hi + 1)
+    xc = (cols - c0) * pixel_scale
+    yc = (rows - c0) * pixel_scale
+
+    def sample(xs: Array, ys: Array) -> Array:
+        bx, by = ray_shoot(xs, ys, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
+        return sersic_surface_brightness(
+            bx, by, 1.0, R_sersic, n_sersic, e1_source, e2_source, center_x_source, center_y_source
+        )
+
+    # detection pass: one sample per pixel centre
+    xg, yg = np.broadcast_arrays(xc[None, :], yc[:, None])
+    img = sample(xg, yg)
+    peak = float(img.max())
+    if peak > 0:
+        mark = img > refine_threshold * peak
+        # neighbours too: a feature narrower than a pixel can sit between two centres
+        grow = mark.copy()
+        grow[1:, :] |= mark[:-1, :]
+        grow[:-1, :] |= mark[1:, :]
+        grow[:, 1:] |= mark[:, :-1]
+        grow[:, :-1] |= mark[:, 1:]
+        iy, ix = np.nonzero(grow)
+        if iy.size:
+            o = _subpixel_offsets(supersampling) * pixel_scale
+            fx = xc[ix][:, None, None] + o[None, None, :]
+            fy = yc[iy][:, None, None] + o[None, :, None]
+            fx, fy = np.broadcast_arrays(fx, fy)
+            img[iy, ix] = sample(fx, fy).mean(axis=(1, 2))
+    img *= flux * pixel_scale**2
+    return LensedSourceGrid(img, col_lo, row_lo, pixel_scale)
