@@ -121,6 +121,7 @@ class Simulator:
         psf_scale: Any = 1.0,
         mag_lens_r: Any = None,
         mag_source_g: Any = None,
+        detectable: bool = False,
         start: int = 0,
     ) -> pd.DataFrame:
         """Truth table of ``n`` lenses.
@@ -129,7 +130,9 @@ class Simulator:
         or an array of length ``n``): ``theta_E`` Einstein radius (arcsec, (0, 10]),
         ``psf_scale`` ratio of the PSF FWHM to the preset's (> 0), ``mag_lens_r`` lens galaxy r
         magnitude (AB, [10, 40]), ``mag_source_g`` lensed (observed) source g magnitude (AB,
-        [10, 40]). ``start`` returns rows ``start .. start + n - 1`` of the seed's sequence.
+        [10, 40]). ``detectable=True`` keeps LensPop-detectable systems only (S/N > 20,
+        magnification > 3, resolved arcs), as LensPop's own samples. ``start`` returns rows
+        ``start .. start + n - 1`` of the seed's sequence.
         """
         return sampling.sample_lenses(
             n,
@@ -141,6 +144,7 @@ class Simulator:
             psf_scale=psf_scale,
             mag_lens_r=mag_lens_r,
             mag_source_g=mag_source_g,
+            detectable=detectable,
             start=start,
         )
 
