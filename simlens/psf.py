@@ -43,7 +43,7 @@ def psf_fwhm_draws(
     eps0 = rng.standard_normal((n, 1))
     epsb = rng.standard_normal((n, base.size))
     log_f = np.log(base)[None, :] + s * (math.sqrt(rho) * eps0 + math.sqrt(1.0 - rho) * epsb)
-    return np.exp(log_f) * psf_scale[:, None]
+    return np.asarray(np.exp(log_f) * psf_scale[:, None], dtype=np.float64)
 
 
 @lru_cache(maxsize=4096)
@@ -62,7 +62,7 @@ def galsim_psf(profile: str, fwhm: float, *, beta: float = 3.0) -> galsim.GSObje
     return _galsim_psf_cached(profile, float(fwhm), float(beta))
 
 
-def _freq_grid(n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _freq_grid(n: int) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     fy = np.fft.fftfreq(n)[:, None]
     fx = np.fft.rfftfreq(n)[None, :]
     return fx, fy

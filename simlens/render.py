@@ -282,7 +282,7 @@ def render_rows(
     npix: int,
     noise: bool = True,
     psf_profile: str | None = None,
-    supersampling: int = 4,
+    supersampling: int = 3,
 ) -> NDArray[np.float32]:
     """Render every row of ``truth`` into a float32 ``(n, npix, npix, n_bands)`` array (counts).
 

@@ -366,11 +366,14 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     return np.asarray(resolved & (mu > 2.0) & bright)
 
 
-def _pick_nearest(values: F64, target: float, window: float, rng: np.random.Generator) -> int:
+def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
+    """Index of a value within ``window`` of ``target``, chosen by the uniform deviate ``u``
+    (the nearest if none is). ``u`` is drawn by the caller for every row, so the generator
+    advances by the same amount whatever the values: rows stay independent of each other."""
     d = np.abs(values - target)
     ok = np.flatnonzero(d <= window)
     if ok.size:
-        return int(rng.choice(ok))
+        return int(ok[min(int(u * ok.size), ok.size - 1)])
     return int(np.argmin(d))
 
 
@@ -379,7 +382,7 @@ def _pick_nearest(values: F64, target: float, window: float, rng: np.random.Gene
 # -------------------------------------------------------------------------------------------
 
 
-def _row_grid(row: dict[str, Any], survey: Survey, npix: int) -> Any:
+def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
     return lensed_source_grid(
         theta_E=row["theta_E"],
         e1_mass=row["e1_mass"],
@@ -395,6 +398,7 @@ def _row_grid(row: dict[str, Any], survey: Survey, npix: int) -> Any:
         flux=1.0,
         npix=npix,
         pixel_scale=survey.pixel_scale,
+        supersampling=supersampling,
     )
 
 
@@ -426,7 +430,13 @@ def _source_snr(grid: Any, row: dict[str, Any], survey: Survey) -> tuple[float, 
 
 
 def lensing_truth(
-    row: dict[str, Any], survey: Survey, npix: int, cfg: SamplerSettings, grid: Any = None
+    row: dict[str, Any],
+    survey: Survey,
+    npix: int,
+    cfg: SamplerSettings,
+    grid: Any = None,
+    *,
+    supersampling: int = 3,
 ) -> dict[str, Any]:
     """Magnification, best-band source S/N and LensPop detectability of one lens row.
 
@@ -438,7 +448,7 @@ def lensing_truth(
     ray-traced source (it depends on geometry only, not on magnitudes or PSF).
     """
     if grid is None:
-        grid = _row_grid(row, survey, npix)
+        grid = _row_grid(row, survey, npix, supersampling)
     mu = grid.flux
     best_snr, best_band = _source_snr(grid, row, survey)
     fwhm = row[f"psf_fwhm_{best_band}"]
@@ -533,6 +543,7 @@ def sample_lenses(
     mag_source_g: Any = None,
     detectable: bool = False,
     start: int = 0,
+    supersampling: int = 3,
 ) -> pd.DataFrame:
     """Truth table of ``n`` strong lenses (see the module docstring for the population).
 
@@ -564,8 +575,8 @@ def sample_lenses(
     ) -> pd.DataFrame:
         """``per_row`` candidate systems per entry of ``ps`` (consecutive), no lensing truth yet."""
         m = ps.size * per_row
-        ps, th, ml, msg = (None if a is None else np.repeat(a, per_row) for a in (ps, th, ml, msg))
-        assert ps is not None
+        ps = np.repeat(ps, per_row)
+        th, ml, msg = (None if a is None else np.repeat(a, per_row) for a in (th, ml, msg))
         if ml is None and msg is None:
             sys = _lens_systems(m, brng, cosmology, cfg, th)
         else:
@@ -576,16 +587,17 @@ def sample_lenses(
             win = cfg["conditioning.mag_window"]
             obs_g = cand["mag_source_unlensed_g"] - 2.5 * np.log10(_approx_magnification(cand))
             pick = np.empty(m, dtype=int)
+            u = brng.random(m)
             for i in range(m):
                 sl = slice(i * K, (i + 1) * K)
                 if ml is not None and msg is not None:
                     d = np.hypot(cand["mag_lens_r"][sl] - ml[i], obs_g[sl] - msg[i])
-                    pick[i] = i * K + _pick_nearest(d, 0.0, win, brng)
+                    pick[i] = i * K + _pick_nearest(d, 0.0, win, u[i])
                 elif ml is not None:
-                    pick[i] = i * K + _pick_nearest(cand["mag_lens_r"][sl], float(ml[i]), win, brng)
+                    pick[i] = i * K + _pick_nearest(cand["mag_lens_r"][sl], float(ml[i]), win, u[i])
                 else:
                     assert msg is not None
-                    pick[i] = i * K + _pick_nearest(obs_g[sl], float(msg[i]), win, brng)
+                    pick[i] = i * K + _pick_nearest(obs_g[sl], float(msg[i]), win, u[i])
             sys = {k: v[pick] for k, v in cand.items()}
             if ml is not None:
                 shift = ml - sys["mag_lens_r"]
@@ -603,7 +615,7 @@ def sample_lenses(
 
     def complete(row: dict[str, Any]) -> dict[str, Any]:
         """Exact magnification, S/N and detectability; pins the observed g if requested."""
-        grid = _row_grid(row, survey, npix)
+        grid = _row_grid(row, survey, npix, supersampling)
         target = row.pop("_target_g", None)
         if target is not None:
             shift = target + 2.5 * math.log10(grid.flux) - row["mag_source_unlensed_g"]
@@ -631,19 +643,26 @@ def sample_lenses(
             # keep LensPop-detectable systems only: redraw the others from the same controls,
             # ray tracing candidates one at a time until one passes (cheap cuts first)
             k = DETECTABLE_CANDIDATES
-            sub = lambda a, idx: None if a is None else a[idx]
-            for _ in range(DETECTABLE_ROUNDS):
-                bad = np.array([i for i, r in enumerate(out) if not r["detectable"]], dtype=int)
-                if bad.size == 0:
+
+            def sub(a: F64 | None, i: int) -> F64 | None:
+                return None if a is None else a[i : i + 1]
+
+            for rnd in range(DETECTABLE_ROUNDS):
+                bad = [i for i, r in enumerate(out) if not r["detectable"]]
+                if not bad:
                     break
-                cand = candidates(brng, ps[bad], sub(th, bad), sub(ml, bad), sub(msg, bad), k)
-                maybe = _may_be_detectable(cand, survey).reshape(bad.size, k)
-                recs = cand.to_dict("records")
-                for i, row_i in enumerate(bad):
-                    for j in np.flatnonzero(maybe[i]):
-                        r = complete(recs[i * k + j])
+                for i in bad:
+                    # each row redraws from its own stream: rows stay independent of each other
+                    rrng = np.random.default_rng(
+                        np.random.SeedSequence(entropy, spawn_key=(rows.start + i, 2, rnd))
+                    )
+                    cand = candidates(rrng, ps[i : i + 1], sub(th, i), sub(ml, i), sub(msg, i), k)
+                    maybe = _may_be_detectable(cand, survey)
+                    recs = cand.to_dict("records")
+                    for j in np.flatnonzero(maybe):
+                        r = complete(recs[j])
                         if r["detectable"]:
-                            out[row_i] = r
+                            out[i] = r
                             break
             else:
                 raise SimlensValueError(
@@ -714,11 +733,12 @@ def sample_nonlenses(
                 K = int(cfg["conditioning.candidates"])
                 cand = _lens_systems(m * K, brng, cosmology, cfg, None)
                 win = cfg["conditioning.mag_window"]
+                u = brng.random(m)
                 pick = np.array(
                     [
                         i * K
                         + _pick_nearest(
-                            cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, brng
+                            cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, u[i]
                         )
                         for i in range(m)
                     ]

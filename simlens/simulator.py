@@ -67,7 +67,7 @@ class Simulator:
         *,
         cosmology: Cosmology = Planck18,
         psf_profile: str | None = None,
-        supersampling: int = 4,
+        supersampling: int = 3,
     ) -> None:
         self.survey: Survey = load_survey(survey)
         if (
@@ -85,10 +85,10 @@ class Simulator:
         if (
             isinstance(supersampling, bool)
             or not isinstance(supersampling, int)
-            or not 2 <= supersampling <= 64
+            or not 1 <= supersampling <= 64
         ):
             raise SimlensValueError(
-                f"supersampling must be an integer in [2, 64], got {supersampling!r}"
+                f"supersampling must be an integer in [1, 64], got {supersampling!r}"
             )
         self.npix = int(npix)
         self.cosmology = cosmology
@@ -146,6 +146,7 @@ class Simulator:
             mag_source_g=mag_source_g,
             detectable=detectable,
             start=start,
+            supersampling=self.supersampling,
         )
 
     def sample_nonlenses(
@@ -219,7 +220,13 @@ class Simulator:
         if name in ("theta_E", "psf_scale") and lens.any():
             cfg = sampling.SamplerSettings.load()
             for i in np.flatnonzero(lens):
-                t = sampling.lensing_truth(out.iloc[i].to_dict(), self.survey, self.npix, cfg)
+                t = sampling.lensing_truth(
+                    out.iloc[i].to_dict(),
+                    self.survey,
+                    self.npix,
+                    cfg,
+                    supersampling=self.supersampling,
+                )
                 for key, v in t.items():
                     out.iat[i, out.columns.get_loc(key)] = v
                 mu = t["magnification"]
@@ -314,8 +321,8 @@ class Simulator:
         **controls: Any,
     ) -> Dataset:
         """Sample and render ``n`` lenses: a :class:`simlens.Dataset` (images, truth, labels)."""
-        seed = rng if isinstance(rng, int) else None
-        truth = self.sample_lenses(n, rng=rng, **controls)
+        seed = sampling.resolve_entropy(rng)  # recorded, so a Generator seed reproduces too
+        truth = self.sample_lenses(n, rng=seed, **controls)
         return Dataset(
             self.render(truth, noise=noise),
             truth,
@@ -335,8 +342,8 @@ class Simulator:
         **controls: Any,
     ) -> Dataset:
         """Sample and render ``n`` non-lenses of ``kind``."""
-        seed = rng if isinstance(rng, int) else None
-        truth = self.sample_nonlenses(n, rng=rng, kind=kind, **controls)
+        seed = sampling.resolve_entropy(rng)
+        truth = self.sample_nonlenses(n, rng=seed, kind=kind, **controls)
         return Dataset(
             self.render(truth, noise=noise),
             truth,
