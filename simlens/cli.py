@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--mag-source-g", type=_control, help="lensed source g mag (observed), in [10, 40]; lens"
     )
+    gen.add_argument(
+        "--detectable",
+        action="store_true",
+        help="lenses: keep LensPop-detectable systems only (S/N > 20, mu > 3, resolved)",
+    )
     gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
     gen.add_argument("--chunk", type=_positive_int, default=256, help="images per chunk (256)")
     gen.add_argument(
@@ -166,13 +171,22 @@ def _generate(args: argparse.Namespace) -> int:
     if args.kind == "lens":
         controls.update(theta_E=args.theta_E, mag_source_g=args.mag_source_g)
 
+    if args.detectable:
+        if args.kind != "lens":
+            raise _BadInput(f"--detectable: applies to --kind lens only, not {args.kind!r}")
+        controls["detectable"] = True
+
     sim = _simulator(args.survey, args.npix)
-    # The whole truth table first (cheap), from one seed: the object sequence is then the
-    # same whatever the chunk size, and rendering depends only on each row.
-    if args.kind == "lens":
-        truth = sim.sample_lenses(args.n, rng=args.seed, **controls)
-    else:
-        truth = sim.sample_nonlenses(args.n, rng=args.seed, kind=args.kind, **controls)
+
+    # Rows s..s+chunk of the seed's sequence (block seeding: the same objects whatever the
+    # chunk size); sampling and rendering both stream, so memory stays bounded.
+    def sample(start: int, count: int) -> Any:
+        if args.kind == "lens":
+            return sim.sample_lenses(count, rng=args.seed, start=start, **controls)
+        return sim.sample_nonlenses(count, rng=args.seed, kind=args.kind, start=start, **controls)
+
+    # Validate every control before anything is written (bad input writes nothing).
+    sample(0, 1)
     # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
     meta = sim.provenance(
         seed=args.seed,
@@ -188,7 +202,7 @@ def _generate(args: argparse.Namespace) -> int:
         tqdm(total=args.n, unit="img", desc="simulating", disable=args.quiet) as bar,
     ):
         for start in range(0, args.n, args.chunk):
-            rows = truth.iloc[start : start + args.chunk]
+            rows = sample(start, min(args.chunk, args.n - start))
             # Rendering is per row (each row's own seed): workers change speed, not pixels.
             parallel = {"workers": args.workers} if args.workers > 1 else {}
             writer.append(sim.render(rows, noise=not args.no_noise, **parallel), rows)

@@ -58,7 +58,7 @@ class FakeSimulator:
             raise SimlensValueError(f"{name}: must be in ({lo}, {hi}], got {value!r}")
         return out
 
-    def _truth(self, n: int, rng: int, kind: str, **controls: Any) -> pd.DataFrame:
+    def _truth(self, n: int, rng: Any, kind: str, **controls: Any) -> pd.DataFrame:
         if n <= 0:
             raise SimlensValueError(f"n: must be >= 1, got {n}")
         gen = np.random.default_rng(rng)
@@ -80,15 +80,24 @@ class FakeSimulator:
         )
         return truth
 
-    def sample_lenses(self, n: int, rng: int = 0, **controls: Any) -> pd.DataFrame:
-        return self._truth(n, rng, "lens", **controls)
+    def _rows(self, n: int, start: int, rng: int, kind: str, **controls: Any) -> pd.DataFrame:
+        # like the real sampler: rows start..start+n-1 of one sequence per seed
+        if n <= 0:
+            raise SimlensValueError(f"n: must be >= 1, got {n}")
+        rows = [self._truth(1, (rng, i), kind, **controls) for i in range(start, start + n)]
+        return pd.concat(rows, ignore_index=True)
+
+    def sample_lenses(
+        self, n: int, rng: int = 0, start: int = 0, detectable: bool = False, **controls: Any
+    ) -> pd.DataFrame:
+        return self._rows(n, start, rng, "lens", **controls)
 
     def sample_nonlenses(
-        self, n: int, rng: int = 0, kind: str = "elliptical", **controls: Any
+        self, n: int, rng: int = 0, kind: str = "elliptical", start: int = 0, **controls: Any
     ) -> pd.DataFrame:
         if kind not in ("elliptical", "star"):
             raise SimlensKeyError(f"kind: unknown {kind!r}")
-        return self._truth(n, rng, kind, **controls)
+        return self._rows(n, start, rng, kind, **controls)
 
     def render(self, truth: pd.DataFrame, noise: bool = True, *, workers: int = 1) -> np.ndarray:
         self.render_calls.append(len(truth))
