@@ -13,6 +13,7 @@ radii are product averages (``sqrt(a b)``).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -166,6 +167,79 @@ def _subpixel_offsets(ss: int) -> Array:
 
 
 def lensed_source_grid(
+    *,
+    theta_E: float,
+    e1_mass: float,
+    e2_mass: float,
+    center_x_mass: float,
+    center_y_mass: float,
+    R_sersic: float,
+    n_sersic: float,
+    e1_source: float,
+    e2_source: float,
+    center_x_source: float,
+    center_y_source: float,
+    flux: float,
+    npix: int,
+    pixel_scale: float,
+    supersampling: int = 3,
+    refine_threshold: float = 1e-3,
+    extent: float = 8.0,
+) -> LensedSourceGrid:
+    """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
+
+    See :func:`_lensed_source_grid` for the method. Results are memoised per process (the
+    sampler computes the magnification from the very grid the renderer needs next, so
+    ``Simulator.lenses`` ray-traces each system once); the returned image is read-only.
+    """
+    key = tuple(
+        float(v)
+        for v in (
+            theta_E,
+            e1_mass,
+            e2_mass,
+            center_x_mass,
+            center_y_mass,
+            R_sersic,
+            n_sersic,
+            e1_source,
+            e2_source,
+            center_x_source,
+            center_y_source,
+            flux,
+            pixel_scale,
+            refine_threshold,
+            extent,
+        )
+    )
+    return _grid_cached(key, int(npix), int(supersampling))
+
+
+@lru_cache(maxsize=2048)
+def _grid_cached(key: tuple[float, ...], npix: int, supersampling: int) -> LensedSourceGrid:
+    names = (
+        "theta_E",
+        "e1_mass",
+        "e2_mass",
+        "center_x_mass",
+        "center_y_mass",
+        "R_sersic",
+        "n_sersic",
+        "e1_source",
+        "e2_source",
+        "center_x_source",
+        "center_y_source",
+        "flux",
+        "pixel_scale",
+        "refine_threshold",
+        "extent",
+    )
+    grid = _lensed_source_grid(**dict(zip(names, key)), npix=npix, supersampling=supersampling)
+    grid.image.setflags(write=False)
+    return grid
+
+
+def _lensed_source_grid(
     *,
     theta_E: float,
     e1_mass: float,

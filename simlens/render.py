@@ -10,10 +10,11 @@ How one image is made (per row):
    so light just outside the stamp still scatters in, and FFT wrap-around stays outside).
 2. Lens light: galsim draws the Sersic profile convolved with the PSF and the pixel response
    (k-space, exact: cusp included). Gaussian PSFs are closed under convolution, so when the
-   narrowest band's PSF is well sampled (sigma >= ``_MIN_SIGMA_PX`` = 0.9 px) galsim draws the lens once
-   at that PSF and the other bands follow by multiplying its Fourier transform by
+   narrowest band's PSF is well sampled (sigma >= ``_MIN_SIGMA_PX`` = 0.9 px) galsim draws the
+   lens once at that PSF and the other bands follow by multiplying its Fourier transform by
    ``exp(-2 pi^2 (sigma_b^2 - sigma_min^2) f^2)``; this is exact up to aliasing of an image
-   whose spectrum is already suppressed by ``exp(-2 pi^2 sigma_min^2 f^2)`` (< 1e-4 at Nyquist).
+   whose spectrum is already suppressed by ``exp(-2 pi^2 sigma_min^2 f^2)`` (measured: < 7e-5
+   of the peak at sigma_min = 0.9 px, tested to 1e-4).
    Otherwise (narrow or Moffat PSFs) galsim draws every band.
 3. Lensed source: :func:`simlens.lensing.lensed_source_grid` (adaptive supersampling) gives the
    pixel-integrated arc, which is convolved with each band's PSF by FFT.
