@@ -8,6 +8,10 @@ lens light + Sersic source, supersampling 3, Poisson + background noise), on the
 truth rows. Prints the ratio. With ``--stream N`` it also streams an N-image set to disk through
 ``simlens generate`` in a child process and reports its wall time and peak memory (max RSS).
 
+It also times a mixed ``"field"`` set (spirals, ellipticals, stars, mergers, rings, blue
+companions; neighbours on, as for the lenses) sampled and rendered the same way, and reports its
+throughput beside the lenses' (the issue's target: within 2x).
+
 Run: ``python scripts/bench_simulate.py [--n 200] [--stream 10000]``.
 """
 
@@ -122,6 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     sim.render(truth, noise=True)
     t_cold = cpu() - t0
 
+    # a mixed field set, sampled and rendered the same way (warm its tables first)
+    sim.render(sim.sample_nonlenses(64, rng=98, kind="field"))
+    t0 = cpu()
+    field = sim.sample_nonlenses(args.n, rng=1, kind="field")
+    t_fsample = cpu() - t0
+    t0 = cpu()
+    sim.render(field, noise=True)
+    t_frender = cpu() - t0
+
     sub = truth.iloc[: args.n_ref]
     t0 = cpu()
     reference_loop(sub, sim.survey, sim.npix)
@@ -144,8 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         "reference_lenses_per_s_per_core": 1.0 / per_ref,
         "ratio_end_to_end_vs_reference": per_ref / per_e2e,
         "ratio_render_cold_vs_reference": per_ref / per_cold,
+        "field_sample_ms_per_image": 1e3 * t_fsample / n,
+        "field_render_ms_per_image": 1e3 * t_frender / n,
+        "field_images_per_s_per_core": n / (t_fsample + t_frender),
+        "field_kinds": {str(k): int(v) for k, v in field["kind"].value_counts().items()},
+        "ratio_lenses_vs_field_throughput": (n / (t_fsample + t_frender)) * per_e2e,
     }
-    print(f"one-off warm-up (SED and galsim tables; 64 lenses): {t_warm:.1f} s CPU")
+    print(f"one-off warm-up (SED, distance and galsim tables): {t_warm:.1f} s CPU")
     print(f"simlens sample                 : {1e3 * per_sample:7.2f} ms CPU / lens")
     print(
         f"simlens render after sampling  : {1e3 * per_render:7.2f} ms CPU / lens (4 bands, noise)"
@@ -159,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"ratio end to end vs reference   : {per_ref / per_e2e:.1f}x")
     print(f"ratio cold render vs reference  : {per_ref / per_cold:.1f}x")
+    per_field = (t_fsample + t_frender) / n
+    print(
+        f"mixed field set (neighbours on)  : {1e3 * t_fsample / n:7.2f} ms sample + "
+        f"{1e3 * t_frender / n:.2f} ms render / image -> {1 / per_field:.0f} images/s/core, "
+        f"{per_field / per_e2e:.2f}x the time of a lens"
+    )
 
     if args.stream:
         with tempfile.TemporaryDirectory() as d:

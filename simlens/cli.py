@@ -14,6 +14,8 @@ Examples
     simlens info set.h5
     simlens show set.h5 --out sheet.png --n 16
     simlens fits set.h5 --index 0 --out system0.fits
+    simlens generate --kind field --n 1000 --seed 2 --out field.h5
+    simlens inject --cutouts cutouts/ --out injected.h5 --psf-fwhm 1.1,0.95,0.9,0.85 --seed 3
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-KINDS = ("lens", "elliptical", "star")
-_LENS_ONLY = ("theta_E", "mag_source_g")
+KINDS = ("lens", "elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
+_LENS_ONLY = ("theta_E", "mag_source_g", "n_sersic_source")
 
 
 class _BadInput(Exception):
@@ -120,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lenses: keep LensPop-detectable systems only (S/N > 20, mu > 3, resolved)",
     )
+    _source_args(gen)
+    gen.add_argument(
+        "--no-neighbours", action="store_true", help="no interloping field galaxies and stars"
+    )
     gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
     gen.add_argument("--chunk", type=_positive_int, default=256, help="images per chunk (256)")
     gen.add_argument(
@@ -129,6 +135,28 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-noise", action="store_true", help="render without noise")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument("--out", type=Path, required=True, help="output .h5 file")
+
+    inj = sub.add_parser(
+        "inject",
+        help="add simulated lensed sources to real cutouts (one FITS file per band)",
+        description=(
+            "Read cutouts from DIR (files <name>_<band>.fits, every band for every name), draw "
+            "one lens system per cutout (mass and source only; the cutout supplies the lens "
+            "light) and write cutout + lensed source to an HDF5 set."
+        ),
+    )
+    inj.add_argument("--cutouts", type=Path, required=True, help="directory of <name>_<band>.fits")
+    inj.add_argument("--out", type=Path, required=True, help="output .h5 file")
+    inj.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
+    inj.add_argument(
+        "--psf-fwhm", type=_fwhm_list, help="PSF FWHM, arcsec: one value or one per band (g,r,i,z)"
+    )
+    inj.add_argument("--zero-point", type=float, help="AB mag of one cutout unit (survey's: 30)")
+    inj.add_argument("--pixel-scale", type=float, help="arcsec per pixel (survey's: 0.263)")
+    inj.add_argument("--theta-E", dest="theta_E", type=_control, help="arcsec, in (0, 10]")
+    inj.add_argument("--mag-source-g", type=_control, help="lensed source g mag, in [10, 40]")
+    _source_args(inj)
+    inj.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
 
     info = sub.add_parser("info", help="summarise a saved set")
     info.add_argument("path", type=Path)
@@ -145,6 +173,26 @@ def _parser() -> argparse.ArgumentParser:
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
     fits.add_argument("--out", type=Path, required=True, help="output .fits file")
     return parser
+
+
+def _fwhm_list(text: str) -> list[float]:
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if len(values) not in (1, 4) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected 1 or 4 positive FWHM values, got {text!r}")
+    return values
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source-model", choices=("sersic", "clumpy"), default="sersic")
+    p.add_argument("--source-colour", default="star-forming", help="SED template of the source")
+    p.add_argument(
+        "--n-sersic-source", type=_control, help="source Sersic index, in [0.5, 8] (default 1)"
+    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -167,9 +215,21 @@ def _generate(args: argparse.Namespace) -> int:
             if getattr(args, name) is not None:
                 flag = "--" + name.replace("_", "-")
                 raise _BadInput(f"{flag}: applies to --kind lens only, not {args.kind!r}")
-    controls: dict[str, Any] = {"psf_scale": args.psf_scale, "mag_lens_r": args.mag_lens_r}
+        if args.source_model != "sersic" or args.source_colour != "star-forming":
+            raise _BadInput(f"--source-*: apply to --kind lens only, not {args.kind!r}")
+    controls: dict[str, Any] = {"psf_scale": args.psf_scale}
+    if args.mag_lens_r is not None:
+        controls["mag_lens_r"] = args.mag_lens_r
+    if args.no_neighbours:
+        controls["neighbours"] = False
     if args.kind == "lens":
         controls.update(theta_E=args.theta_E, mag_source_g=args.mag_source_g)
+        if args.n_sersic_source is not None:
+            controls["n_sersic_source"] = args.n_sersic_source
+        if args.source_model != "sersic":
+            controls["source_model"] = args.source_model
+        if args.source_colour != "star-forming":
+            controls["source_colour"] = args.source_colour
 
     if args.detectable:
         if args.kind != "lens":
@@ -299,7 +359,59 @@ def _fits(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"generate": _generate, "info": _info, "show": _show, "fits": _fits}
+def _inject(args: argparse.Namespace) -> int:
+    from simlens.dataset import Dataset
+    from simlens.inject import read_cutouts
+
+    sim = _simulator(args.survey, 100)
+    cutouts, names = read_cutouts(args.cutouts, sim.bands)
+    n, npix = len(cutouts), cutouts.shape[1]
+    if npix != sim.npix:
+        sim = _simulator(args.survey, npix)
+    controls: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("theta_E", args.theta_E),
+            ("mag_source_g", args.mag_source_g),
+            ("n_sersic_source", args.n_sersic_source),
+        )
+        if v is not None
+    }
+    truth = sim.sample_lenses(
+        n,
+        rng=args.seed,
+        source_model=args.source_model,
+        source_colour=args.source_colour,
+        neighbours=False,
+        **controls,
+    )
+    fw = args.psf_fwhm[0] if args.psf_fwhm and len(args.psf_fwhm) == 1 else args.psf_fwhm
+    images, out = sim.inject(
+        cutouts, truth, psf_fwhm=fw, zero_point=args.zero_point, pixel_scale=args.pixel_scale
+    )
+    out["cutout"] = names
+    meta = sim.provenance(
+        seed=args.seed,
+        kind="injected",
+        cutouts=str(args.cutouts),
+        controls={k: (list(v) if isinstance(v, tuple) else v) for k, v in controls.items()},
+        psf_fwhm=args.psf_fwhm,
+        zero_point=args.zero_point,
+        source_model=args.source_model,
+        source_colour=args.source_colour,
+    )
+    Dataset(images, out, meta, bands=sim.bands).save(args.out)
+    print(f"injected lensed sources into {n} cutouts ({npix}x{npix} px) -> {args.out}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "generate": _generate,
+    "inject": _inject,
+    "info": _info,
+    "show": _show,
+    "fits": _fits,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ CONTROL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "psf_scale": (0.0, math.inf, False, ""),
     "mag_lens_r": (10.0, 40.0, True, "mag"),
     "mag_source_g": (10.0, 40.0, True, "mag"),
+    "n_sersic_source": (0.5, 8.0, True, ""),
 }
 
 

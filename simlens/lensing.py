@@ -185,13 +185,19 @@ def lensed_source_grid(
     supersampling: int = 3,
     refine_threshold: float = 1e-3,
     extent: float = 8.0,
+    knots: tuple[int, float, float, int] | None = None,
 ) -> LensedSourceGrid:
     """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
 
     See :func:`_lensed_source_grid` for the method. Results are memoised per process (the
     sampler computes the magnification from the very grid the renderer needs next, so
     ``Simulator.lenses`` ray-traces each system once); the returned image is read-only.
+    ``knots = (n_knots, knot_fraction, knot_sigma, seed)`` makes the source clumpy (see
+    :mod:`simlens.sources`); ``None`` or zero knots keep the smooth Sersic.
     """
+    if knots is not None and (int(knots[0]) <= 0 or float(knots[1]) <= 0.0):
+        knots = None
+    kn = None if knots is None else (int(knots[0]), float(knots[1]), float(knots[2]), int(knots[3]))
     key = tuple(
         float(v)
         for v in (
@@ -212,11 +218,16 @@ def lensed_source_grid(
             extent,
         )
     )
-    return _grid_cached(key, int(npix), int(supersampling))
+    return _grid_cached(key, int(npix), int(supersampling), kn)
 
 
 @lru_cache(maxsize=2048)
-def _grid_cached(key: tuple[float, ...], npix: int, supersampling: int) -> LensedSourceGrid:
+def _grid_cached(
+    key: tuple[float, ...],
+    npix: int,
+    supersampling: int,
+    knots: tuple[int, float, float, int] | None = None,
+) -> LensedSourceGrid:
     names = (
         "theta_E",
         "e1_mass",
@@ -234,7 +245,9 @@ def _grid_cached(key: tuple[float, ...], npix: int, supersampling: int) -> Lense
         "refine_threshold",
         "extent",
     )
-    grid = _lensed_source_grid(**dict(zip(names, key)), npix=npix, supersampling=supersampling)
+    grid = _lensed_source_grid(
+        **dict(zip(names, key)), npix=npix, supersampling=supersampling, knots=knots
+    )
     grid.image.setflags(write=False)
     return grid
 
@@ -258,6 +271,7 @@ def _lensed_source_grid(
     supersampling: int = 3,
     refine_threshold: float = 1e-3,
     extent: float = 8.0,
+    knots: tuple[int, float, float, int] | None = None,
 ) -> LensedSourceGrid:
     """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
 
@@ -273,11 +287,25 @@ def _lensed_source_grid(
     so that its total flux is the lensed flux even where the stamp truncates it.
 
     Parameters are lenstronomy's (arcsec); ``flux`` is the unlensed total flux of the source.
+    With ``knots``, a fraction of the light is in clumps: an image of the source plane drawn
+    by galsim (:func:`simlens.sources.knot_sampler`) sampled at the ray-traced positions; the
+    sub-pixel spacing then also resolves the clumps' sigma.
     """
+    knot_sb = None
+    f_knot = 0.0
+    knot_reach = 0.0
+    knot_sigma = math.inf
+    if knots is not None:
+        from .sources import knot_sampler
+
+        f_knot, knot_sigma = knots[1], knots[2]
+        knot_sb, knot_reach = knot_sampler(
+            knots[0], R_sersic, knot_sigma, e1_source, e2_source, knots[3]
+        )
     _, q = _phi_q(e1_mass, e2_mass)
     beta = float(np.hypot(center_x_source - center_x_mass, center_y_source - center_y_mass))
     _, q_s = _phi_q(e1_source, e2_source)
-    r_src = extent * R_sersic / np.sqrt(float(q_s)) * max(1.0, n_sersic)
+    r_src = max(extent * R_sersic / np.sqrt(float(q_s)) * max(1.0, n_sersic), knot_reach)
     # Images of an SIE lie inside ~theta_E / sqrt(q) + |beta| of the lens; sources far outside
     # the Einstein radius are only weakly lensed and sit near their true position.
     half = 1.15 * theta_E / np.sqrt(float(q)) + beta + r_src + 2.0 * pixel_scale
@@ -291,18 +319,22 @@ def _lensed_source_grid(
     xc = (cols - c0) * pixel_scale
     yc = (rows - c0) * pixel_scale
 
-    def sample(xs: Array, ys: Array) -> Array:
-        bx, by = ray_shoot(xs, ys, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
-        return sersic_surface_brightness(
+    def surface(bx: Array, by: Array) -> Array:
+        sb = sersic_surface_brightness(
             bx, by, 1.0, R_sersic, n_sersic, e1_source, e2_source, center_x_source, center_y_source
         )
+        if knot_sb is None:
+            return sb
+        return (1.0 - f_knot) * sb + f_knot * knot_sb(bx - center_x_source, by - center_y_source)
+
+    def sample(xs: Array, ys: Array) -> Array:
+        bx, by = ray_shoot(xs, ys, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
+        return surface(bx, by)
 
     # detection pass: one sample per pixel centre
     xg, yg = np.broadcast_arrays(xc[None, :], yc[:, None])
     bx, by = ray_shoot(xg, yg, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
-    img = sersic_surface_brightness(
-        bx, by, 1.0, R_sersic, n_sersic, e1_source, e2_source, center_x_source, center_y_source
-    )
+    img = surface(bx, by)
     peak = float(img.max())
     # A source smaller than a pixel can fall between pixel centres: also mark pixels whose
     # footprint, mapped to the source plane, can reach the source's core. A pixel there spans
@@ -310,7 +342,7 @@ def _lensed_source_grid(
     r_lens = np.hypot(xg - center_x_mass, yg - center_y_mass)
     stretch = np.maximum(1.0, 1.2 * theta_E / (np.sqrt(float(q)) * np.maximum(r_lens, 1e-3)))
     reach = 0.75 * pixel_scale * stretch
-    core = 3.0 * R_sersic / np.sqrt(float(q_s))
+    core = max(3.0 * R_sersic / np.sqrt(float(q_s)), knot_reach)
     near = np.hypot(bx - center_x_source, by - center_y_source) < core + reach
     bright = img > refine_threshold * peak if peak > 0 else np.zeros_like(near)
     # neighbours of bright pixels too: a feature narrower than a pixel can sit between centres
@@ -323,7 +355,7 @@ def _lensed_source_grid(
     # sub-pixel spacing ~ a quarter of the source's minor-axis radius at the default (radial
     # magnification of an SIE is ~1, so arcs stay that thin in the image plane; a cruder grid
     # aliases the exponential's central cusp: 1.3% flux error at spacing r_minor / 2)
-    r_minor = R_sersic * np.sqrt(float(q_s))
+    r_minor = min(R_sersic * np.sqrt(float(q_s)), 2.0 * knot_sigma)
     ss = min(supersampling * max(1, math.ceil(pixel_scale / (0.75 * r_minor))), _MAX_SUPERSAMPLING)
     o = _subpixel_offsets(ss) * pixel_scale
     step = max(1, _MAX_POINTS // (ss * ss))  # bound temporaries for very fine grids

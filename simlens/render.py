@@ -37,8 +37,10 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from .errors import SimlensKeyError, SimlensValueError
-from .lensing import lensed_source_grid
+from .morphology import galsim_components, pixel_components
 from .psf import FWHM_TO_SIGMA, galsim_psf, psf_transfer
+from .schema import absent_columns, extra_columns
+from .sources import source_grid
 from .survey import Survey
 
 __all__ = ["NO_LIGHT", "render_rows", "required_columns"]
@@ -77,7 +79,7 @@ def required_columns(bands: Sequence[str]) -> list[str]:
     ]
     for b in bands:
         cols += [f"psf_fwhm_{b}", f"mag_lens_{b}", f"mag_source_unlensed_{b}", f"mag_star_{b}"]
-    return cols
+    return cols + extra_columns(bands)
 
 
 def _flux(mag: float, zero_point: float) -> float:
@@ -177,6 +179,8 @@ def _render_one(
     spec = np.zeros((nb, n, n // 2 + 1), dtype=np.complex64)
     real: NDArray[np.float32] | None = None  # real-space contributions, made when needed
     f2 = _freq2(n)
+    # Gaussian PSFs with a well-sampled narrowest band: galsim draws once, bands follow in k-space
+    shared = psf_profile == "gaussian" and sig_px.min() >= _MIN_SIGMA_PX
 
     if f_lens.any():
         nser = float(row.n_sersic_lens_light)
@@ -184,7 +188,7 @@ def _render_one(
             raise SimlensValueError(
                 f"n_sersic_lens_light must be in {list(_GALSIM_N_RANGE)}, got {nser}"
             )
-        if psf_profile == "gaussian" and sig_px.min() >= _MIN_SIGMA_PX:
+        if shared:
             k0 = int(np.argmin(fwhm))
             base_k = scipy.fft.rfft2(
                 _galsim_lens(row, 1.0, galsim_psf("gaussian", fwhm[k0]), n, ps).astype(np.float32)
@@ -201,40 +205,45 @@ def _render_one(
                     psf = galsim_psf(psf_profile, fwhm[j], beta=beta)
                     real[j] += _galsim_lens(row, f_lens[j], psf, n, ps)
 
+    # components drawn by galsim (companion, neighbours), and pixel components drawn on the
+    # stamp grid without PSF (lensed source, spiral disk, arc)
+    reach = 0.5 * math.sqrt(2.0) * n * ps + 1.0
+    gcomps = galsim_components(row, tuple(bands), zp, reach)
+    pcomps: list[tuple[Any, NDArray[np.float64]]] = []
     if f_src.any():
-        grid = lensed_source_grid(
-            theta_E=float(row.theta_E),
-            e1_mass=float(row.e1_mass),
-            e2_mass=float(row.e2_mass),
-            center_x_mass=float(row.center_x_mass),
-            center_y_mass=float(row.center_y_mass),
-            R_sersic=float(row.R_sersic_source),
-            n_sersic=float(row.n_sersic_source),
-            e1_source=float(row.e1_source),
-            e2_source=float(row.e2_source),
-            center_x_source=float(row.center_x_source),
-            center_y_source=float(row.center_y_source),
-            flux=1.0,
-            npix=npix,
-            pixel_scale=ps,
-            supersampling=supersampling,
-        )
-        canvas = np.zeros((n, n), dtype=np.float32)
-        # place the patch (stamp coordinates) on the canvas, clipping what falls outside it
-        y0, x0 = grid.y0 + pad, grid.x0 + pad
-        h, w = grid.image.shape
-        cy0, cx0 = max(y0, 0), max(x0, 0)
-        cy1, cx1 = min(y0 + h, n), min(x0 + w, n)
-        if cy1 > cy0 and cx1 > cx0:
-            canvas[cy0:cy1, cx0:cx1] = grid.image[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-            src_k = scipy.fft.rfft2(canvas)
-            for j in range(nb):
-                if f_src[j] > 0:
-                    if psf_profile == "gaussian":
-                        tf = np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2)
-                    else:
-                        tf = psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta)
-                    spec[j] += src_k * (np.float32(f_src[j]) * tf)
+        pcomps.append((source_grid(row, npix, ps, supersampling), f_src))
+    pcomps += pixel_components(row, tuple(bands), zp, npix, ps, pad)
+
+    if gcomps:
+        if shared:
+            k0 = int(np.argmin(fwhm))
+            psf0 = galsim_psf("gaussian", fwhm[k0])
+            base = [
+                (_draw_at(obj, psf0, n, ps, x, y, r, sig_px[k0]), fl) for obj, fl, r, x, y in gcomps
+            ]
+            d2 = sig_px**2 - sig_px[k0] ** 2
+            _add_spectra(spec, base, [np.exp(np.float32(-2.0 * np.pi**2 * d) * f2) for d in d2])
+        else:
+            if real is None:
+                real = np.zeros((nb, n, n), dtype=np.float32)
+            for obj, fl, _r, x, y in gcomps:
+                for j in range(nb):
+                    if fl[j] > 0:
+                        psf = galsim_psf(psf_profile, fwhm[j], beta=beta)
+                        real[j] += fl[j] * _draw_at(obj, psf, n, ps, x, y, 0.0, 0.0)
+
+    if pcomps:
+        placed = []
+        for comp, fl in pcomps:
+            canvas = np.zeros((n, n), dtype=np.float32)
+            if _place(canvas, comp.image, comp.y0 + pad, comp.x0 + pad):
+                placed.append((canvas, fl))
+        if placed:
+            if psf_profile == "gaussian":
+                tfs = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2) for j in range(nb)]
+            else:
+                tfs = [psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta) for j in range(nb)]
+            _add_spectra(spec, placed, tfs)
 
     if f_star.any():
         off = (float(row.center_x_star) / ps, float(row.center_y_star) / ps)
@@ -260,8 +269,70 @@ def _render_one(
     return out
 
 
+def _place(canvas: NDArray[np.float32], patch: NDArray[Any], y0: int, x0: int) -> bool:
+    """Add ``patch`` with its ``[0, 0]`` at canvas pixel ``(y0, x0)``, clipped; False if off."""
+    n = canvas.shape[0]
+    h, w = patch.shape
+    cy0, cx0 = max(y0, 0), max(x0, 0)
+    cy1, cx1 = min(y0 + h, n), min(x0 + w, n)
+    if cy1 <= cy0 or cx1 <= cx0:
+        return False
+    canvas[cy0:cy1, cx0:cx1] += patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    return True
+
+
+def _draw_at(
+    obj: galsim.GSObject,
+    psf: galsim.GSObject,
+    n: int,
+    ps: float,
+    x: float,
+    y: float,
+    reach: float,
+    sigma_px: float,
+) -> NDArray[np.float32]:
+    """``obj`` convolved with ``psf`` at ``(x, y)`` arcsec from the canvas centre, on an n x n
+    canvas. With ``reach > 0`` galsim draws a small odd stamp (``reach`` + 6 PSF sigmas) that is
+    added at the right place: a compact neighbour costs a small FFT, not a canvas-sized one."""
+    conv = galsim.Convolve(obj, psf)
+    if reach <= 0.0:
+        return conv.drawImage(nx=n, ny=n, scale=ps, offset=(x / ps, y / ps)).array
+    half = math.ceil(reach / ps + 6.0 * sigma_px) + 1
+    s = 2 * half + 1
+    if s >= n:
+        return conv.drawImage(nx=n, ny=n, scale=ps, offset=(x / ps, y / ps)).array
+    cc = (n - 1) / 2.0
+    px, py = cc + x / ps, cc + y / ps
+    ix, iy = round(px), round(py)
+    sub = conv.drawImage(nx=s, ny=s, scale=ps, offset=(px - ix, py - iy)).array
+    out = np.zeros((n, n), dtype=np.float32)
+    _place(out, sub, iy - half, ix - half)
+    return out
+
+
+def _add_spectra(
+    spec: NDArray[np.complex64],
+    comps: list[tuple[NDArray[Any], NDArray[np.float64]]],
+    tfs: Sequence[NDArray[Any]],
+) -> None:
+    """``spec[j] += FFT(sum_c flux_cj image_c) * tf_j``: one FFT per component when there is
+    one, else the bands are combined in real space first (one FFT per band)."""
+    nb = spec.shape[0]
+    if len(comps) == 1:
+        img, fl = comps[0]
+        k = scipy.fft.rfft2(img.astype(np.float32, copy=False))
+        for j in range(nb):
+            if fl[j] > 0:
+                spec[j] += k * (np.float32(fl[j]) * tfs[j])
+        return
+    for j in range(nb):
+        if any(fl[j] > 0 for _, fl in comps):
+            plane = sum(np.float32(fl[j]) * img for img, fl in comps if fl[j] > 0)
+            spec[j] += scipy.fft.rfft2(np.asarray(plane, dtype=np.float32)) * tfs[j]
+
+
 @lru_cache(maxsize=64)
-def _freq2(n: int) -> NDArray[np.float64]:
+def _freq2(n: int) -> NDArray[np.float32]:
     """Squared frequency (cycles/pixel)^2 on the rfft2 grid of an n x n image."""
     fy = np.fft.fftfreq(n)[:, None]
     fx = np.fft.rfftfreq(n)[None, :]
@@ -313,6 +384,13 @@ def render_rows(
     :func:`simlens.lensing.lensed_source_grid`).
     """
     bands = survey.band_names
+    missing = [c for c in extra_columns(bands) if c not in getattr(truth, "columns", ())]
+    if missing and isinstance(
+        truth, pd.DataFrame
+    ):  # tables written before these components existed: those components are absent
+        truth = truth.assign(
+            **{c: v for c, v in absent_columns(len(truth), bands).items() if c in missing}
+        )
     check_truth(truth, bands)
     profile = psf_profile or survey.psf_profile
     out = np.empty((len(truth), npix, npix, len(bands)), dtype=np.float32)

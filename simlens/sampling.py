@@ -44,8 +44,9 @@ from . import sed
 from ._catalogs import catalog_file, load_toml
 from .controls import Control, parse_control
 from .errors import SimlensValueError
-from .lensing import lensed_source_grid
 from .psf import FWHM_TO_SIGMA, psf_fwhm_draws
+from .schema import absent_columns
+from .sources import source_grid
 from .survey import Survey
 
 __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample_nonlenses"]
@@ -54,7 +55,11 @@ BLOCK = 64
 DETECTABLE_CANDIDATES = 64  # candidates per row and round when detectable=True
 DETECTABLE_ROUNDS = 40
 NO_LIGHT_MAG = 99.0
-NONLENS_KINDS = ("elliptical", "star")
+NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
+SOURCE_MODELS = ("sersic", "clumpy")
+MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
+SOURCE_COLOURS = sed.TEMPLATES
+_KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
 C_KM_S = 299792.458
 ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
@@ -263,8 +268,15 @@ def _lens_systems(
     cosmo: Cosmology,
     cfg: SamplerSettings,
     theta: F64 | None,
+    *,
+    source_colour: str = "star-forming",
+    n_sersic: F64 | None = None,
 ) -> dict[str, F64]:
-    """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``."""
+    """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``.
+
+    ``source_colour`` is the SED template of the source; ``n_sersic`` its Sersic index per
+    system (default: ``source.n_sersic`` of the settings, exponential).
+    """
     if theta is None:
         d = _draw_systems_free(m, rng, cosmo, cfg)
     else:
@@ -288,7 +300,7 @@ def _lens_systems(
     r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
     q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
     phi_s = rng.uniform(0.0, np.pi, m)
-    col = np.asarray(sed.colours("star-forming", zs), dtype=float)  # m_b - m_r
+    col = np.asarray(sed.colours(source_colour, zs), dtype=float)  # m_b - m_r
     i_idx = 2
     mag_src = mag_i[:, None] - col[:, i_idx : i_idx + 1] + col
     e1l, e2l = _axis_angle(q_l, phi_l)
@@ -310,7 +322,7 @@ def _lens_systems(
         "center_x_lens_light": cx.copy(),
         "center_y_lens_light": cy.copy(),
         "R_sersic_source": r_src,
-        "n_sersic_source": np.full(m, cfg["source.n_sersic"]),
+        "n_sersic_source": np.full(m, cfg["source.n_sersic"]) if n_sersic is None else n_sersic,
         "e1_source": e1s,
         "e2_source": e2s,
         "center_x_source": cx + rr * np.cos(ang),
@@ -383,23 +395,7 @@ def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
 
 
 def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
-    return lensed_source_grid(
-        theta_E=row["theta_E"],
-        e1_mass=row["e1_mass"],
-        e2_mass=row["e2_mass"],
-        center_x_mass=row["center_x_mass"],
-        center_y_mass=row["center_y_mass"],
-        R_sersic=row["R_sersic_source"],
-        n_sersic=row["n_sersic_source"],
-        e1_source=row["e1_source"],
-        e2_source=row["e2_source"],
-        center_x_source=row["center_x_source"],
-        center_y_source=row["center_y_source"],
-        flux=1.0,
-        npix=npix,
-        pixel_scale=survey.pixel_scale,
-        supersampling=supersampling,
-    )
+    return source_grid(row, npix, survey.pixel_scale, supersampling)
 
 
 def _source_snr(grid: Any, row: dict[str, Any], survey: Survey) -> tuple[float, str]:
@@ -481,10 +477,15 @@ def _finish(
     df: pd.DataFrame, survey: Survey, psf_scale: F64, rng: np.random.Generator
 ) -> pd.DataFrame:
     fw = psf_fwhm_draws(survey, psf_scale, rng)
-    df["psf_scale"] = psf_scale
-    for j, b in enumerate(survey.band_names):
-        df[f"psf_fwhm_{b}"] = fw[:, j]
-    return df
+    new = {
+        "psf_scale": psf_scale,
+        **{f"psf_fwhm_{b}": fw[:, j] for j, b in enumerate(survey.band_names)},
+    }
+    # one concat (not many inserts): keeps the wide frame in few blocks
+    return pd.concat(
+        [df.drop(columns=[c for c in new if c in df.columns]), pd.DataFrame(new, index=df.index)],
+        axis=1,
+    )
 
 
 _COLUMN_ORDER_HEAD = ["label", "kind", "seed"]
@@ -527,6 +528,7 @@ def _empty_components(m: int, bands: tuple[str, ...]) -> dict[str, Any]:
         cols[f"mag_source_unlensed_{b}"] = np.full(m, NO_LIGHT_MAG)
         cols[f"mag_source_{b}"] = np.full(m, NO_LIGHT_MAG)
         cols[f"mag_star_{b}"] = np.full(m, NO_LIGHT_MAG)
+    cols.update(absent_columns(m, bands))
     return cols
 
 
@@ -544,8 +546,20 @@ def sample_lenses(
     detectable: bool = False,
     start: int = 0,
     supersampling: int = 3,
+    source_model: str = "sersic",
+    n_sersic_source: Any = None,
+    source_colour: str = "star-forming",
+    neighbours: bool = True,
 ) -> pd.DataFrame:
     """Truth table of ``n`` strong lenses (see the module docstring for the population).
+
+    ``source_model``: ``"sersic"`` (smooth) or ``"clumpy"`` (Sersic plus star-forming clumps,
+    :mod:`simlens.sources`; clump numbers, fractions and seeds from ``catalogs/simulation.toml``
+    ``[clumpy]``, drawn from a side stream so the systems are those of ``"sersic"``).
+    ``n_sersic_source``: the source's Sersic index (control: scalar, range or array, in
+    [0.5, 8]; default exponential, 1). ``source_colour``: SED template of the source colours
+    (one of :data:`simlens.sed.TEMPLATES`). ``neighbours``: add interloping field galaxies and
+    stars (:mod:`simlens.neighbours`).
 
     ``detectable=True`` keeps only systems that pass LensPop's detectability (best-band S/N
     > 20, magnification > 3, arcs resolved), redrawing the others from the population under
@@ -562,6 +576,15 @@ def sample_lenses(
     c_psf = parse_control("psf_scale", psf_scale, n)
     c_ml = parse_control("mag_lens_r", mag_lens_r, n)
     c_ms = parse_control("mag_source_g", mag_source_g, n)
+    c_ns = parse_control("n_sersic_source", n_sersic_source, n)
+    if source_model not in SOURCE_MODELS:
+        raise SimlensValueError(
+            f"source_model must be one of {SOURCE_MODELS}, got {source_model!r}"
+        )
+    if source_colour not in SOURCE_COLOURS:
+        raise SimlensValueError(
+            f"source_colour must be one of {SOURCE_COLOURS}, got {source_colour!r}"
+        )
     entropy = resolve_entropy(rng)
     bands = survey.band_names
 
@@ -571,18 +594,27 @@ def sample_lenses(
         th: F64 | None,
         ml: F64 | None,
         msg: F64 | None,
+        ns: F64,
+        kn: dict[str, Any],
         per_row: int = 1,
     ) -> pd.DataFrame:
         """``per_row`` candidate systems per entry of ``ps`` (consecutive), no lensing truth yet."""
         m = ps.size * per_row
-        ps = np.repeat(ps, per_row)
+        ps, ns = np.repeat(ps, per_row), np.repeat(ns, per_row)
         th, ml, msg = (None if a is None else np.repeat(a, per_row) for a in (th, ml, msg))
+        opts = {"source_colour": source_colour}
         if ml is None and msg is None:
-            sys = _lens_systems(m, brng, cosmology, cfg, th)
+            sys = _lens_systems(m, brng, cosmology, cfg, th, n_sersic=ns, **opts)
         else:
             K = int(cfg["conditioning.candidates"])
             cand = _lens_systems(
-                m * K, brng, cosmology, cfg, None if th is None else np.repeat(th, K)
+                m * K,
+                brng,
+                cosmology,
+                cfg,
+                None if th is None else np.repeat(th, K),
+                n_sersic=np.repeat(ns, K),
+                **opts,
             )
             win = cfg["conditioning.mag_window"]
             obs_g = cand["mag_source_unlensed_g"] - 2.5 * np.log10(_approx_magnification(cand))
@@ -605,10 +637,14 @@ def sample_lenses(
                     sys[f"mag_lens_{b}"] = sys[f"mag_lens_{b}"] + shift
         if msg is not None:
             sys["_target_g"] = msg
-        df = pd.DataFrame(_empty_components(m, bands))
-        for k, v in sys.items():
-            df[k] = v
-        df = _finish(df, survey, ps, brng)
+        cols = _empty_components(m, bands)
+        cols.update(sys)
+        cols.update({k: np.repeat(v, per_row) for k, v in kn.items()})
+        cols["knot_sigma_source"] = np.maximum(
+            cfg["clumpy.knot_sigma"] * np.asarray(cols["R_sersic_source"]),
+            cfg["clumpy.knot_sigma_min"],
+        )
+        df = _finish(pd.DataFrame(cols), survey, ps, brng)
         df["label"] = 1
         df["kind"] = "lens"
         return df
@@ -638,7 +674,12 @@ def sample_lenses(
         th = None if th is None else np.where(np.isnan(th), 1.0, th)
         ml = None if ml is None else np.where(np.isnan(ml), 20.0, ml)
         msg = None if msg is None else np.where(np.isnan(msg), 22.0, msg)
-        out = [complete(r) for r in candidates(brng, ps, th, ml, msg).to_dict("records")]
+        # source index and clumps from a side stream: the systems are those of the defaults
+        srng = _block_rng(entropy, rows.start // BLOCK, _KNOT_STREAM)
+        ns = _control_values(c_ns, srng, rows, m, start)
+        ns = np.full(m, cfg["source.n_sersic"]) if ns is None else np.where(np.isnan(ns), 1.0, ns)
+        kn = _knot_columns(m, srng, cfg, source_model)
+        out = [complete(r) for r in candidates(brng, ps, th, ml, msg, ns, kn).to_dict("records")]
         if detectable:
             # keep LensPop-detectable systems only: redraw the others from the same controls,
             # ray tracing candidates one at a time until one passes (cheap cuts first)
@@ -656,7 +697,17 @@ def sample_lenses(
                     rrng = np.random.default_rng(
                         np.random.SeedSequence(entropy, spawn_key=(rows.start + i, 2, rnd))
                     )
-                    cand = candidates(rrng, ps[i : i + 1], sub(th, i), sub(ml, i), sub(msg, i), k)
+                    kni = {key: v[i : i + 1] for key, v in kn.items()}
+                    cand = candidates(
+                        rrng,
+                        ps[i : i + 1],
+                        sub(th, i),
+                        sub(ml, i),
+                        sub(msg, i),
+                        ns[i : i + 1],
+                        kni,
+                        k,
+                    )
                     maybe = _may_be_detectable(cand, survey)
                     recs = cand.to_dict("records")
                     for j in np.flatnonzero(maybe):
@@ -675,12 +726,39 @@ def sample_lenses(
 
     out = _iterate_blocks(n, start, entropy, 0, draw)
     out["seed"] = row_seeds(entropy, start, n)
-    return _order(out)
+    return _order(_with_neighbours(out, neighbours, survey, npix, entropy, start, 0))
+
+
+def _knot_columns(
+    m: int, rng: np.random.Generator, cfg: SamplerSettings, source_model: str
+) -> dict[str, Any]:
+    """Clump columns of ``m`` sources (always drawn, so the stream never depends on the model)."""
+    nk = rng.integers(int(cfg["clumpy.knots_min"]), int(cfg["clumpy.knots_max"]) + 1, m)
+    fk = rng.uniform(cfg["clumpy.knot_fraction_min"], cfg["clumpy.knot_fraction_max"], m)
+    seeds = rng.integers(1, 2**31 - 1, m)
+    if source_model == "sersic":
+        nk, fk, seeds = np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m, dtype=np.int64)
+    return {"n_knots_source": nk, "knot_fraction_source": fk, "seed_source": seeds}
+
+
+def _with_neighbours(
+    df: pd.DataFrame, on: bool, survey: Survey, npix: int, entropy: int, start: int, kind: int
+) -> pd.DataFrame:
+    if not on:
+        return df
+    from .neighbours import neighbour_table
+
+    nb = neighbour_table(
+        len(df), survey=survey, npix=npix, entropy=entropy, start=start, kind_stream=kind
+    )
+    return pd.DataFrame(
+        {c: (nb[c].to_numpy() if c in nb.columns else df[c].to_numpy()) for c in df.columns}
+    )
 
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
     cols = _COLUMN_ORDER_HEAD + [c for c in df.columns if c not in _COLUMN_ORDER_HEAD]
-    df = df[cols].reset_index(drop=True)
+    df = df[cols].reset_index(drop=True).copy()
     df["label"] = df["label"].astype(np.int64)
     df["kind"] = df["kind"].astype(object)
     df["snr_band"] = df["snr_band"].astype(object)
@@ -698,6 +776,7 @@ def sample_nonlenses(
     psf_scale: Any = 1.0,
     mag_lens_r: Any = None,
     start: int = 0,
+    neighbours: bool = True,
 ) -> pd.DataFrame:
     """Truth table of ``n`` non-lenses of ``kind``.
 
@@ -705,13 +784,17 @@ def sample_nonlenses(
     :func:`sample_lenses` (same cross-section-weighted population) with no source and no mass,
     the negatives of the paper's Network A. ``mag_lens_r`` fixes their r magnitude as for lenses.
     ``"star"``: a point source with high-latitude star counts and colours on the stellar locus.
+    ``"spiral"``, ``"merger"``, ``"ring"``, ``"blue_companion"`` and the ``"field"`` mixture:
+    see :mod:`simlens.kinds` (``mag_lens_r`` also fixes the elliptical of ``"ring"`` and
+    ``"blue_companion"``). ``neighbours`` adds interlopers (:mod:`simlens.neighbours`).
     """
     _check_n(n)
     if kind not in NONLENS_KINDS:
         raise SimlensValueError(f"kind must be one of {NONLENS_KINDS}, got {kind!r}")
-    if kind == "star" and mag_lens_r is not None:
+    if kind not in MAG_LENS_KINDS and mag_lens_r is not None:
         raise SimlensValueError(
-            "mag_lens_r applies to kind='elliptical' only (stars have no lens light)"
+            f"mag_lens_r applies to kind in {MAG_LENS_KINDS} only, not {kind!r} "
+            "(it fixes the r magnitude of a lens-like elliptical)"
         )
     cfg = SamplerSettings.load()
     c_psf = parse_control("psf_scale", psf_scale, n)
@@ -727,60 +810,87 @@ def sample_nonlenses(
         ps = np.where(np.isnan(ps), 1.0, ps)
         df = pd.DataFrame(_empty_components(m, bands))
         if kind == "elliptical":
-            if ml is None:
-                sys = _lens_systems(m, brng, cosmology, cfg, None)
-            else:
-                K = int(cfg["conditioning.candidates"])
-                cand = _lens_systems(m * K, brng, cosmology, cfg, None)
-                win = cfg["conditioning.mag_window"]
-                u = brng.random(m)
-                pick = np.array(
-                    [
-                        i * K
-                        + _pick_nearest(
-                            cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, u[i]
-                        )
-                        for i in range(m)
-                    ]
-                )
-                sys = {k: v[pick] for k, v in cand.items()}
-                shift = np.where(np.isnan(ml), 0.0, ml - sys["mag_lens_r"])
-                for b in bands:
-                    sys[f"mag_lens_{b}"] = sys[f"mag_lens_{b}"] + shift
-            keep = [
-                k
-                for k in sys
-                if not (
-                    k.endswith("_source")
-                    or k.startswith("mag_source")
-                    or k.endswith("_mass")
-                    or k in ("theta_E", "z_source")
-                )
-            ]
-            for k in keep:
-                df[k] = sys[k]
+            _elliptical_columns(df, m, brng, cosmology, cfg, ml, bands)
+        elif kind == "star":
+            _star_columns(df, m, brng, cfg, bands)
         else:
-            smin, smax = cfg["star.mag_r_min"], cfg["star.mag_r_max"]
-            a = cfg["star.count_slope"] * math.log(10.0)
-            # counts N(m) ∝ 10**(slope m): inverse CDF of an exponential on [smin, smax]
-            u = brng.random(m)
-            mag_r = smin + np.log1p(u * np.expm1(a * (smax - smin))) / a
-            locus = _stellar_locus()
-            gr = brng.uniform(locus[0, 0], locus[-1, 0], m)
-            order = np.argsort(locus[:, 0])
-            ri = np.interp(gr, locus[order, 0], locus[order, 1])
-            iz = np.interp(gr, locus[order, 0], locus[order, 2])
-            mags = {"g": mag_r + gr, "r": mag_r, "i": mag_r - ri, "z": mag_r - ri - iz}
-            for b in bands:
-                df[f"mag_star_{b}"] = mags[b]
-            cs = cfg["star.center_scatter"]
-            df["center_x_star"] = cs * brng.standard_normal(m)
-            df["center_y_star"] = cs * brng.standard_normal(m)
+            from .kinds import draw_kind
+
+            df = draw_kind(kind, df, m, brng, cosmology, cfg, ml, bands).copy()  # defragment
         df = _finish(df, survey, ps, brng)
         df["label"] = 0
-        df["kind"] = kind
+        if kind != "field":  # field rows carry the kind each was drawn as
+            df["kind"] = kind
         return df
 
     out = _iterate_blocks(n, start, entropy, stream, draw)
     out["seed"] = row_seeds(entropy, start, n)
-    return _order(out)
+    return _order(_with_neighbours(out, neighbours, survey, npix, entropy, start, stream))
+
+
+def _elliptical_columns(
+    df: pd.DataFrame,
+    m: int,
+    brng: np.random.Generator,
+    cosmology: Cosmology,
+    cfg: SamplerSettings,
+    ml: F64 | None,
+    bands: tuple[str, ...],
+) -> None:
+    """Fill ``df`` (in place) with lens-like ellipticals: deflectors without source or mass."""
+    if ml is None:
+        sys = _lens_systems(m, brng, cosmology, cfg, None)
+    else:
+        K = int(cfg["conditioning.candidates"])
+        cand = _lens_systems(m * K, brng, cosmology, cfg, None)
+        win = cfg["conditioning.mag_window"]
+        u = brng.random(m)
+        pick = np.array(
+            [
+                i * K
+                + _pick_nearest(cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, u[i])
+                for i in range(m)
+            ]
+        )
+        sys = {k: v[pick] for k, v in cand.items()}
+        shift = np.where(np.isnan(ml), 0.0, ml - sys["mag_lens_r"])
+        for b in bands:
+            sys[f"mag_lens_{b}"] = sys[f"mag_lens_{b}"] + shift
+    keep = [
+        k
+        for k in sys
+        if not (
+            k.endswith("_source")
+            or k.startswith("mag_source")
+            or k.endswith("_mass")
+            or k in ("theta_E", "z_source")
+        )
+    ]
+    for k in keep:
+        df[k] = sys[k]
+
+
+def _star_columns(
+    df: pd.DataFrame,
+    m: int,
+    brng: np.random.Generator,
+    cfg: SamplerSettings,
+    bands: tuple[str, ...],
+) -> None:
+    """Fill ``df`` (in place) with stars: high-latitude counts, stellar-locus colours."""
+    smin, smax = cfg["star.mag_r_min"], cfg["star.mag_r_max"]
+    a = cfg["star.count_slope"] * math.log(10.0)
+    # counts N(m) ∝ 10**(slope m): inverse CDF of an exponential on [smin, smax]
+    u = brng.random(m)
+    mag_r = smin + np.log1p(u * np.expm1(a * (smax - smin))) / a
+    locus = _stellar_locus()
+    gr = brng.uniform(locus[0, 0], locus[-1, 0], m)
+    order = np.argsort(locus[:, 0])
+    ri = np.interp(gr, locus[order, 0], locus[order, 1])
+    iz = np.interp(gr, locus[order, 0], locus[order, 2])
+    mags = {"g": mag_r + gr, "r": mag_r, "i": mag_r - ri, "z": mag_r - ri - iz}
+    for b in bands:
+        df[f"mag_star_{b}"] = mags[b]
+    cs = cfg["star.center_scatter"]
+    df["center_x_star"] = cs * brng.standard_normal(m)
+    df["center_y_star"] = cs * brng.standard_normal(m)

@@ -49,8 +49,11 @@ class Simulator:
     psf_profile : {"gaussian", "moffat"}, optional
         Overrides the survey's PSF profile.
     supersampling : int
-        Sub-pixel grid (per axis) where the lensed source is steep; default 4 (see
+        Sub-pixel grid (per axis) where the lensed source is steep; default 3 (see
         :func:`simlens.lensing.lensed_source_grid`).
+    neighbours : bool
+        Default of the samplers' ``neighbours``: interloping field galaxies and stars at the
+        sky density of a DES coadd in every image (default ``True``; :mod:`simlens.neighbours`).
 
     Examples
     --------
@@ -68,8 +71,12 @@ class Simulator:
         cosmology: Cosmology = Planck18,
         psf_profile: str | None = None,
         supersampling: int = 3,
+        neighbours: bool = True,
     ) -> None:
         self.survey: Survey = load_survey(survey)
+        if not isinstance(neighbours, bool | np.bool_):
+            raise SimlensValueError(f"neighbours must be True or False, got {neighbours!r}")
+        self.neighbours = bool(neighbours)
         if (
             isinstance(npix, bool)
             or not isinstance(npix, int | np.integer)
@@ -98,7 +105,8 @@ class Simulator:
     def __repr__(self) -> str:
         return (
             f"Simulator(survey={self.survey.name!r}, npix={self.npix}, "
-            f"cosmology={self.cosmology.name!r}, psf_profile={self.psf_profile!r})"
+            f"cosmology={self.cosmology.name!r}, psf_profile={self.psf_profile!r}, "
+            f"neighbours={self.neighbours})"
         )
 
     @property
@@ -123,6 +131,10 @@ class Simulator:
         mag_source_g: Any = None,
         detectable: bool = False,
         start: int = 0,
+        source_model: str = "sersic",
+        n_sersic_source: Any = None,
+        source_colour: str = "star-forming",
+        neighbours: bool | None = None,
     ) -> pd.DataFrame:
         """Truth table of ``n`` lenses.
 
@@ -133,6 +145,12 @@ class Simulator:
         [10, 40]). ``detectable=True`` keeps LensPop-detectable systems only (S/N > 20,
         magnification > 3, resolved arcs), as LensPop's own samples. ``start`` returns rows
         ``start .. start + n - 1`` of the seed's sequence.
+
+        Sources: ``source_model`` ``"sersic"`` (smooth) or ``"clumpy"`` (Sersic plus galsim
+        ``RandomKnots`` clumps, ray-traced through a source-plane image); ``n_sersic_source``
+        a control in [0.5, 8] (default 1, exponential); ``source_colour`` an SED template
+        (``"star-forming"``, ``"passive"``, ``"red-sequence"``) for atypical (red) sources.
+        ``neighbours`` (default: the simulator's) adds interloping galaxies and stars.
         """
         return sampling.sample_lenses(
             n,
@@ -147,6 +165,10 @@ class Simulator:
             detectable=detectable,
             start=start,
             supersampling=self.supersampling,
+            source_model=source_model,
+            n_sersic_source=n_sersic_source,
+            source_colour=source_colour,
+            neighbours=self.neighbours if neighbours is None else bool(neighbours),
         )
 
     def sample_nonlenses(
@@ -158,8 +180,16 @@ class Simulator:
         psf_scale: Any = 1.0,
         mag_lens_r: Any = None,
         start: int = 0,
+        neighbours: bool | None = None,
     ) -> pd.DataFrame:
-        """Truth table of ``n`` non-lenses of ``kind`` (``"elliptical"`` or ``"star"``)."""
+        """Truth table of ``n`` non-lenses of ``kind``.
+
+        Kinds: ``"elliptical"`` (lens-like deflectors without a source), ``"star"``,
+        ``"spiral"``, ``"merger"``, ``"ring"``, ``"blue_companion"`` and ``"field"`` (a mixture
+        of them all with count-drawn magnitudes; each row's ``kind`` says which). See
+        :mod:`simlens.kinds`. ``mag_lens_r`` applies to ``"elliptical"``, ``"ring"`` and
+        ``"blue_companion"``. ``neighbours`` (default: the simulator's) adds interlopers.
+        """
         return sampling.sample_nonlenses(
             n,
             survey=self.survey,
@@ -170,6 +200,56 @@ class Simulator:
             psf_scale=psf_scale,
             mag_lens_r=mag_lens_r,
             start=start,
+            neighbours=self.neighbours if neighbours is None else bool(neighbours),
+        )
+
+    def unlensed(self, truth: pd.DataFrame) -> pd.DataFrame:
+        """The same images with the lensed source removed: matched negatives (Network A's).
+
+        Lens rows (``label == 1``) keep every column (lens light, mass, neighbours, PSF and
+        ``seed``, hence the noise realisation) but their source has no light
+        (``mag_source*`` = 99, ``magnification`` 1, ``snr_source`` 0, not ``detectable``);
+        ``label`` becomes 0 and ``kind`` ``"unlensed"``. Other rows are returned unchanged.
+        Rendered with noise, the pixels differ from the lens image by the source and by the
+        source's Poisson noise only (the Gaussian deviates are the same).
+        """
+        from .schema import NO_LIGHT_MAG
+
+        out = truth.copy()
+        lens = out["label"].to_numpy() == 1
+        for b in self.bands:
+            for col in (f"mag_source_unlensed_{b}", f"mag_source_{b}"):
+                out.loc[lens, col] = NO_LIGHT_MAG
+        out.loc[lens, "magnification"] = 1.0
+        out.loc[lens, "snr_source"] = 0.0
+        out.loc[lens, "detectable"] = False
+        out.loc[lens, "label"] = 0
+        out.loc[lens, "kind"] = "unlensed"
+        return out
+
+    def inject(
+        self,
+        cutouts: Any,
+        truth: pd.DataFrame,
+        *,
+        psf_fwhm: Any = None,
+        psf_image: Any = None,
+        zero_point: float | None = None,
+        pixel_scale: float | None = None,
+    ) -> tuple[NDArray[np.float32], pd.DataFrame]:
+        """Add the lensed sources of ``truth`` to real cutouts (LensPop "sim1"); see
+        :func:`simlens.inject.inject` for the arguments. Returns ``(images, truth)``."""
+        from .inject import inject
+
+        return inject(
+            cutouts,
+            truth,
+            survey=self.survey,
+            psf_fwhm=psf_fwhm,
+            psf_image=psf_image,
+            zero_point=zero_point,
+            pixel_scale=pixel_scale,
+            supersampling=self.supersampling,
         )
 
     def vary(self, truth: pd.DataFrame, name: str, value: float) -> pd.DataFrame:
@@ -191,7 +271,7 @@ class Simulator:
                 out[f"psf_fwhm_{b}"] = out[f"psf_fwhm_{b}"].to_numpy(dtype=float) * ratio
             out["psf_scale"] = float(value)
         elif name == "mag_lens_r":
-            has = lens | (out["kind"].to_numpy() == "elliptical")
+            has = lens | np.isin(out["kind"].to_numpy(), sampling.MAG_LENS_KINDS)
             shift = np.where(has, float(value) - out["mag_lens_r"].to_numpy(dtype=float), 0.0)
             for b in self.bands:
                 out[f"mag_lens_{b}"] = out[f"mag_lens_{b}"].to_numpy(dtype=float) + shift
@@ -307,6 +387,7 @@ class Simulator:
             bands=list(self.bands),
             psf_profile=self.psf_profile,
             supersampling=self.supersampling,
+            neighbours=self.neighbours,
             sampler_settings=sampling.SamplerSettings.load().table,
             block_size=sampling.BLOCK,
             **extra,

@@ -43,7 +43,7 @@ def _fit_fwhm(img, scale):
 
 @pytest.mark.parametrize("fwhm", [0.5, 0.84, 1.12, 2.5])
 def test_star_fwhm_matches_truth(fwhm):
-    sim = Simulator("des-y3", npix=64)
+    sim = Simulator("des-y3", npix=64, neighbours=False)
     t = _star(sim, fwhm, cx=0.05, cy=-0.08)
     img = sim.render(t, noise=False)[0]
     for j in range(4):
@@ -55,7 +55,7 @@ def test_star_fwhm_matches_truth(fwhm):
 
 
 def test_moffat_star_fwhm_and_flux():
-    sim = Simulator("des-y3", npix=201, psf_profile="moffat")
+    sim = Simulator("des-y3", npix=201, psf_profile="moffat", neighbours=False)
     t = _star(sim, 2.0, mag=18.0)
     img = sim.render(t, noise=False)[0, :, :, 1].astype(float)
     # half-maximum radius from the azimuthal profile (pixels are small against 2")
@@ -71,7 +71,7 @@ def test_moffat_star_fwhm_and_flux():
 
 
 def test_lens_and_source_fluxes_match_magnitude_columns():
-    sim = Simulator("des-y3", npix=300)
+    sim = Simulator("des-y3", npix=300, neighbours=False)
     t = sim.sample_lenses(4, rng=5, theta_E=(1.0, 2.0))
     lens_only = t.copy()
     src_only = t.copy()
@@ -87,7 +87,7 @@ def test_lens_and_source_fluxes_match_magnitude_columns():
 
 def test_depth_matches_dr1():
     """The magnitude whose 1.95" aperture flux is 10x the aperture noise, measured on images."""
-    sim = Simulator("des-y3", npix=100)
+    sim = Simulator("des-y3", npix=100, neighbours=False)
     t = pd.concat([_star(sim, 1.0, mag=99.0)] * 30, ignore_index=True)
     t["seed"] = np.arange(30) + 100
     img = sim.render(t, noise=True).astype(float)
@@ -107,7 +107,7 @@ def test_depth_matches_dr1():
 
 def test_source_poisson_noise_variance():
     """Pixel variance over 400 noise realisations = object/epc + sky/epc + read variance."""
-    sim = Simulator("des-y3", npix=33)
+    sim = Simulator("des-y3", npix=33, neighbours=False)
     t = pd.concat([_star(sim, 1.5, mag=16.0)] * 400, ignore_index=True)
     t["seed"] = np.arange(400)
     noisy = sim.render(t, noise=True).astype(float)
@@ -126,8 +126,8 @@ def test_source_poisson_noise_variance():
 def test_supersampling_doubling_changes_little():
     """Default accuracy vs twice the supersampling: no pixel moves by 1% of the peak, for
     ordinary, compact (0.05") and tiny (0.02") sources and psf_scale down to 0.6."""
-    sim = Simulator("des-y3")
-    sim2 = Simulator("des-y3", supersampling=2 * sim.supersampling)
+    sim = Simulator("des-y3", neighbours=False)
+    sim2 = Simulator("des-y3", supersampling=2 * sim.supersampling, neighbours=False)
     t = sim.sample_lenses(12, rng=3, psf_scale=(0.6, 1.0))
     t.loc[:3, "R_sersic_source"] = 0.05
     t.loc[4:6, "R_sersic_source"] = 0.02
@@ -148,7 +148,7 @@ def test_supersampling_doubling_changes_little():
 def test_shared_lens_light_path_equals_per_band_galsim(monkeypatch, sigma_min):
     """One galsim draw + Fourier Gaussian kernels == galsim in every band, to 1e-4 of the peak,
     down to the narrowest PSF the shared path accepts (sigma 0.9 px)."""
-    sim = Simulator("des-y3")
+    sim = Simulator("des-y3", neighbours=False)
     t = sim.sample_nonlenses(4, rng=4, kind="elliptical")
     t["R_sersic_lens_light"] = [0.2, 0.6, 1.5, 3.0]
     if sigma_min is not None:
@@ -176,7 +176,7 @@ def test_render_rows_are_independent_of_chunking():
 
 
 def test_noise_free_render_is_smooth_and_nonnegative():
-    sim = Simulator("des-y3", npix=64)
+    sim = Simulator("des-y3", npix=64, neighbours=False)
     t = sim.sample_lenses(3, rng=8)
     img = sim.render(t, noise=False)
     assert img.dtype == np.float32

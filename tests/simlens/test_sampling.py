@@ -693,7 +693,7 @@ def test_range_errors_state_the_valid_range(sim, kwargs, valid_range):
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"kind": "spiral"}, "kind"),
+        ({"kind": "galaxy"}, "kind"),
         ({"kind": "lens"}, "kind"),
         ({"n": 0}, "n"),
         ({"psf_scale": -0.5}, "psf_scale"),

@@ -1,0 +1,117 @@
+"""The one truth-table schema shared by every kind: component columns and their "absent" values.
+
+Every row of every kind carries every column, so lens and non-lens tables concatenate and render
+together. A component that an image does not have keeps its "absent" values below: magnitudes of
+:data:`NO_LIGHT_MAG` (no light), zero knots, zero fractions; never NaN. The renderer reads only
+these columns (and those of :func:`simlens.render.required_columns`).
+
+Components added by the field kinds (``docs/population.md`` has the physics):
+
+* ``disk`` (spirals): an exponential disk of half-light radius ``R_sersic_disk`` (arcsec), with
+  ``n_arms_disk`` logarithmic spiral arms of pitch angle ``pitch_disk`` (deg) and phase
+  ``phase_disk`` (rad) holding ``arm_fraction_disk`` of the disk light, and ``n_knots_disk``
+  star-forming clumps (galsim ``RandomKnots`` from ``seed_disk``) holding ``knot_fraction_disk``;
+  inclination as the shear ``e1_disk``, ``e2_disk``.
+* ``companion`` (mergers): a second Sersic galaxy, ``R_sersic_companion``, ``n_sersic_companion``,
+  ``e1_companion``, ``e2_companion``, ``center_x_companion``, ``center_y_companion``.
+* ``arc`` (rings, blue arc-like companions, tidal tails): light on a circle of radius
+  ``radius_arc`` (arcsec) around ``center_x_arc``, ``center_y_arc``, Gaussian across (sigma
+  ``width_arc``), centred on position angle ``angle_arc`` (rad, from +x towards +y) with a
+  Gaussian angular profile of FWHM ``length_arc`` (rad; ``>= 2 pi`` is a full ring), then
+  sheared by ``e1_arc``, ``e2_arc`` (an inclined ring).
+* clumpy sources: ``n_knots_source`` knots of Gaussian sigma ``knot_sigma_source`` (arcsec)
+  holding ``knot_fraction_source`` of the source light, placed by galsim ``RandomKnots`` from
+  ``seed_source`` (0 knots: the smooth Sersic source).
+* neighbours: :data:`N_NEIGHBOUR_SLOTS` slots ``nb0`` .. ``nb7``: ``center_x_nb<k>``,
+  ``center_y_nb<k>``, ``R_sersic_nb<k>`` (0 = a star, a point source), ``n_sersic_nb<k>``,
+  ``e1_nb<k>``, ``e2_nb<k>``, ``mag_nb<k>_<band>``; unused slots have no light.
+  ``n_neighbours`` counts the used slots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NEIGHBOUR_PREFIXES",
+    "NO_LIGHT_MAG",
+    "N_NEIGHBOUR_SLOTS",
+    "absent_columns",
+    "extra_columns",
+    "extra_mag_components",
+]
+
+NO_LIGHT_MAG = 99.0
+N_NEIGHBOUR_SLOTS = 8
+NEIGHBOUR_PREFIXES = tuple(f"nb{k}" for k in range(N_NEIGHBOUR_SLOTS))
+
+# column -> (absent value, dtype); magnitudes are added per band below
+_SCALARS: dict[str, tuple[Any, str]] = {
+    "n_knots_source": (0, "int64"),
+    "knot_fraction_source": (0.0, "float64"),
+    "knot_sigma_source": (0.05, "float64"),
+    "seed_source": (0, "int64"),
+    "R_sersic_disk": (1.0, "float64"),
+    "e1_disk": (0.0, "float64"),
+    "e2_disk": (0.0, "float64"),
+    "center_x_disk": (0.0, "float64"),
+    "center_y_disk": (0.0, "float64"),
+    "n_arms_disk": (0, "int64"),
+    "pitch_disk": (20.0, "float64"),
+    "phase_disk": (0.0, "float64"),
+    "arm_fraction_disk": (0.0, "float64"),
+    "n_knots_disk": (0, "int64"),
+    "knot_fraction_disk": (0.0, "float64"),
+    "seed_disk": (0, "int64"),
+    "R_sersic_companion": (1.0, "float64"),
+    "n_sersic_companion": (1.0, "float64"),
+    "e1_companion": (0.0, "float64"),
+    "e2_companion": (0.0, "float64"),
+    "center_x_companion": (0.0, "float64"),
+    "center_y_companion": (0.0, "float64"),
+    "center_x_arc": (0.0, "float64"),
+    "center_y_arc": (0.0, "float64"),
+    "radius_arc": (1.0, "float64"),
+    "angle_arc": (0.0, "float64"),
+    "length_arc": (1.0, "float64"),
+    "width_arc": (0.1, "float64"),
+    "e1_arc": (0.0, "float64"),
+    "e2_arc": (0.0, "float64"),
+    "n_neighbours": (0, "int64"),
+}
+for _p in NEIGHBOUR_PREFIXES:
+    _SCALARS.update(
+        {
+            f"center_x_{_p}": (0.0, "float64"),
+            f"center_y_{_p}": (0.0, "float64"),
+            f"R_sersic_{_p}": (0.0, "float64"),
+            f"n_sersic_{_p}": (1.0, "float64"),
+            f"e1_{_p}": (0.0, "float64"),
+            f"e2_{_p}": (0.0, "float64"),
+        }
+    )
+
+
+def extra_mag_components() -> tuple[str, ...]:
+    """Components with per-band magnitudes ``mag_<component>_<band>`` beyond lens/source/star."""
+    return ("disk", "companion", "arc", *NEIGHBOUR_PREFIXES)
+
+
+def extra_columns(bands: Sequence[str]) -> list[str]:
+    """Every column this module adds to the core schema, in table order."""
+    cols = list(_SCALARS)
+    for c in extra_mag_components():
+        cols += [f"mag_{c}_{b}" for b in bands]
+    return cols
+
+
+def absent_columns(m: int, bands: Sequence[str]) -> dict[str, Any]:
+    """The added columns for ``m`` rows, every component absent (no light, no knots)."""
+    out: dict[str, Any] = {k: np.full(m, v, dtype=dt) for k, (v, dt) in _SCALARS.items()}
+    for c in extra_mag_components():
+        for b in bands:
+            out[f"mag_{c}_{b}"] = np.full(m, NO_LIGHT_MAG)
+    return out

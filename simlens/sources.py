@@ -1,0 +1,95 @@
+"""Source light for the ray tracer: smooth Sersic, or Sersic plus star-forming clumps.
+
+A clumpy source (``source_model="clumpy"``) puts ``knot_fraction_source`` of its light into
+``n_knots_source`` clumps. Their positions are a galsim ``RandomKnots`` draw (exponential profile
+of half-light radius ``R_sersic_source``, seeded by the row's ``seed_source``), sheared like the
+source (``e1_source``, ``e2_source``); each clump is a Gaussian of sigma ``knot_sigma_source``.
+galsim draws them (``method="no_pixel"``: surface-brightness samples) on an image of the source
+plane with spacing ``sigma / 3``; the ray tracer (:func:`simlens.lensing.lensed_source_grid`)
+samples that image bilinearly at the ray-traced positions of a sub-pixel grid fine enough for the
+clumps. Bilinear interpolation integrates to the image's sum exactly, so the source plane holds
+unit flux; ``tests/simlens/test_sources.py`` checks that an (almost) unlensed clumpy source keeps
+its flux in the image plane within 0.5%, and that lensed fluxes equal ``magnification``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import galsim
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import map_coordinates
+
+from .lensing import LensedSourceGrid, lensed_source_grid
+
+__all__ = ["knot_sampler", "source_grid", "source_knots"]
+
+F64 = NDArray[np.float64]
+
+
+@lru_cache(maxsize=256)
+def knot_sampler(
+    n_knots: int, hlr: float, sigma: float, e1: float, e2: float, seed: int
+) -> tuple[Callable[[F64, F64], F64], float]:
+    """Surface brightness (per arcsec^2, unit total) of the clumps, and their reach (arcsec).
+
+    The returned function takes offsets from the source centre (arcsec, arrays) and samples the
+    galsim-drawn source-plane image bilinearly (zero outside it).
+    """
+    prof = galsim.Exponential(half_light_radius=hlr)
+    knots = galsim.RandomKnots(int(n_knots), profile=prof, rng=galsim.BaseDeviate(int(seed)))
+    pts = np.array(knots.points, dtype=float).reshape(-1, 2)
+    obj = galsim.Convolve(knots.shear(e1=e1, e2=e2), galsim.Gaussian(sigma=sigma))
+    g = np.hypot(e1, e2)
+    stretch = float(np.sqrt((1.0 + g) / (1.0 - g)))  # largest axis stretch of the shear
+    reach = float(np.hypot(pts[:, 0], pts[:, 1]).max()) * stretch + 5.0 * sigma
+    scale = sigma / 3.0
+    npx = int(2 * np.ceil(reach / scale) + 1)
+    arr = obj.drawImage(nx=npx, ny=npx, scale=scale, method="no_pixel").array.astype(float)
+    arr /= arr.sum() * scale**2  # unit total flux per arcsec^2
+    arr.setflags(write=False)
+    c = (npx - 1) / 2.0
+
+    def sb(dx: F64, dy: F64) -> F64:
+        dx, dy = np.broadcast_arrays(np.asarray(dx, float), np.asarray(dy, float))
+        coords = np.stack([(dy / scale + c).ravel(), (dx / scale + c).ravel()])
+        out = map_coordinates(arr, coords, order=1, mode="constant", cval=0.0)
+        return np.asarray(out.reshape(dx.shape))
+
+    return sb, reach
+
+
+def source_knots(row: Any) -> tuple[int, float, float, int] | None:
+    """``(n_knots, fraction, sigma, seed)`` of a truth row, or ``None`` for a smooth source."""
+    get: Any = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
+    n = int(get("n_knots_source", 0) or 0)
+    f = float(get("knot_fraction_source", 0.0) or 0.0)
+    if n <= 0 or f <= 0.0:
+        return None
+    return (n, f, float(get("knot_sigma_source")), int(get("seed_source")))
+
+
+def source_grid(row: Any, npix: int, pixel_scale: float, supersampling: int) -> LensedSourceGrid:
+    """The unit-flux lensed source of a truth row (dict or namedtuple), memoised."""
+    get: Any = row.get if isinstance(row, dict) else (lambda k: getattr(row, k))
+    return lensed_source_grid(
+        theta_E=float(get("theta_E")),
+        e1_mass=float(get("e1_mass")),
+        e2_mass=float(get("e2_mass")),
+        center_x_mass=float(get("center_x_mass")),
+        center_y_mass=float(get("center_y_mass")),
+        R_sersic=float(get("R_sersic_source")),
+        n_sersic=float(get("n_sersic_source")),
+        e1_source=float(get("e1_source")),
+        e2_source=float(get("e2_source")),
+        center_x_source=float(get("center_x_source")),
+        center_y_source=float(get("center_y_source")),
+        flux=1.0,
+        npix=npix,
+        pixel_scale=pixel_scale,
+        supersampling=supersampling,
+        knots=source_knots(row),
+    )
