@@ -1,0 +1,51 @@
+"""probe: a model-agnostic sensitivity probe for image classifiers (strong-lens finders).
+
+Measures how a model's correct-class score changes with a parameter of its inputs: binned by a
+known value, under a perturbation sweep, or on sets re-simulated at each value of a simulator
+parameter (Jacobs et al., section 3.2). probe knows nothing about lenses or simulators: it sees
+images, labels, values and a model; simulators plug in through :class:`SimulatorProtocol`.
+
+Importing probe is cheap: it never imports TensorFlow (only the Keras adapter does, when given
+a Keras model), matplotlib (only :mod:`probe.plotting`, when plotting) or any simulator.
+
+Example
+-------
+>>> import numpy as np, probe
+>>> p = probe.Probe(lambda x: x.mean(axis=(1, 2, 3)).clip(0, 1), batch_size=64)
+>>> images = np.full((4, 8, 8, 1), 0.75, np.float32); labels = np.array([1, 1, 0, 0])
+>>> r = p.sweep(images, labels, probe.perturbers.DiskOcclusion, values=[0, 2], rng=0)
+>>> r.table[r.table.group == "lens"]["mean"].round(4).tolist()
+[0.75, 0.6094]
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from probe import perturbers
+from probe.binning import Binning
+from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
+from probe.plotting import plot_results
+from probe.protocols import ScoreModel, SimulatorProtocol
+from probe.result import Result, read_metadata
+from probe.sensitivity import Probe, correct_class_score
+from probe.statistics import StatsParams, Trend
+
+__all__ = [
+    "Binning",
+    "Probe",
+    "ProbeError",
+    "ProbeKeyError",
+    "ProbeTypeError",
+    "ProbeValueError",
+    "Result",
+    "ScoreModel",
+    "SimulatorProtocol",
+    "StatsParams",
+    "Trend",
+    "__version__",
+    "correct_class_score",
+    "perturbers",
+    "plot_results",
+    "read_metadata",
+]

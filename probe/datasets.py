@@ -1,0 +1,106 @@
+"""Reading image sets from HDF5 without the simulator package.
+
+A set is an HDF5 file with a dataset ``images`` ``(n, H, W, C)`` and a truth table ``truth``,
+stored either as a compound (record) dataset or as a group with one 1-D dataset per column.
+Labels come from the truth's ``label`` column, else from a top-level ``labels`` dataset.
+Images stay on disk and are read batch by batch (``h5py.Dataset`` slicing).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe.errors import ProbeKeyError, ProbeValueError
+
+
+@dataclass
+class DataSet:
+    """Images, truth table and labels of one set; use as a context manager to close the file."""
+
+    images: Any
+    truth: pd.DataFrame
+    labels: np.ndarray
+    _handle: Any = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Close the underlying file, if any."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> DataSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _decode(col: np.ndarray) -> np.ndarray:
+    if col.dtype.kind == "S":
+        return np.char.decode(col, "utf-8")
+    if col.dtype.kind == "O" and col.size and isinstance(col[0], bytes):
+        return np.array([c.decode("utf-8") for c in col], dtype=object)
+    return col
+
+
+def read_truth(node: Any) -> pd.DataFrame:
+    """A truth table from an h5py compound dataset or a group of column datasets."""
+    import h5py
+
+    if isinstance(node, h5py.Dataset):
+        records = node[()]
+        if records.dtype.names is None:
+            raise ProbeValueError("truth dataset must be a compound (record) table")
+        return pd.DataFrame({k: _decode(records[k]) for k in records.dtype.names})
+    columns = {}
+    for key in node:
+        item = node[key]
+        if isinstance(item, h5py.Dataset) and item.ndim == 1:
+            columns[key] = _decode(item[()])
+    if not columns:
+        raise ProbeValueError("truth group holds no 1-D column datasets")
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise ProbeValueError(f"truth columns have different lengths {sorted(lengths)}")
+    order = node.attrs.get("columns")
+    names = [str(c) for c in order] if order is not None else list(columns)
+    return pd.DataFrame({c: columns[c] for c in names if c in columns})
+
+
+def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
+    """Open an HDF5 image set (images are read lazily; close the returned set when done).
+
+    Raises
+    ------
+    ProbeKeyError
+        If ``images`` is missing, or labels are in neither ``truth`` nor ``labels``.
+    """
+    import h5py
+
+    handle = h5py.File(path, "r")
+    try:
+        if "images" not in handle:
+            raise ProbeKeyError(f"{os.fspath(path)!r} has no 'images' dataset")
+        images = handle["images"]
+        truth = read_truth(handle["truth"]) if "truth" in handle else pd.DataFrame()
+        if "label" in truth.columns:
+            labels = truth["label"].to_numpy()
+        elif "labels" in handle:
+            labels = handle["labels"][()]
+        else:
+            raise ProbeKeyError(
+                f"{os.fspath(path)!r} has no labels: no 'label' truth column, no 'labels' dataset"
+            )
+        if len(truth) and len(truth) != images.shape[0]:
+            raise ProbeValueError(
+                f"truth has {len(truth)} rows but images has {images.shape[0]} images"
+            )
+    except BaseException:
+        handle.close()
+        raise
+    return DataSet(images=images, truth=truth, labels=np.asarray(labels), _handle=handle)

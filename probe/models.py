@@ -1,0 +1,192 @@
+"""Model adapters: anything that maps a batch of images to scores becomes ``images -> p(lens)``.
+
+Accepted models: a callable ``f(images) -> outputs``; a Keras model; a path to a ``.keras`` file;
+a ``"module:callable"`` spec. Outputs may be sigmoid probabilities ``(n,)`` or ``(n, 1)``, softmax
+probabilities ``(n, k >= 2)`` with the lens class at ``positive_class``, or logits of either form
+(``logits=True``). Anything else, NaN, or a probability outside [0, 1] raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probe.errors import ProbeTypeError, ProbeValueError
+
+# Softmax rows are summed in float32 by most frameworks; 1e-3 leaves room for that rounding
+# while still catching logits passed without logits=True.
+_SOFTMAX_TOL = 1e-3
+
+
+def is_keras_model(obj: Any) -> bool:
+    """True if ``obj`` is a Keras/TensorFlow model, decided without importing TensorFlow."""
+    roots = {"keras", "tf_keras", "tensorflow"}
+    return any(c.__module__.split(".")[0] in roots for c in type(obj).__mro__)
+
+
+def resolve_model(model: Any) -> Any:
+    """Load ``model`` if it names one (a ``.keras``/``.h5`` path or ``"module:attr"``)."""
+    if isinstance(model, str | Path):
+        text = str(model)
+        if text.endswith((".keras", ".h5")) or Path(text).exists():
+            from probe.keras_adapter import load_keras
+
+            return load_keras(text)
+        if ":" in text:
+            module_name, _, attr = text.partition(":")
+            try:
+                obj: Any = importlib.import_module(module_name)
+            except ImportError as err:
+                raise ProbeValueError(f"model {text!r}: cannot import {module_name!r}") from err
+            for part in attr.split("."):
+                if not hasattr(obj, part):
+                    raise ProbeValueError(f"model {text!r}: {module_name!r} has no {attr!r}")
+                obj = getattr(obj, part)
+            return obj
+        raise ProbeValueError(
+            f"model {text!r} is neither an existing .keras file nor a 'module:callable' spec"
+        )
+    return model
+
+
+def model_hash(model: Any) -> tuple[str, str]:
+    """``(sha256, description)`` identifying a model for provenance.
+
+    Keras models hash their architecture JSON and every weight. Other callables hash only their
+    ``module:qualname``, so two differently-configured objects of one class share a hash
+    (a documented limit: probe cannot see inside arbitrary code).
+    """
+    digest = hashlib.sha256()
+    if is_keras_model(model):
+        try:
+            digest.update(model.to_json().encode())
+        except Exception:  # subclassed models cannot always serialise their config
+            digest.update(type(model).__qualname__.encode())
+        for w in model.get_weights():
+            digest.update(np.ascontiguousarray(w).tobytes())
+        return digest.hexdigest(), f"keras:{getattr(model, 'name', type(model).__name__)}"
+    module = getattr(model, "__module__", None) or type(model).__module__
+    qual = getattr(model, "__qualname__", None) or type(model).__qualname__
+    desc = f"{module}:{qual}"
+    digest.update(desc.encode())
+    return digest.hexdigest(), desc
+
+
+def to_p_lens(raw: Any, n: int, *, positive_class: int, logits: bool) -> np.ndarray:
+    """Convert one batch of model outputs to p(lens) as float64 of shape (n,).
+
+    Raises
+    ------
+    ProbeValueError
+        Wrong length or shape, NaN/inf, a probability outside [0, 1], or softmax rows not
+        summing to 1 (each message names the first bad index).
+    """
+    out = np.asarray(raw)
+    if out.dtype.kind not in "biuf":
+        raise ProbeTypeError(f"model output must be numeric; got dtype {out.dtype}")
+    if out.ndim == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.ndim == 0 or out.shape[0] != n:
+        raise ProbeValueError(f"model returned output of shape {out.shape} for {n} images")
+    out = out.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(out).reshape(n, -1).all(axis=1))
+    if bad.size:
+        raise ProbeValueError(f"model output contains NaN or inf at index {bad[0]}")
+    if out.ndim == 1:
+        if logits:
+            from scipy.special import expit
+
+            return np.asarray(expit(out), dtype=np.float64)
+        _check_range(out)
+        return out
+    if out.ndim != 2:
+        raise ProbeValueError(
+            f"model output must be (n,), (n, 1) or (n, k) with k >= 2; got shape {out.shape}"
+        )
+    if not 0 <= positive_class < out.shape[1]:
+        raise ProbeValueError(
+            f"positive_class {positive_class} is not a column of the model's "
+            f"{out.shape[1]}-class output"
+        )
+    if logits:
+        shifted = out - out.max(axis=1, keepdims=True)  # stable softmax
+        e = np.exp(shifted)
+        return np.asarray(e[:, positive_class] / e.sum(axis=1))
+    _check_range(out)
+    sums = out.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > _SOFTMAX_TOL)
+    if off.size:
+        raise ProbeValueError(
+            f"model output rows must sum to 1 (softmax); row {off[0]} sums to {sums[off[0]]:.6g}; "
+            "pass logits=True if the model returns logits"
+        )
+    return np.asarray(out[:, positive_class])
+
+
+def _check_range(out: np.ndarray) -> None:
+    bad = np.flatnonzero(((out < 0.0) | (out > 1.0)).reshape(out.shape[0], -1).any(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise ProbeValueError(
+            f"model output out of [0, 1] at index {i} ({out[i]}); "
+            "pass logits=True if the model returns logits"
+        )
+
+
+class ModelAdapter:
+    """A model as a function from a channels-last batch to p(lens) (float64, shape (n,)).
+
+    Parameters
+    ----------
+    model : callable, keras.Model, str or pathlib.Path
+        See the module docstring.
+    positive_class : int
+        Column of the lens class in a multi-column output.
+    logits : bool
+        Whether outputs are logits (sigmoid/softmax applied here).
+    channels_first : bool
+        Whether the model expects ``(n, C, H, W)``; batches are transposed before the call.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        positive_class: int = 1,
+        logits: bool = False,
+        channels_first: bool = False,
+    ) -> None:
+        model = resolve_model(model)
+        if not callable(model):
+            raise ProbeTypeError(f"model must be callable or a Keras model; got {model!r}")
+        self.model = model
+        self.positive_class = int(positive_class)
+        self.logits = bool(logits)
+        self.channels_first = bool(channels_first)
+        self.hash, self.description = model_hash(model)
+        self._call: Callable[[np.ndarray], Any]
+        if is_keras_model(model):
+            from probe.keras_adapter import fast_predictor
+
+            self._call = fast_predictor(model)
+        else:
+            self._call = model
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """p(lens) of a channels-last batch."""
+        x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
+        raw = self._call(x)
+        return to_p_lens(
+            raw, batch.shape[0], positive_class=self.positive_class, logits=self.logits
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelAdapter({self.description}, positive_class={self.positive_class}, "
+            f"logits={self.logits}, channels_first={self.channels_first})"
+        )

@@ -1,0 +1,231 @@
+"""The outcome of a probe run: a tidy table, per-sample scores, trends, plots and saving."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe import rng as _rng
+from probe.errors import ProbeKeyError, ProbeValueError
+from probe.provenance import atomic_write, dumps, to_jsonable
+from probe.statistics import GROUPS, StatsParams, Trend, column_methods, paired_trend, wls_trend
+from probe.validation import names_list
+
+_SUFFIXES = (".parquet", ".pq", ".csv", ".json")
+
+
+@dataclass
+class Result:
+    """What :class:`probe.Probe` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (value, group) with columns ``value, group, n, mean, std, sem, ci_low,
+        ci_high, accuracy, low_count``. ``value`` is the bin centre (binned parameters) or the
+        perturbation/simulator value (sweeps); ``group`` is "lens", "nonlens" or "all". Formulas:
+        :attr:`methods`.
+    scores : pandas.DataFrame
+        One row per sample and value: ``sample`` (image index; for an unpaired re-simulation the
+        row of that value's fresh draw), ``value``, ``label``, ``p_lens`` and ``score`` (the
+        correct-class score); binned results add ``parameter`` (the raw value) and ``bin``.
+    kind : str
+        "by_parameter", "sweep" or "resimulate".
+    parameter, unit : str
+        Name and unit of the value axis (for plots).
+    paired : bool
+        Whether the same samples appear at every value (sweeps, paired re-simulation), which
+        decides the trend statistic.
+    stats : StatsParams
+        Settings used for every statistic.
+    provenance : dict
+        Model hash, data hash, seeds, perturber/binning parameters, package versions, timings.
+    bins : pandas.DataFrame or None
+        For binned results: ``bin, low, high, centre, count`` (count of all samples per bin).
+    n_dropped : int
+        Samples left out because their value fell outside the binning (``outside="drop"``).
+    label : str
+        Legend label in overlaid plots (defaults to the model description).
+    """
+
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    kind: str
+    parameter: str
+    unit: str
+    paired: bool
+    stats: StatsParams
+    provenance: dict[str, Any]
+    bins: pd.DataFrame | None = None
+    n_dropped: int = 0
+    label: str = ""
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.methods:
+            self.methods = column_methods(self.stats)
+        if not self.label:
+            self.label = str(self.provenance.get("model", {}).get("description", "model"))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Groups present in :attr:`table`, in the order lens, nonlens, all."""
+        present = set(self.table["group"])
+        return tuple(g for g in GROUPS if g in present)
+
+    @property
+    def axis_label(self) -> str:
+        """``"parameter [unit]"`` for plot axes."""
+        return f"{self.parameter} [{self.unit}]" if self.unit else self.parameter
+
+    def trend(self, group: str = "all") -> Trend:
+        """Slope of the mean correct-class score against the value, with interval and p-value.
+
+        Binned parameters and unpaired re-simulations (independent samples per value) use a
+        weighted least-squares fit of the means; sweeps and paired re-simulations (the same
+        images at every value) use the mean of per-image slopes. ``Trend.method`` gives the
+        formulas.
+
+        Parameters
+        ----------
+        group : {"lens", "nonlens", "all"}
+            Which samples.
+        """
+        if group not in self.groups:
+            raise ProbeKeyError(
+                f"group {group!r} not in this result; have {names_list(self.groups)}"
+            )
+        g = GROUPS.index(group)
+        if self.paired:
+            sel = self.scores if group == "all" else self.scores[self._label_mask(group)]
+            matrix = sel.pivot(index="sample", columns="value", values="score")
+            values = matrix.columns.to_numpy(dtype=np.float64)
+            entropy = int(self.provenance["seeds"]["entropy"])
+            return paired_trend(
+                values,
+                matrix.to_numpy(dtype=np.float64),
+                n_boot=self.stats.n_boot,
+                confidence=self.stats.confidence,
+                rng=_rng.child(entropy, _rng.TREND, g),
+                group=group,
+            )
+        rows = self.table[self.table["group"] == group]
+        return wls_trend(
+            rows["value"].to_numpy(dtype=np.float64),
+            rows["mean"].to_numpy(dtype=np.float64),
+            rows["sem"].to_numpy(dtype=np.float64),
+            rows["n"].to_numpy(),
+            confidence=self.stats.confidence,
+            group=group,
+        )
+
+    def _label_mask(self, group: str) -> pd.Series:
+        return self.scores["label"] == (1 if group == "lens" else 0)
+
+    def trends(self) -> dict[str, dict[str, Any] | None]:
+        """Every group's trend as a dict; None where a trend cannot be estimated."""
+        out: dict[str, dict[str, Any] | None] = {}
+        for group in self.groups:
+            try:
+                out[group] = self.trend(group).as_dict()
+            except ProbeValueError:
+                out[group] = None
+        return out
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything saved beside the table: provenance, formulas, trends, axis."""
+        return {
+            "kind": self.kind,
+            "parameter": self.parameter,
+            "unit": self.unit,
+            "paired": self.paired,
+            "label": self.label,
+            "n_dropped": self.n_dropped,
+            "stats": self.stats.to_dict(),
+            "methods": self.methods,
+            "trends": self.trends(),
+            "provenance": self.provenance,
+            "bins": None if self.bins is None else self.bins.to_dict(orient="list"),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write :attr:`table` with its metadata; the format follows the suffix.
+
+        ``.parquet``/``.pq``: metadata as JSON under the schema key ``probe``. ``.csv``: metadata
+        as one leading ``# probe: {json}`` line (read back with ``pandas.read_csv(path,
+        comment="#")``). ``.json``: ``{"metadata": ..., "table": [records]}``. The file is written
+        under a temporary name and renamed, so it is never seen half-written.
+
+        Returns
+        -------
+        pathlib.Path
+            The written path.
+        """
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix not in _SUFFIXES:
+            raise ProbeValueError(
+                f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}"
+            )
+        meta = dumps(self.metadata())
+        table = self.table
+
+        def write(tmp: Path) -> None:
+            if suffix in (".parquet", ".pq"):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                arrow = pa.Table.from_pandas(table, preserve_index=False)
+                merged = {**(arrow.schema.metadata or {}), b"probe": meta.encode()}
+                pq.write_table(arrow.replace_schema_metadata(merged), tmp)
+            elif suffix == ".csv":
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(f"# probe: {meta}\n")
+                    table.to_csv(fh, index=False)
+            else:
+                records = to_jsonable(table.to_dict(orient="records"))
+                doc = {"metadata": json.loads(meta), "table": records}
+                tmp.write_text(json.dumps(doc, allow_nan=False, indent=1), encoding="utf-8")
+
+        return atomic_write(target, write)
+
+    def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+        """Plot mean +/- std against the value, one panel per group; see :func:`plot_results`."""
+        from probe.plotting import plot_results
+
+        return plot_results([self], path, **kwargs)
+
+    def __repr__(self) -> str:
+        values = self.table["value"].nunique()
+        return (
+            f"<Result {self.kind} of {self.label!r} over {self.parameter!r}: {values} values, "
+            f"groups {', '.join(self.groups)}, n_dropped={self.n_dropped}>"
+        )
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Metadata saved by :meth:`Result.save` in a ``.parquet``, ``.csv`` or ``.json`` file."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        raw = (pq.read_schema(target).metadata or {}).get(b"probe")
+        if raw is None:
+            raise ProbeValueError(f"{target} has no probe metadata")
+        return dict(json.loads(raw))
+    if suffix == ".csv":
+        with open(target, encoding="utf-8") as fh:
+            first = fh.readline()
+        if not first.startswith("# probe: "):
+            raise ProbeValueError(f"{target} has no probe metadata line")
+        return dict(json.loads(first[len("# probe: ") :]))
+    if suffix == ".json":
+        return dict(json.loads(target.read_text(encoding="utf-8"))["metadata"])
+    raise ProbeValueError(f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}")

@@ -1,0 +1,371 @@
+"""Statistics of correct-class scores: per-bin summaries and trend (slope) estimates.
+
+All formulas are named in :data:`COLUMN_METHODS` and in each :class:`Trend`'s ``method``, and
+both travel with saved results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe import rng as _rng
+from probe.errors import ProbeValueError
+from probe.validation import check_positive_int
+
+GROUPS: tuple[str, ...] = ("lens", "nonlens", "all")
+"""Sample groups reported for every bin or value: label 1, label 0, and both pooled."""
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "value",
+    "group",
+    "n",
+    "mean",
+    "std",
+    "sem",
+    "ci_low",
+    "ci_high",
+    "accuracy",
+    "low_count",
+)
+
+
+@dataclass(frozen=True)
+class StatsParams:
+    """Settings of every statistic probe reports (one object instead of scattered flags).
+
+    Parameters
+    ----------
+    n_boot : int
+        Bootstrap resamples for intervals of means and slopes.
+    confidence : float
+        Confidence level of all intervals, in (0, 1).
+    min_count : int
+        A bin or value whose group has fewer samples is flagged ``low_count`` (kept, not dropped).
+    threshold : float
+        A sample counts as correct when its correct-class score exceeds this.
+    """
+
+    n_boot: int = 1000
+    confidence: float = 0.95
+    min_count: int = 30
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.n_boot, "n_boot", minimum=10)
+        check_positive_int(self.min_count, "min_count", minimum=0)
+        if not 0.0 < float(self.confidence) < 1.0:
+            raise ProbeValueError(f"confidence must be in (0, 1); got {self.confidence!r}")
+        if not 0.0 <= float(self.threshold) <= 1.0:
+            raise ProbeValueError(f"threshold must be in [0, 1]; got {self.threshold!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy, for provenance."""
+        return asdict(self)
+
+
+def column_methods(params: StatsParams) -> dict[str, str]:
+    """What each column of a result table is, as a formula (saved with every result)."""
+    pct = f"{100 * params.confidence:g}%"
+    return {
+        "score": "s = p(lens) for lenses, 1 - p(lens) for non-lenses (correct-class score, "
+        "float64)",
+        "n": "number of samples in the bin/value and group",
+        "mean": "mean(s) = sum(s_i) / n",
+        "std": "sqrt(sum((s_i - mean)^2) / (n - 1)) (ddof=1; NaN for n < 2)",
+        "sem": "std / sqrt(n)",
+        "ci_low, ci_high": f"{pct} percentile bootstrap interval of the mean: {params.n_boot} "
+        "resamples with replacement, seeded, stratified by class (lenses and non-lenses resampled "
+        "separately; 'all' = (n_lens m_lens* + n_nonlens m_nonlens*) / n); NaN for n < 2",
+        "accuracy": f"fraction of samples with s > {params.threshold:g}",
+        "low_count": f"n < {params.min_count} (flagged, never dropped)",
+    }
+
+
+def bootstrap_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``x`` with replacement (chunked to bound memory)."""
+    n = x.size
+    means = np.empty(n_boot)
+    # At most ~4 million indices at a time (16 MB of int32) whatever n.
+    chunk = max(1, 4_000_000 // max(n, 1))
+    dtype = np.int32 if n < 2**31 else np.int64
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        idx = rng.integers(0, n, size=(stop - start, n), dtype=dtype)
+        means[start:stop] = x[idx].mean(axis=1)
+    return means
+
+
+def summarise_group(
+    scores: np.ndarray, params: StatsParams, boot: np.ndarray | None
+) -> dict[str, Any]:
+    """n, mean, std, sem, interval, accuracy and low_count of one group's scores.
+
+    ``boot`` holds the bootstrap means of the group (None if not estimable); the interval is
+    their percentile interval, reported only for ``n >= 2``.
+    """
+    n = scores.size
+    row: dict[str, Any] = {"n": n, "low_count": n < params.min_count}
+    nan = float("nan")
+    row.update(mean=nan, std=nan, sem=nan, ci_low=nan, ci_high=nan, accuracy=nan)
+    if n == 0:
+        return row
+    row["mean"] = float(scores.mean())
+    row["accuracy"] = float(np.mean(scores > params.threshold))
+    if n < 2:
+        return row
+    std = float(scores.std(ddof=1))
+    row["std"] = std
+    row["sem"] = std / np.sqrt(n)
+    if boot is not None:
+        alpha = 1.0 - params.confidence
+        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+        row["ci_low"], row["ci_high"] = float(lo), float(hi)
+    return row
+
+
+def groups_present(labels: np.ndarray) -> tuple[str, ...]:
+    """The groups worth reporting: a class absent from the whole data set gets no rows."""
+    has_lens, has_nonlens = bool(np.any(labels == 1)), bool(np.any(labels == 0))
+    if has_lens and has_nonlens:
+        return GROUPS
+    return ("lens", "all") if has_lens else ("nonlens", "all")
+
+
+def summarise(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    keys: np.ndarray,
+    key_values: np.ndarray,
+    *,
+    params: StatsParams,
+    entropy: int,
+) -> pd.DataFrame:
+    """The tidy result table: one row per (bin or value, group).
+
+    The bootstrap is stratified by class: lenses and non-lenses are resampled separately
+    (their counts are fixed by the test design), and the "all" interval combines the two
+    resampled means weighted by class counts, ``(n_l m_l* + n_n m_n*) / n``.
+
+    Parameters
+    ----------
+    scores, labels : numpy.ndarray of shape (m,)
+        Correct-class scores and 0/1 labels of every sample.
+    keys : numpy.ndarray of shape (m,)
+        Index into ``key_values`` of each sample's bin or sweep value.
+    key_values : numpy.ndarray of shape (k,)
+        The ``value`` column: bin centres or sweep values.
+    params : StatsParams
+        Statistic settings.
+    entropy : int
+        Root seed; bootstrap stream ``(BOOTSTRAP, key, class)`` serves each class of each row.
+    """
+    present = groups_present(labels)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.searchsorted(sorted_keys, np.arange(len(key_values)), side="left")
+    stops = np.searchsorted(sorted_keys, np.arange(len(key_values)), side="right")
+    rows = []
+    for k, value in enumerate(key_values):
+        members = order[starts[k] : stops[k]]
+        s_k, l_k = scores[members], labels[members]
+        per_class: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        for g, group in enumerate(GROUPS[:2]):
+            # Sorting makes the bootstrap depend on the multiset of scores only, so results
+            # do not change with the order of the rows.
+            s = np.sort(s_k[l_k == (1 if group == "lens" else 0)])
+            gen = _rng.child(entropy, _rng.BOOTSTRAP, k, g)
+            boot = bootstrap_means(s, params.n_boot, gen) if s.size else None
+            per_class[group] = (s, boot)
+        all_boot = None
+        if s_k.size >= 2:
+            all_boot = np.zeros(params.n_boot)
+            for s, b in per_class.values():
+                if b is not None:
+                    all_boot += s.size * b
+            all_boot /= s_k.size
+        for group in present:
+            if group == "all":
+                rows.append(
+                    {
+                        "value": float(value),
+                        "group": group,
+                        **summarise_group(s_k, params, all_boot),
+                    }
+                )
+            else:
+                s, boot = per_class[group]
+                rows.append(
+                    {"value": float(value), "group": group, **summarise_group(s, params, boot)}
+                )
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table["n"] = table["n"].astype(np.int64)
+    table["low_count"] = table["low_count"].astype(bool)
+    return table
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A slope of the mean correct-class score against the value, with its interval.
+
+    Attributes
+    ----------
+    slope : float
+        Change of the mean score per unit of the value (score units / value unit).
+    slope_low, slope_high : float
+        Bounds of the ``confidence`` interval of the slope (NaN if not estimable).
+    p_value : float
+        Two-sided p-value of the null hypothesis slope = 0 (NaN if not estimable).
+    method : str
+        The estimator, its weights, interval and test, in words and formulas.
+    group : str
+        "lens", "nonlens" or "all".
+    n : int
+        Number of points the slope rests on (bins/values for WLS, images for paired slopes).
+    confidence : float
+        Level of the interval.
+    intercept : float
+        Fitted mean score at value 0 (WLS) or mean per-image intercept (paired).
+    """
+
+    slope: float
+    slope_low: float
+    slope_high: float
+    p_value: float
+    method: str
+    group: str
+    n: int
+    confidence: float
+    intercept: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain-dict copy (JSON-ready)."""
+        return asdict(self)
+
+
+def wls_trend(
+    x: np.ndarray,
+    mean: np.ndarray,
+    sem: np.ndarray,
+    n: np.ndarray,
+    *,
+    confidence: float,
+    group: str,
+) -> Trend:
+    """Weighted least-squares slope of bin means against bin values (independent bins).
+
+    Model ``mean_b = a + slope * x_b``, weights ``w_b = 1 / sem_b^2`` over bins with ``n_b >= 2``
+    (a zero sem is raised to the smallest positive sem, so one noiseless bin cannot take all the
+    weight; if every sem is 0 the weights are equal). ``Var(slope) = S / sum(w_b (x_b - xw)^2)``
+    with ``xw`` the weighted mean of x and ``S = max(1, chi2 / (k - 2))`` the Birge scale factor
+    (``chi2 = sum(w_b r_b^2)``; when every weight is equal, ``S = chi2 / (k - 2)``). The interval
+    and the two-sided p-value use Student's t with ``k - 2`` degrees of freedom.
+    """
+    from scipy import stats  # imported here: scipy.stats costs ~0.3 s and only trends need it
+
+    ok = (n >= 2) & np.isfinite(mean) & np.isfinite(sem)
+    k = int(ok.sum())
+    if k < 2:
+        raise ProbeValueError(
+            f"a trend needs at least 2 bins with n >= 2 in group {group!r}; got {k}"
+        )
+    xs, ys, es = x[ok], mean[ok], sem[ok]
+    positive = es > 0
+    equal_weights = not np.any(positive)
+    w = np.ones(k) if equal_weights else 1.0 / np.maximum(es, es[positive].min()) ** 2
+    xw = np.sum(w * xs) / np.sum(w)
+    yw = np.sum(w * ys) / np.sum(w)
+    sxx = float(np.sum(w * (xs - xw) ** 2))
+    if sxx == 0.0:
+        raise ProbeValueError(f"a trend needs at least 2 distinct values in group {group!r}")
+    slope = float(np.sum(w * (xs - xw) * (ys - yw)) / sxx)
+    intercept = float(yw - slope * xw)
+    dof = k - 2
+    weights = "equal weights (every sem is 0)" if equal_weights else "weights 1/sem_b^2"
+    method = (
+        f"weighted least squares of bin means on bin values, mean_b = a + slope * x_b, {weights}, "
+        "bins with n >= 2; Var(slope) = S / sum(w_b (x_b - xw)^2) with Birge factor "
+        f"S = max(1, chi2/(k-2)); {100 * confidence:g}% interval and two-sided p-value from "
+        f"Student t with k-2 = {dof} dof"
+    )
+    if dof == 0:
+        return Trend(slope, np.nan, np.nan, np.nan, method, group, k, confidence, intercept)
+    resid = ys - (intercept + slope * xs)
+    chi2_red = float(np.sum(w * resid**2)) / dof
+    scale = chi2_red if equal_weights else max(1.0, chi2_red)
+    se = float(np.sqrt(scale / sxx))
+    return _t_interval(slope, se, dof, confidence, method, group, k, intercept, stats)
+
+
+def paired_trend(
+    values: np.ndarray,
+    matrix: np.ndarray,
+    *,
+    n_boot: int,
+    confidence: float,
+    rng: np.random.Generator,
+    group: str,
+) -> Trend:
+    """Mean of per-image least-squares slopes, for sweeps where every image is seen at every value.
+
+    Per image ``i``: ``b_i = sum_j (v_j - vbar)(s_ij - sbar_i) / sum_j (v_j - vbar)^2``. The
+    slope is ``mean(b_i)`` (equal to the slope of the mean curve); its interval is a percentile
+    bootstrap over images (``n_boot`` resamples, seeded) and its p-value a two-sided one-sample
+    t-test of the ``b_i`` against 0 (``n - 1`` dof). Treating the same images at every value as
+    independent points would understate the uncertainty of a paired design.
+    """
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.size < 2 or np.ptp(v) == 0:
+        raise ProbeValueError("a paired trend needs at least 2 distinct values")
+    n = matrix.shape[0]
+    if n == 0:
+        raise ProbeValueError(f"group {group!r} has no samples")
+    vc = v - v.mean()
+    b = matrix @ vc / np.sum(vc**2)
+    intercepts = matrix.mean(axis=1) - b * v.mean()
+    slope = float(b.mean())
+    method = (
+        "paired per-image slope: b_i = sum_j (v_j - vbar)(s_ij - sbar_i) / sum_j (v_j - vbar)^2, "
+        f"slope = mean(b_i); {100 * confidence:g}% percentile bootstrap interval over images "
+        f"({n_boot} resamples, seeded); p-value: two-sided one-sample t-test of b_i = 0 "
+        f"(n-1 = {n - 1} dof)"
+    )
+    if n < 2:
+        return Trend(slope, np.nan, np.nan, np.nan, method, group, n, confidence, slope)
+    alpha = 1.0 - confidence
+    boot = bootstrap_means(np.sort(b), n_boot, rng)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    se = float(b.std(ddof=1) / np.sqrt(n))
+    if se == 0.0:
+        p = 0.0 if slope != 0.0 else 1.0
+    else:
+        p = float(2.0 * stats.t.sf(abs(slope) / se, n - 1))
+    return Trend(
+        slope, float(lo), float(hi), p, method, group, n, confidence, float(intercepts.mean())
+    )
+
+
+def _t_interval(
+    slope: float,
+    se: float,
+    dof: int,
+    confidence: float,
+    method: str,
+    group: str,
+    k: int,
+    intercept: float,
+    stats: Any,
+) -> Trend:
+    if se == 0.0:
+        p = 0.0 if slope != 0.0 else 1.0
+        return Trend(slope, slope, slope, p, method, group, k, confidence, intercept)
+    tcrit = float(stats.t.ppf(0.5 + confidence / 2, dof))
+    p = float(2.0 * stats.t.sf(abs(slope) / se, dof))
+    return Trend(
+        slope, slope - tcrit * se, slope + tcrit * se, p, method, group, k, confidence, intercept
+    )

@@ -1,0 +1,64 @@
+"""Keras adapter (needs TensorFlow): compiled inference matches the model, .keras files load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import probe
+from probe import perturbers as P
+
+pytestmark = pytest.mark.tf
+keras = pytest.importorskip("keras")
+pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    return model
+
+
+@pytest.fixture
+def data():
+    gen = np.random.default_rng(0)
+    return gen.normal(size=(37, 12, 12, 3)).astype(np.float32), np.arange(37) % 2
+
+
+def test_fast_path_matches_model_call(cnn, data):
+    images, _ = data
+    p = probe.Probe(cnn, batch_size=16)  # 37 = 16 + 16 + 5: the short batch must work too
+    expected = np.asarray(cnn(images, training=False)).ravel()
+    np.testing.assert_allclose(p.predict(images), expected, rtol=1e-5, atol=1e-6)
+    assert p.adapter.description.startswith("keras:")
+
+
+def test_saved_keras_file_and_model_hash(cnn, data, tmp_path):
+    images, labels = data
+    path = tmp_path / "m.keras"
+    cnn.save(path)
+    from_file = probe.Probe(str(path), batch_size=16)
+    in_memory = probe.Probe(cnn, batch_size=16)
+    np.testing.assert_allclose(from_file.predict(images), in_memory.predict(images), rtol=1e-6)
+    assert from_file.adapter.hash == in_memory.adapter.hash
+    r = from_file.sweep(images, labels, P.GaussianBlur, [0.0, 1.0], rng=0)
+    assert r.table["n"].max() == 37
+
+
+def test_softmax_keras_with_positive_class(data):
+    images, _ = data
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [keras.Input((12, 12, 3)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")]
+    )
+    out = np.asarray(model(images, training=False))
+    p0 = probe.Probe(model, positive_class=0).predict(images)
+    np.testing.assert_allclose(p0, out[:, 0], rtol=1e-5)

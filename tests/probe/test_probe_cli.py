@@ -1,0 +1,120 @@
+"""CLI: probe bin / sweep / resim end to end with a synthetic model and fake data/simulator."""
+
+from __future__ import annotations
+
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import probe
+from probe import cli
+from probe.datasets import load_hdf5
+
+
+@pytest.fixture
+def model_spec(tmp_path, monkeypatch):
+    (tmp_path / "clisynth.py").write_text(
+        "import numpy as np\n\ndef model(x):\n    return np.clip(x.mean(axis=(1, 2, 3)), 0, 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "clisynth:model"
+    sys.modules.pop("clisynth", None)
+
+
+@pytest.fixture
+def dataset(tmp_path, monkeypatch):
+    gen = np.random.default_rng(0)
+    n = 60
+    theta = gen.uniform(1.0, 2.7, n)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    images = np.broadcast_to(((theta - 1) / 1.7)[:, None, None, None], (n, 8, 8, 2))
+    truth = np.zeros(n, dtype=[("theta_E", "f8"), ("label", "i8"), ("kind", "S10")])
+    truth["theta_E"], truth["label"], truth["kind"] = theta, labels, b"lens"
+    path = tmp_path / "set.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = images.astype(np.float32)
+        f["truth"] = truth
+    # decouple from simlens.load, whose file layout is simlens' business
+    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    return path
+
+
+def test_bin(model_spec, dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["bin", "--model", model_spec, "--data", str(dataset), "--by", "theta_E"]
+    rc = cli.main([*argv, "--bins", "5", "--out", str(out), "--quiet", "--unit", "arcsec"])
+    assert rc == 0
+    table = pd.read_parquet(out / "bin_theta_E.parquet")
+    assert table["n"][table.group == "all"].sum() == 60
+    assert (out / "bin_theta_E.png").exists()
+    assert (out / "bin_theta_E_scores.parquet").exists()
+    meta = probe.read_metadata(out / "bin_theta_E.parquet")
+    assert meta["unit"] == "arcsec"
+    assert meta["provenance"]["seeds"]["entropy"] == 0
+    assert "trend lens" in capsys.readouterr().out
+
+
+def test_bin_range_drop_and_quantiles(model_spec, dataset, tmp_path):
+    base = ["bin", "--model", model_spec, "--data", str(dataset), "--by", "theta_E", "--quiet"]
+    out = tmp_path / "o"
+    assert cli.main([*base, "--range", "1.0", "2.0", "--drop-outside", "--out", str(out),
+                     "--format", "csv", "--plot", "none"]) == 0  # fmt: skip
+    assert probe.read_metadata(out / "bin_theta_E.csv")["n_dropped"] > 0
+    assert (
+        cli.main([*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json"]) == 0
+    )
+
+
+def test_sweep(model_spec, dataset, tmp_path):
+    out = tmp_path / "s"
+    argv = ["sweep", "--model", model_spec, "--data", str(dataset), "--perturber", "disk"]
+    assert cli.main([*argv, "--values", "0:4:2", "--out", str(out), "--plot", "svg"]) == 0
+    table = pd.read_parquet(out / "sweep_disk.parquet")
+    assert sorted(table["value"].unique()) == [0.0, 2.0, 4.0]
+    assert (out / "sweep_disk.svg").exists()
+
+
+def test_resim(model_spec, fake_sim, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "make_simulator", lambda survey, npix: fake_sim)
+    out = tmp_path / "r"
+    argv = ["resim", "--model", model_spec, "--survey", "des-sv", "--param", "psf_scale"]
+    assert (
+        cli.main([*argv, "--values", "0.6:3:0.6", "--n", "20", "--out", str(out), "--quiet"]) == 0
+    )
+    table = pd.read_parquet(out / "resim_psf_scale.parquet")
+    np.testing.assert_allclose(sorted(table["value"].unique()), [0.6, 1.2, 1.8, 2.4, 3.0])
+
+
+def test_errors_exit_1_with_message(model_spec, dataset, tmp_path, capsys):
+    argv = ["sweep", "--model", model_spec, "--data", str(dataset), "--perturber", "smudge"]
+    assert cli.main([*argv, "--values", "1", "--out", str(tmp_path), "--quiet"]) == 1
+    assert "unknown perturber 'smudge'" in capsys.readouterr().err
+    argv = ["bin", "--model", model_spec, "--data", str(dataset), "--by", "nope"]
+    assert cli.main([*argv, "--out", str(tmp_path), "--quiet"]) == 1
+    assert "--by 'nope' is not a truth column" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sweep"])
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0:3:0.25", np.arange(0, 3.01, 0.25)),
+        ("0.6:3:0.2", np.round(0.6 + 0.2 * np.arange(13), 12)),
+        ("1,2,5", [1.0, 2.0, 5.0]),
+        ("2", [2.0]),
+    ],
+)
+def test_parse_values(text, expected):
+    np.testing.assert_allclose(cli.parse_values(text), expected)
+    assert len(cli.parse_values("0:3:0.25")) == 13
+
+
+@pytest.mark.parametrize("text", ["1:2", "3:1:0.5", "a,b", "0:1:0"])
+def test_parse_values_errors(text):
+    with pytest.raises(probe.ProbeValueError, match="--values"):
+        cli.parse_values(text)
