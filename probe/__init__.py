@@ -28,8 +28,16 @@ from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueEr
 from probe.plotting import plot_results
 from probe.protocols import ScoreModel, SimulatorProtocol
 from probe.result import Result, read_metadata
+from probe.selection import (
+    SelectionFunction,
+    SelectionSurface,
+    selected_vs_parent,
+    selection_function,
+    selection_surface,
+)
 from probe.sensitivity import Probe, correct_class_score
 from probe.statistics import StatsParams, Trend
+from probe.yields import Stratum, Yield, expected_yield
 
 __all__ = [
     "Binning",
@@ -40,12 +48,20 @@ __all__ = [
     "ProbeValueError",
     "Result",
     "ScoreModel",
+    "SelectionFunction",
+    "SelectionSurface",
     "SimulatorProtocol",
     "StatsParams",
+    "Stratum",
     "Trend",
+    "Yield",
     "__version__",
     "correct_class_score",
+    "expected_yield",
     "perturbers",
     "plot_results",
     "read_metadata",
+    "selected_vs_parent",
+    "selection_function",
+    "selection_surface",
 ]

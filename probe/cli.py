@@ -1,4 +1,5 @@
-"""Command line: ``probe bin``, ``probe sweep`` and ``probe resim`` (thin wrappers of Probe).
+"""Command line: ``probe bin``, ``probe sweep``, ``probe resim`` (thin wrappers of Probe), and
+``probe selection`` / ``probe yield`` (selection functions and expected yields, docs/selection.md).
 
 Examples::
 
@@ -6,10 +7,14 @@ Examples::
     probe sweep --model finder.keras --data set.h5 --perturber blur --values 0:3:0.25 --out out/blur
     probe resim --model finder.keras --survey des-sv --param psf_scale --values 0.6:3:0.2 \\
                 --n 300 --out out/psf
+    probe selection --model finder.keras --param mag_source_g --thresholds 0.5,0.9,0.99 \\
+                --out out/sel
+    probe yield --model finder.keras --survey des-y3 --threshold 0.9
 
 Each writes ``<name>.<format>`` (the table with provenance), ``<name>_scores.parquet`` (per-sample
 scores) and ``<name>.<plot>`` into ``--out``, and prints the trend of every group.
-This is the only module of probe allowed to import ``simlens`` (for ``--data`` and ``resim``).
+This is the only module of probe allowed to import ``simlens`` (for ``--data``, ``resim``,
+``selection`` without ``--data``, and ``yield``).
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", required=True, help=".keras file or module:callable")
-    common.add_argument("--out", required=True, type=Path, help="output directory")
+    common.add_argument("--out", type=Path, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=int, default=256)
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     common.add_argument("--positive-class", type=int, default=1)
@@ -113,6 +118,35 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--unpaired", action="store_true", help="fresh systems at every value")
     r.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
     r.add_argument("--unit", default="", help="unit of --param")
+
+    sel = sub.add_parser("selection", parents=[common], help="completeness against a parameter")
+    sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
+    sel.add_argument("--thresholds", default="0.5,0.9,0.99", help="a,b,c (found: p >= t)")
+    sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
+    sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
+    sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
+    sel.add_argument("--n", type=int, default=1000, help="lenses to simulate")
+    sel.add_argument("--n-nonlenses", type=int, default=0, help="non-lenses (for --fpr, TPR)")
+    sel.add_argument("--kind", default="elliptical", help="non-lens kind to simulate")
+    sel.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range")
+    sel.add_argument("--bins", type=int, default=12, help="number of uniform bins")
+    sel.add_argument("--detectable", action="store_true", help="LensPop-detectable lenses only")
+    sel.add_argument("--interval", choices=("wilson", "jeffreys"), default="wilson")
+    sel.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
+    sel.add_argument("--unit", default="", help="unit of --param")
+
+    y = sub.add_parser("yield", parents=[common], help="expected number of lenses found")
+    y.add_argument("--survey", default="des-y3", help="simlens survey preset")
+    y.add_argument("--threshold", required=True, help="score threshold(s), a or a,b")
+    y.add_argument("--area", type=float, help="search area, deg^2 (default: the preset's)")
+    y.add_argument(
+        "--n", type=int, default=0, help="score at most this many detectable lenses (0: all found)"
+    )
+    y.add_argument("--n-other", type=int, default=500, help="non-detectable lenses to score")
+    y.add_argument(
+        "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~1%%)"
+    )
+    y.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
     return parser
 
 
@@ -131,6 +165,10 @@ def _run(args: argparse.Namespace) -> int:
     from probe.sensitivity import Probe
     from probe.statistics import StatsParams
 
+    if args.command in ("selection", "yield"):
+        return _run_selection(args) if args.command == "selection" else _run_yield(args)
+    if args.out is None:
+        raise ProbeValueError("--out is required")
     p = Probe(
         args.model,
         batch_size=args.batch_size,
@@ -211,7 +249,196 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+_CONTROL_RANGES = {
+    "theta_E": (0.5, 3.0),
+    "mag_source_g": (19.0, 25.0),
+    "mag_lens_r": (16.0, 22.0),
+    "psf_scale": (0.6, 2.0),
+}
+
+
+def _predictor(args: argparse.Namespace) -> Any:
+    from probe.sensitivity import Probe
+
+    return Probe(
+        args.model,
+        batch_size=args.batch_size,
+        positive_class=args.positive_class,
+        logits=args.logits,
+        channels_first=args.channels_first,
+        progress=not args.quiet,
+        label=args.label,
+    )
+
+
+def _floats(text: str | None) -> list[float]:
+    return [] if not text else [float(v) for v in parse_values(text)]
+
+
+def _run_selection(args: argparse.Namespace) -> int:
+    """``probe selection``: completeness against --param on a saved or simulated set."""
+    from probe.selection import selection_function
+
+    if args.out is None:
+        raise ProbeValueError("--out is required")
+    p = _predictor(args)
+    param = args.param
+    if args.data:
+        data = load_data(args.data)
+        try:
+            if param not in data.truth.columns:
+                raise ProbeValueError(f"--param {param!r} is not a truth column of {args.data}")
+            values = data.truth[param].to_numpy(dtype=np.float64)
+            labels = np.asarray(data.labels)
+            p_lens = p.predict(data.images)
+        finally:
+            close = getattr(data, "close", None)
+            if callable(close):
+                close()
+    else:
+        sim = make_simulator(args.survey, args.npix)
+        rng = args.seed
+        lo_hi = tuple(args.range) if args.range else _CONTROL_RANGES.get(param)
+        controls = {param: lo_hi} if param in _CONTROL_RANGES else {}
+        truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **controls)
+        if param not in truth.columns:
+            raise ProbeValueError(f"--param {param!r} is neither a control nor a truth column")
+        values = truth[param].to_numpy(dtype=np.float64)
+        p_lens = p.predict(sim.render(truth))
+        labels = np.ones(len(truth), dtype=np.int64)
+        if args.n_nonlenses > 0:
+            neg = sim.sample_nonlenses(args.n_nonlenses, rng=rng + 1, kind=args.kind)
+            p_lens = np.concatenate([p_lens, p.predict(sim.render(neg))])
+            labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
+            values = np.concatenate([values, np.full(len(neg), np.nan)])
+    from probe.binning import Binning
+
+    lens_values = values[labels == 1]
+    lo, hi = args.range if args.range else (np.nanmin(lens_values), np.nanmax(lens_values))
+    bins = Binning.uniform(lo, hi, n=args.bins, outside="drop" if args.range else "raise")
+    fprs = _floats(args.fpr)
+    sf = selection_function(
+        p_lens,
+        labels,
+        values,
+        bins,
+        _floats(args.thresholds),
+        fpr=fprs or None,
+        interval=args.interval,
+        min_count=args.min_count,
+        name=param,
+        unit=args.unit,
+        label=args.label or p.label,
+        provenance={"model": p.adapter.description, "seed": args.seed, "data": args.data},
+    )
+    out: Path = args.out
+    stem = f"selection_{param}"
+    points = sf.fifty_percent_points()
+    written = [sf.save(out / f"{stem}.{args.format}")]
+    written.append(_save_frame(sf.samples, out / f"{stem}_scores.parquet"))
+    written.append(_save_frame(points, out / f"{stem}_x50.parquet"))
+    if args.plot != "none":
+        written.append(sf.plot(out / f"{stem}.{args.plot}"))
+    for _, r in points.iterrows():
+        ov = sf.overall[sf.overall["threshold_label"] == r["threshold_label"]].iloc[0]
+        print(
+            f"threshold {r['threshold_label']:>10s} (p >= {r['threshold']:.4g}): completeness "
+            f"{ov['completeness']:.3f} [{ov['ci_low']:.3f}, {ov['ci_high']:.3f}], "
+            f"{param}_50 = {r['x50']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+        )
+    for name in ("tpr0", "tpr10"):
+        try:
+            rate = getattr(sf, name)
+        except ProbeError:
+            continue
+        print(f"{name.upper()} {rate.value:.3f} [{rate.low:.3f}, {rate.high:.3f}]")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _run_yield(args: argparse.Namespace) -> int:
+    """``probe yield``: expected lenses found over the survey at each threshold."""
+    import json
+
+    from probe.provenance import atomic_write, dumps
+    from probe.yields import Stratum, expected_yield
+
+    try:
+        from simlens import yields as simlens_yields
+    except ImportError as err:  # pragma: no cover
+        raise ProbeValueError(f"probe yield needs simlens: {err}") from err
+    p = _predictor(args)
+    sim = make_simulator(args.survey, args.npix)
+    frac = simlens_yields.detectable_fraction(
+        args.n_density,
+        survey=sim.survey,
+        cosmology=sim.cosmology,
+        rng=args.seed,
+        npix=sim.npix,
+        keep_rows=True,
+        keep_others=args.n_other,
+        neighbours=sim.neighbours,
+    )
+    sky = simlens_yields.sky_density(
+        sim.survey, cosmology=sim.cosmology, area=args.area, fraction=frac
+    )
+    print(
+        f"{sky.survey}: {sky.strong_per_deg2:.1f} strong lenses per deg^2; LensPop-detectable "
+        f"{sky.detectable_per_deg2:.3f} [{sky.detectable_low:.3f}, {sky.detectable_high:.3f}] "
+        f"per deg^2 = {sky.n_detectable:.0f} [{sky.n_detectable_low:.0f}, "
+        f"{sky.n_detectable_high:.0f}] over {sky.area_deg2:g} deg^2 "
+        f"(LensPop's own DES prediction: {sky.lenspop_prediction:.0f})"
+    )
+    strata = []
+    if frac.rows is not None and len(frac.rows):
+        det = frac.rows.iloc[: args.n] if args.n else frac.rows
+        p_det = p.predict(sim.render(det))
+        strata.append(Stratum("detectable", sky.detectable_per_deg2, sky.detectable_stderr, p_det))
+    else:
+        raise ProbeValueError(
+            f"no detectable lens among --n-density {args.n_density} draws; raise --n-density"
+        )
+    if frac.others is not None and len(frac.others):
+        strata.append(
+            Stratum(
+                "not detectable",
+                sky.strong_per_deg2 - sky.detectable_per_deg2,
+                sky.detectable_stderr,
+                p.predict(sim.render(frac.others)),
+            )
+        )
+    results = []
+    for t in _floats(args.threshold):
+        y = expected_yield(strata, sky.area_deg2, t, rng=args.seed)
+        results.append(y)
+        print(y)
+    if args.out is not None:
+        doc = {
+            "model": p.adapter.description,
+            "seed": args.seed,
+            "sky": sky.as_dict(),
+            "yields": [y.as_dict() for y in results],
+        }
+        path = args.out / "yield.json"
+        text = json.dumps(json.loads(dumps(doc)), indent=1)
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text, encoding="utf-8")
+
+        atomic_write(path, write)
+        print(f"wrote {path}")
+    return 0
+
+
+def _save_frame(frame: Any, path: Path) -> Path:
+    from probe.provenance import atomic_write
+
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
 def _save_scores(result: Any, path: Path) -> Path:
+
     from probe.provenance import atomic_write
 
     frame = result.scores

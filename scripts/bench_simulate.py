@@ -101,39 +101,39 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import simlens
-
-    sim = simlens.Simulator("des-y3")
+    from simlens.lensing import _grid_cached
     from simlens.render import prepare_galsim_tables
 
+    # The reference renders a lens galaxy and a lensed source, nothing else: the comparison
+    # uses the same content (neighbours off). Default sets (neighbours on) are timed after.
+    sim = simlens.Simulator("des-y3", neighbours=False)
+    sim_nb = simlens.Simulator("des-y3")
     t0 = cpu()
     prepare_galsim_tables()  # galsim's Sersic tables, built once per process
     sim.lenses(16, rng=99)  # SED and distance tables
     t_warm = cpu() - t0
 
-    from simlens.lensing import _grid_cached
+    def end_to_end(s: simlens.Simulator, kind: str) -> tuple[float, float, object]:
+        """CPU seconds to sample, then render those rows (as sim.lenses / simlens generate)."""
+        t0 = cpu()
+        if kind == "lens":
+            rows = s.sample_lenses(args.n, rng=1)
+        else:
+            rows = s.sample_nonlenses(args.n, rng=1, kind=kind)
+        t1 = cpu()
+        s.render(rows, noise=True)
+        return t1 - t0, cpu() - t1, rows
 
-    # end to end, as sim.lenses() and `simlens generate` do: sample, then render those rows
-    # (the renderer reuses the ray-traced source grid the sampler computed)
-    t0 = cpu()
-    truth = sim.sample_lenses(args.n, rng=1)
-    t_sample = cpu() - t0
-    t0 = cpu()
-    sim.render(truth, noise=True)
-    t_render = cpu() - t0
+    t_sample, t_render, truth = end_to_end(sim, "lens")
     # rendering a truth table from elsewhere (a saved set): nothing cached
     _grid_cached.cache_clear()
     t0 = cpu()
     sim.render(truth, noise=True)
     t_cold = cpu() - t0
 
-    # a mixed field set, sampled and rendered the same way (warm its tables first)
-    sim.render(sim.sample_nonlenses(64, rng=98, kind="field"))
-    t0 = cpu()
-    field = sim.sample_nonlenses(args.n, rng=1, kind="field")
-    t_fsample = cpu() - t0
-    t0 = cpu()
-    sim.render(field, noise=True)
-    t_frender = cpu() - t0
+    sim_nb.render(sim_nb.sample_nonlenses(64, rng=98, kind="field"))  # warm the field kinds
+    t_nsample, t_nrender, _ = end_to_end(sim_nb, "lens")
+    t_fsample, t_frender, field = end_to_end(sim_nb, "field")
 
     sub = truth.iloc[: args.n_ref]
     t0 = cpu()
@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     per_sample, per_render, per_cold = t_sample / n, t_render / n, t_cold / n
     per_e2e = per_sample + per_render
     per_ref = t_ref / len(sub)
+    per_nb = (t_nsample + t_nrender) / n
+    per_field = (t_fsample + t_frender) / n
     res = {
         "n": n,
         "n_reference": len(sub),
@@ -157,31 +159,32 @@ def main(argv: list[str] | None = None) -> int:
         "reference_lenses_per_s_per_core": 1.0 / per_ref,
         "ratio_end_to_end_vs_reference": per_ref / per_e2e,
         "ratio_render_cold_vs_reference": per_ref / per_cold,
+        "with_neighbours_sample_ms_per_lens": 1e3 * t_nsample / n,
+        "with_neighbours_render_ms_per_lens": 1e3 * t_nrender / n,
+        "with_neighbours_lenses_per_s_per_core": 1.0 / per_nb,
         "field_sample_ms_per_image": 1e3 * t_fsample / n,
         "field_render_ms_per_image": 1e3 * t_frender / n,
-        "field_images_per_s_per_core": n / (t_fsample + t_frender),
+        "field_images_per_s_per_core": 1.0 / per_field,
         "field_kinds": {str(k): int(v) for k, v in field["kind"].value_counts().items()},
-        "ratio_lenses_vs_field_throughput": (n / (t_fsample + t_frender)) * per_e2e,
+        "field_time_vs_lens_time": per_field / per_nb,
     }
     print(f"one-off warm-up (SED, distance and galsim tables): {t_warm:.1f} s CPU")
-    print(f"simlens sample                 : {1e3 * per_sample:7.2f} ms CPU / lens")
+    print("lenses as the reference draws them (lens light + lensed source + noise):")
+    print(f"  simlens sample                 : {1e3 * per_sample:7.2f} ms CPU / lens")
+    print(f"  simlens render after sampling  : {1e3 * per_render:7.2f} ms CPU / lens")
+    print(f"  simlens render, cold (no cache): {1e3 * per_cold:7.2f} ms CPU / lens")
+    print(f"  -> {1 / per_e2e:.0f} lenses/s/core sampled + rendered, {1 / per_cold:.0f} cold")
+    print(f"  lenstronomy SimAPI loop (ss=3) : {1e3 * per_ref:7.2f} ms CPU / lens ({len(sub)})")
+    print(f"  ratio end to end vs reference  : {per_ref / per_e2e:.1f}x")
+    print(f"  ratio cold render vs reference : {per_ref / per_cold:.1f}x")
+    print("default sets (interloping neighbours on):")
     print(
-        f"simlens render after sampling  : {1e3 * per_render:7.2f} ms CPU / lens (4 bands, noise)"
+        f"  lenses: {1e3 * t_nsample / n:.2f} + {1e3 * t_nrender / n:.2f} ms / image "
+        f"-> {1 / per_nb:.0f} / s / core"
     )
-    print(f"simlens render, cold (no cache): {1e3 * per_cold:7.2f} ms CPU / lens")
     print(
-        f"  -> {1 / per_e2e:.0f} lenses/s/core sampled + rendered, {1 / per_cold:.0f} rendered cold"
-    )
-    print(
-        f"lenstronomy SimAPI loop (ss=3)  : {1e3 * per_ref:7.2f} ms CPU / lens ({len(sub)} lenses)"
-    )
-    print(f"ratio end to end vs reference   : {per_ref / per_e2e:.1f}x")
-    print(f"ratio cold render vs reference  : {per_ref / per_cold:.1f}x")
-    per_field = (t_fsample + t_frender) / n
-    print(
-        f"mixed field set (neighbours on)  : {1e3 * t_fsample / n:7.2f} ms sample + "
-        f"{1e3 * t_frender / n:.2f} ms render / image -> {1 / per_field:.0f} images/s/core, "
-        f"{per_field / per_e2e:.2f}x the time of a lens"
+        f"  mixed field set: {1e3 * t_fsample / n:.2f} + {1e3 * t_frender / n:.2f} ms / image "
+        f"-> {1 / per_field:.0f} / s / core, {per_field / per_nb:.2f}x the time of a lens"
     )
 
     if args.stream:

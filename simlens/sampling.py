@@ -679,7 +679,11 @@ def sample_lenses(
         ns = _control_values(c_ns, srng, rows, m, start)
         ns = np.full(m, cfg["source.n_sersic"]) if ns is None else np.where(np.isnan(ns), 1.0, ns)
         kn = _knot_columns(m, srng, cfg, source_model)
-        out = [complete(r) for r in candidates(brng, ps, th, ml, msg, ns, kn).to_dict("records")]
+        recs0 = candidates(brng, ps, th, ml, msg, ns, kn).to_dict("records")
+        # Ray trace only the rows asked for: the others of the block are drawn (so the
+        # generator advances identically) but dropped by _iterate_blocks.
+        want = [start <= rows.start + i < start + n for i in range(m)]
+        out = [complete(r) if w else _placeholder(r, bands) for r, w in zip(recs0, want)]
         if detectable:
             # keep LensPop-detectable systems only: redraw the others from the same controls,
             # ray tracing candidates one at a time until one passes (cheap cuts first)
@@ -689,7 +693,7 @@ def sample_lenses(
                 return None if a is None else a[i : i + 1]
 
             for rnd in range(DETECTABLE_ROUNDS):
-                bad = [i for i, r in enumerate(out) if not r["detectable"]]
+                bad = [i for i, r in enumerate(out) if want[i] and not r["detectable"]]
                 if not bad:
                     break
                 for i in bad:
@@ -754,6 +758,16 @@ def _with_neighbours(
     return pd.DataFrame(
         {c: (nb[c].to_numpy() if c in nb.columns else df[c].to_numpy()) for c in df.columns}
     )
+
+
+def _placeholder(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
+    """A block row outside the requested range: complete in schema, never returned."""
+    row.pop("_target_g", None)
+    row.update(magnification=1.0, snr_source=0.0, snr_band=bands[0], resolved=False)
+    row["detectable"] = True  # never redrawn
+    for b in bands:
+        row[f"mag_source_{b}"] = row[f"mag_source_unlensed_{b}"]
+    return row
 
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
