@@ -147,6 +147,10 @@ def _parser() -> argparse.ArgumentParser:
         "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~1%%)"
     )
     y.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
+
+    from probe.study import add_study_cli
+
+    add_study_cli(sub)
     return parser
 
 
@@ -165,6 +169,10 @@ def _run(args: argparse.Namespace) -> int:
     from probe.sensitivity import Probe
     from probe.statistics import StatsParams
 
+    if args.command == "study":
+        from probe.study import run_study_cli
+
+        return run_study_cli(args)
     if args.command in ("selection", "yield"):
         return _run_selection(args) if args.command == "selection" else _run_yield(args)
     if args.out is None:

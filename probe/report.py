@@ -1,0 +1,419 @@
+"""Report of a study (:mod:`probe.study`): figures, tables, a Table-2-like summary, report.html.
+
+The summary gives, per experiment, model and group (lenses, non-lenses, all), the measured effect
+on the mean correct-class score and a **verdict computed from those statistics** (the rule is in
+:func:`verdict` and written into the report), next to the paper's own finding (Jacobs et al.,
+sections 4.1-4.6 and 4.9, summarised in their Table 2) and whether they agree.
+
+Output of :func:`write_report` under ``out``::
+
+    report.html                    self-contained (figures embedded as base64 PNG), offline
+    summary.csv / .parquet / .md   every experiment x model x group (the long summary)
+    table2.csv / .parquet / .md    one row per experiment x model, the group the paper discusses
+    figures/<experiment>.png       the models overlaid, one panel per group (mean +/- 1 std)
+    results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
+    scores/<model>_<experiment>.parquet           per-image scores
+    study.json                     configuration, seeds, sizes, timings
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from probe.errors import ProbeValueError
+from probe.provenance import to_jsonable
+
+if TYPE_CHECKING:
+    from probe.study import StudyResult
+
+__all__ = ["PAPER", "PRIMARY_GROUP", "VerdictRule", "summarise", "verdict", "write_report"]
+
+
+@dataclass(frozen=True)
+class VerdictRule:
+    """Thresholds of :func:`verdict` (score units: the correct-class score, 0-1).
+
+    Attributes
+    ----------
+    insensitive_swing : float
+        A curve whose means span less than this is "insensitive".
+    weak_swing : float
+        Below this span, a curve whose slope interval contains 0 is also "insensitive".
+    margin : float
+        Minimum depth of an interior peak or dip (both ends) for "non-monotonic"; also at
+        least twice the standard error of the difference.
+    window : float
+        Width of the "abrupt" window, as a fraction of the tested range.
+    share : float
+        An "abrupt" curve changes by at least this fraction of its span within one window.
+    """
+
+    insensitive_swing: float = 0.05
+    weak_swing: float = 0.10
+    margin: float = 0.05
+    window: float = 0.2
+    share: float = 0.5
+
+    def describe(self) -> str:
+        """The rule in words (written into the report)."""
+        i, w, mg = self.insensitive_swing, self.weak_swing, self.margin
+        return (
+            "From the curve of mean correct-class score m(x) over the tested values: span "
+            "S = max m - min m; the trend is the fitted slope times the tested range, with its "
+            f"95% interval. <b>insensitive</b>: S < {i} or (S < {w} and the slope interval "
+            "contains 0). Otherwise <b>sensitive (non-monotonic)</b>: an interior maximum or "
+            f"minimum lies at least max({mg}, 2 standard errors) beyond both ends (a peak at "
+            "the training value, or a dip at one radius). Otherwise <b>sensitive (abrupt)</b>: "
+            f"at least {self.share:.0%} of S happens within {self.window:.0%} of the tested "
+            "range. Otherwise <b>smooth degradation</b> (slope < 0) or <b>smooth "
+            "improvement</b> (slope > 0). Families for the comparison with the paper: "
+            "insensitive / smooth / sensitive; 'agree' means the same family."
+        )
+
+
+#: The paper's findings (family, words) per (experiment, group); sections 4.1-4.6 and 4.9.
+PAPER: dict[tuple[str, str], tuple[str, str]] = {
+    ("color", "lens"): ("sensitive", "highly sensitive: >0.9 until jitter ~0.2, then falls fast"),
+    ("color", "nonlens"): ("sensitive", "highly sensitive, degrades like the lenses"),
+    ("color", "all"): ("sensitive", "highly sensitive: accuracy ~100% to ~75% at jitter 0.5"),
+    ("blur", "lens"): ("smooth", "smooth decrease of lens certainty, to below 0.5"),
+    ("blur", "nonlens"): ("smooth", "smooth decrease: A below 0.5, B to ~0.5"),
+    ("blur", "all"): ("smooth", "smooth decrease to ~0.5"),
+    ("psf", "lens"): (
+        "sensitive",
+        "highly sensitive: falls for wider PSFs (more for B) and for PSFs sharper than training",
+    ),
+    ("psf", "all"): ("sensitive", "highly sensitive (the paper tested lenses only)"),
+    ("theta_E", "lens"): ("insensitive", "insensitive: slope ~0 (B) or small, +1.2%/arcsec (A)"),
+    ("mag_lens_r", "lens"): (
+        "smooth",
+        "some sensitivity, smooth: A degrades for bright lenses (r < 19), B past r ~ 21",
+    ),
+    ("mag_source_g", "lens"): (
+        "smooth",
+        "smooth degradation with fainter sources, significant beyond g ~ 21.5",
+    ),
+    ("annulus", "lens"): (
+        "sensitive",
+        'sensitive: largest drop (to ~0.75) at radius ~5 px (1.3"), >10% over 0.5-1.7"',
+    ),
+    ("annulus", "nonlens"): ("insensitive", "insensitive at any radius"),
+    ("disk", "lens"): ("sensitive", 'sensitive: A 0.85 by 0.9" (3.4 px), 0.12 by 2"; B faster'),
+    ("disk", "nonlens"): ("insensitive", "insensitive: removing central flux never hurts"),
+    ("noise", "lens"): ("smooth", "smooth decrease: A towards 0.5, B towards 'non-lens'"),
+    ("noise", "nonlens"): ("smooth", "smooth: A towards 0.5, B more certain (score rises)"),
+    ("noise", "all"): ("smooth", "smooth decrease"),
+}
+
+#: The group the paper's summary (its Table 2) is about, per experiment.
+PRIMARY_GROUP: dict[str, str] = {
+    "color": "all",
+    "blur": "all",
+    "psf": "lens",
+    "theta_E": "lens",
+    "mag_lens_r": "lens",
+    "mag_source_g": "lens",
+    "annulus": "lens",
+    "disk": "lens",
+    "noise": "all",
+}
+
+_FAMILY = {
+    "insensitive": "insensitive",
+    "smooth degradation": "smooth",
+    "smooth improvement": "smooth",
+    "sensitive (non-monotonic)": "sensitive",
+    "sensitive (abrupt)": "sensitive",
+    "undetermined": "undetermined",
+}
+
+
+def verdict(
+    x: Any,
+    mean: Any,
+    sem: Any,
+    slope_low: float,
+    slope_high: float,
+    slope: float,
+    rule: VerdictRule | None = None,
+) -> str:
+    """Classify a sensitivity curve (see :class:`VerdictRule` for the rule and thresholds).
+
+    Parameters
+    ----------
+    x, mean, sem : array_like
+        Values (increasing), mean correct-class score and its standard error per value.
+    slope_low, slope_high, slope : float
+        Trend slope and its interval (score per unit of x).
+    rule : VerdictRule, optional
+        Thresholds (default :class:`VerdictRule`).
+
+    Returns
+    -------
+    str
+        "insensitive", "sensitive (non-monotonic)", "sensitive (abrupt)",
+        "smooth degradation", "smooth improvement", or "undetermined" (fewer than 2 points).
+    """
+    rule = rule or VerdictRule()
+    x = np.asarray(x, dtype=float)
+    m = np.asarray(mean, dtype=float)
+    se = np.nan_to_num(np.asarray(sem, dtype=float), nan=0.0)
+    ok = np.isfinite(m) & np.isfinite(x)
+    x, m, se = x[ok], m[ok], se[ok]
+    if m.size < 2:
+        return "undetermined"
+    order = np.argsort(x)
+    x, m, se = x[order], m[order], se[order]
+    span = float(m.max() - m.min())
+    zero_in = not (slope_low > 0 or slope_high < 0) or not np.isfinite(slope_low)
+    if span < rule.insensitive_swing or (span < rule.weak_swing and zero_in):
+        return "insensitive"
+    if m.size >= 3:
+        for k, sign in ((int(np.argmax(m)), 1.0), (int(np.argmin(m)), -1.0)):
+            if 0 < k < m.size - 1:
+                depth = [sign * (m[k] - m[e]) for e in (0, -1)]
+                need = [max(rule.margin, 2 * np.hypot(se[k], se[e])) for e in (0, -1)]
+                if all(d >= n for d, n in zip(depth, need)):
+                    return "sensitive (non-monotonic)"
+    width = rule.window * float(x[-1] - x[0])
+    for i in range(m.size):
+        j = np.flatnonzero((x > x[i]) & (x <= x[i] + width + 1e-12))
+        if j.size and np.max(np.abs(m[j] - m[i])) >= rule.share * span:
+            return "sensitive (abrupt)"
+    return "smooth degradation" if slope < 0 else "smooth improvement"
+
+
+def summarise(study: StudyResult, rule: VerdictRule | None = None) -> pd.DataFrame:
+    """The long summary: one row per experiment, model and group (see the module docstring)."""
+    from probe.study import EXPERIMENTS
+
+    titles = {e.name: (e.title, e.section, e.unit) for e in EXPERIMENTS}
+    rows = []
+    for e in study.experiments():
+        for model in study.models:
+            r = study.results.get((model, e.name))
+            if r is None:
+                continue
+            groups = r.groups if "nonlens" in r.groups else ("lens",)  # "all" = lenses
+            for group in groups:
+                t = r.table[r.table["group"] == group].sort_values("value")
+                x = t["value"].to_numpy(float)
+                m = t["mean"].to_numpy(float)
+                try:
+                    tr = r.trend(group)
+                    slope, lo, hi, p = tr.slope, tr.slope_low, tr.slope_high, tr.p_value
+                except ProbeValueError:
+                    slope = lo = hi = p = float("nan")
+                span_x = float(x[-1] - x[0]) if x.size else float("nan")
+                v = verdict(x, m, t["sem"].to_numpy(float), lo, hi, slope, rule)
+                fam, words = PAPER.get((e.name, group), ("", ""))
+                ours = _FAMILY[v]
+                rows.append(
+                    {
+                        "experiment": e.name,
+                        "title": titles[e.name][0],
+                        "section": titles[e.name][1],
+                        "model": model,
+                        "group": group,
+                        "primary": PRIMARY_GROUP.get(e.name) == group,
+                        "x_first": float(x[0]) if x.size else float("nan"),
+                        "x_last": float(x[-1]) if x.size else float("nan"),
+                        "unit": titles[e.name][2],
+                        "n_values": int(x.size),
+                        "n_images": int(t["n"].max()) if len(t) else 0,
+                        "mean_first": float(m[0]) if m.size else float("nan"),
+                        "mean_last": float(m[-1]) if m.size else float("nan"),
+                        "delta": float(m[-1] - m[0]) if m.size else float("nan"),
+                        "span": float(np.nanmax(m) - np.nanmin(m)) if m.size else float("nan"),
+                        "x_at_min": float(x[int(np.nanargmin(m))]) if m.size else float("nan"),
+                        "min_mean": float(np.nanmin(m)) if m.size else float("nan"),
+                        "slope": slope,
+                        "trend": slope * span_x,
+                        "trend_low": lo * span_x,
+                        "trend_high": hi * span_x,
+                        "p_value": p,
+                        "verdict": v,
+                        "family": ours,
+                        "paper_family": fam,
+                        "paper_finding": words,
+                        "agree": ("yes" if fam == ours else "no") if fam else "n/a",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _fmt_row(r: pd.Series) -> dict[str, str]:
+    return {
+        "property (section)": f"{r['title']} ({r['section']})",
+        "model": str(r["model"]),
+        "group": str(r["group"]),
+        "range": f"{r['x_first']:g} - {r['x_last']:g} {r['unit']}",
+        "mean score first -> last": f"{r['mean_first']:.3f} -> {r['mean_last']:.3f}",
+        "span (min at)": f"{r['span']:.3f} ({r['x_at_min']:g})",
+        "trend across range [95%]": f"{r['trend']:+.3f} [{r['trend_low']:+.3f}, "
+        f"{r['trend_high']:+.3f}]",
+        "verdict": str(r["verdict"]),
+        "paper": str(r["paper_finding"]) or "-",
+        "agree": str(r["agree"]),
+    }
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return ""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(str(row[c]).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for c in frame.columns:
+            val = str(row[c])
+            cls = ""
+            if c == "agree":
+                cls = {"yes": "yes", "no": "no"}.get(val, "")
+            cells.append(f'<td class="{cls}">{html.escape(val)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:0.82em;margin:0.6em 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f2f2} td.yes{background:#e3f4e3} td.no{background:#f9dede;font-weight:bold}
+img{max-width:100%} .note{color:#555;font-size:0.9em} code{background:#f4f4f4;padding:0 3px}
+"""
+
+
+def write_report(
+    study: StudyResult, out: str | os.PathLike[str], *, rule: VerdictRule | None = None
+) -> Path:
+    """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path."""
+    from probe.plotting import plot_results
+
+    rule = rule or VerdictRule()
+    root = Path(out)
+    for sub in ("figures", "results", "scores"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for (model, name), r in study.results.items():
+        r.save(root / "results" / f"{model}_{name}.parquet")
+        r.save(root / "results" / f"{model}_{name}.csv")
+        r.scores.to_parquet(root / "scores" / f"{model}_{name}.parquet", index=False)
+    figures: dict[str, Path] = {}
+    for e in study.experiments():
+        rs = [study.results[(m, e.name)] for m in study.models if (m, e.name) in study.results]
+        figures[e.name] = plot_results(
+            rs,
+            root / "figures" / f"{e.name}.png",
+            labels=[r.label for r in rs],
+            title=f"{e.title} (paper section {e.section})",
+            dpi=110,
+        )
+    summary = summarise(study, rule)
+    summary.to_csv(root / "summary.csv", index=False)
+    summary.to_parquet(root / "summary.parquet", index=False)
+    pretty = (
+        pd.DataFrame([_fmt_row(r) for _, r in summary.iterrows()])
+        if len(summary)
+        else pd.DataFrame()
+    )
+    (root / "summary.md").write_text(_markdown(pretty))
+    primary = summary[summary["primary"]] if len(summary) else summary
+    table2 = primary.reset_index(drop=True)
+    table2.to_csv(root / "table2.csv", index=False)
+    table2.to_parquet(root / "table2.parquet", index=False)
+    pretty2 = (
+        pd.DataFrame([_fmt_row(r) for _, r in table2.iterrows()]) if len(table2) else pd.DataFrame()
+    )
+    (root / "table2.md").write_text(_markdown(pretty2))
+    (root / "study.json").write_text(
+        json.dumps(
+            to_jsonable({"models": study.models, **study.config, "timings": study.timings}),
+            indent=2,
+        )
+        + "\n"
+    )
+    path = root / "report.html"
+    path.write_text(_html(study, summary, pretty, pretty2, figures, rule))
+    return path
+
+
+def _html(
+    study: StudyResult,
+    summary: pd.DataFrame,
+    pretty: pd.DataFrame,
+    pretty2: pd.DataFrame,
+    figures: dict[str, Path],
+    rule: VerdictRule,
+) -> str:
+    cfg = study.config
+    disagree = summary[summary["agree"] == "no"] if len(summary) else summary
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<title>Sensitivity study: " + html.escape(", ".join(study.models)) + "</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Sensitivity study (Jacobs et al., sections 4.1-4.6)</h1>",
+        f"<p>Models: <b>{html.escape(', '.join(study.models))}</b>. Simulator "
+        f"<code>{html.escape(str(cfg.get('simulator_repr', '')))}</code>; sizes "
+        f"<code>{html.escape(json.dumps(cfg.get('sizes', {})))}</code>; seed {cfg.get('seed')}; "
+        f"non-lens kinds <code>{html.escape(json.dumps(cfg.get('nonlens_kinds', {})))}</code>; "
+        f"lens sets <code>{html.escape(json.dumps(cfg.get('sets', {})))}</code>. "
+        f"Total time {study.timings.get('total', float('nan')):.0f} s.</p>",
+        "<p class='note'>Score: the correct-class score s = p(lens) for lenses and "
+        "1 - p(lens) for non-lenses; curves show its mean +/- 1 standard deviation per value, "
+        "hollow markers flag values with fewer than 30 images.</p>",
+        "<h2>Summary (in the spirit of the paper's Table 2)</h2>",
+        f"<p class='note'>Verdict rule: {rule.describe()}</p>",
+        _html_table(pretty2) if len(pretty2) else "<p>No results.</p>",
+        "<h2>Where our networks disagree with the paper</h2>",
+    ]
+    if len(disagree):
+        items = "".join(
+            f"<li><b>{html.escape(r['title'])}</b>, model {html.escape(str(r['model']))}, "
+            f"{html.escape(r['group'])}: ours <i>{html.escape(r['verdict'])}</i> (span "
+            f"{r['span']:.3f}, trend {r['trend']:+.3f}); paper: "
+            f"{html.escape(r['paper_finding'])}.</li>"
+            for _, r in disagree.iterrows()
+        )
+        parts.append(f"<ul>{items}</ul>")
+    else:
+        parts.append("<p>No disagreement with the paper's findings.</p>")
+    for e in study.experiments():
+        parts.append(f"<h2 id='{e.name}'>{html.escape(e.title)} (section {e.section})</h2>")
+        if e.name in figures:
+            parts.append(
+                f"<img alt='{e.name}' src='data:image/png;base64,{_b64(figures[e.name])}'>"
+            )
+        sub = pretty[summary["experiment"] == e.name] if len(pretty) else pretty
+        if len(sub):
+            parts.append(_html_table(sub.drop(columns=["property (section)"])))
+    parts.append("<h2>Full summary (every group)</h2>")
+    parts.append(_html_table(pretty) if len(pretty) else "<p>No results.</p>")
+    timing = pd.DataFrame([{"step": k, "seconds": f"{v:.1f}"} for k, v in study.timings.items()])
+    parts.append("<h2>Timings</h2>" + _html_table(timing))
+    parts.append(
+        "<p class='note'>Files: summary.csv/.parquet (long), table2.csv/.parquet, "
+        "figures/*.png, results/*.parquet|csv (probe results with provenance), "
+        "scores/*.parquet, study.json.</p></body></html>"
+    )
+    return "\n".join(parts)

@@ -1,0 +1,517 @@
+"""The paper's whole sensitivity study (Jacobs et al., sections 4.1-4.6) for one or more models.
+
+:func:`run_study` draws the test sets from a simulator (anything with the methods of
+:class:`probe.SimulatorProtocol`; probe never imports one), runs every experiment of the paper
+for every model with per-class curves, and hands the results to :mod:`probe.report`, which writes
+the figures, tables, the Table-2-like summary and a self-contained ``report.html``.
+
+=============  ==========================================================  =================
+experiment     what                                                        paper section
+=============  ==========================================================  =================
+color          colour jitter sigma 0-1, step 0.05 (sweep)                  4.1
+blur           Gaussian blur sigma 0-3 px, step 0.25 (sweep)               4.2
+psf            PSF ratio 0.6-3, step 0.2, paired re-simulation             4.2
+theta_E        Einstein radius 1.0-2.7", 30 bins (lenses)                  4.3
+mag_lens_r     lens r 19-21, 0.1 mag bins (lenses)                         4.4
+mag_source_g   lensed source g 20-22, 0.1 mag bins (lenses)                4.4
+annulus        annulus occlusion, width 5 px, radius 0-50 px (sweep)       4.5
+disk           disk occlusion, radius 0-35 px (sweep)                      4.5
+noise          normalised Gaussian noise sigma 0-30 (sweep)                4.6
+=============  ==========================================================  =================
+
+Test sets (shared by all models; the non-lenses are drawn per distinct kind mixture): lenses with
+the controls ``StudyConfig.sets["lenses"]`` (default Einstein radius uniform in 1.0-2.7" and
+``detectable=True``: the paper's "typical range for likely, detectable lenses"); the magnitude
+sets fix ``mag_source_g`` uniform in 20-22 or ``mag_lens_r`` uniform in 19-21 (see
+:data:`DEFAULT_SETS`). Perturbation
+sweeps use the first ``n_sweep`` lenses plus ``n_sweep`` non-lenses of the model's kinds; the
+Einstein-radius experiment bins the first ``n_theta_E`` lenses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe import perturbers as P
+from probe import rng as _rng
+from probe.binning import Binning
+from probe.errors import ProbeValueError
+from probe.protocols import SimulatorProtocol
+from probe.result import Result
+from probe.sensitivity import Probe
+
+__all__ = [
+    "DEFAULT_SETS",
+    "EXPERIMENTS",
+    "SIZES",
+    "Experiment",
+    "StudyConfig",
+    "StudyModel",
+    "StudyResult",
+    "StudySizes",
+    "add_study_cli",
+    "run_study",
+    "run_study_cli",
+]
+
+# Seed streams of the study's data sets (below the study's root seed).
+_STREAMS = {"lenses": 0, "mag_source_g": 1, "mag_lens_r": 2, "nonlenses": 3, "experiments": 4}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of the paper: how it is run and over which values.
+
+    ``kind`` is "sweep" (perturbation of the sweep set), "resimulate" (paired re-simulation of
+    ``control``) or "bin" (binned by the truth column ``column`` of a lens set).
+    """
+
+    name: str
+    title: str
+    section: str
+    kind: str
+    unit: str
+    values: tuple[float, ...] = ()
+    smoke_values: tuple[float, ...] = ()
+    perturber: type[P.Perturber] | None = None
+    control: str = ""
+    column: str = ""
+    bins: tuple[float, float, int] = (0.0, 1.0, 1)
+    smoke_bins: int = 4
+    data: str = "lenses"
+
+
+def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
+    n = round((hi - lo) / step)
+    return tuple(round(lo + k * step, 10) for k in range(n + 1))
+
+
+#: The experiments, in the paper's order.
+EXPERIMENTS: tuple[Experiment, ...] = (
+    Experiment(
+        "color", "Colour jitter", "4.1", "sweep", "sigma",
+        _grid(0, 1, 0.05), (0.0, 0.5, 1.0), perturber=P.ColorJitter,
+    ),
+    Experiment(
+        "blur", "Gaussian blur", "4.2", "sweep", "px",
+        _grid(0, 3, 0.25), (0.0, 1.5, 3.0), perturber=P.GaussianBlur,
+    ),
+    Experiment(
+        "psf", "PSF ratio (re-simulated)", "4.2", "resimulate", "x training PSF",
+        _grid(0.6, 3.0, 0.2), (0.6, 1.0, 3.0), control="psf_scale",
+    ),
+    Experiment(
+        "theta_E", "Einstein radius", "4.3", "bin", "arcsec",
+        column="theta_E", bins=(1.0, 2.7, 30), data="lenses",
+    ),
+    Experiment(
+        "mag_lens_r", "Lens r magnitude", "4.4", "bin", "mag",
+        column="mag_lens_r", bins=(19.0, 21.0, 20), data="mag_lens_r",
+    ),
+    Experiment(
+        "mag_source_g", "Lensed source g magnitude", "4.4", "bin", "mag",
+        column="mag_source_g", bins=(20.0, 22.0, 20), data="mag_source_g",
+    ),
+    Experiment(
+        "annulus", "Annulus occlusion (width 5 px)", "4.5", "sweep", "px",
+        _grid(0, 50, 2.5), (0.0, 5.0, 25.0, 50.0), perturber=P.AnnulusOcclusion,
+    ),
+    Experiment(
+        "disk", "Disk occlusion", "4.5", "sweep", "px",
+        _grid(0, 35, 2.5), (0.0, 5.0, 35.0), perturber=P.DiskOcclusion,
+    ),
+    Experiment(
+        "noise", "Normalised Gaussian noise", "4.6", "sweep", "band std",
+        (0.0, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0),
+        (0.0, 1.0, 30.0), perturber=P.GaussianNoise,
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StudySizes:
+    """How many images each experiment uses.
+
+    Attributes
+    ----------
+    n_sweep : int
+        Lenses, and non-lenses per model, of the perturbation sweeps.
+    n_theta_E : int
+        Lenses binned by Einstein radius.
+    n_mag : int
+        Lenses of each magnitude experiment.
+    n_psf : int
+        Lenses, and non-lenses per model, re-simulated at every PSF ratio.
+    smoke : bool
+        Use the experiments' short value grids and few bins.
+    """
+
+    n_sweep: int
+    n_theta_E: int
+    n_mag: int
+    n_psf: int
+    smoke: bool = False
+
+
+#: Named sizes: ``full`` is the paper's (5000 per class, 10,000 for theta_E, 4000 per magnitude
+#: experiment); ``default`` fits in ~15 minutes on 2 CPU cores for two small CNNs; ``smoke`` is
+#: for CI.
+SIZES: dict[str, StudySizes] = {
+    "smoke": StudySizes(n_sweep=32, n_theta_E=32, n_mag=24, n_psf=8, smoke=True),
+    "default": StudySizes(n_sweep=300, n_theta_E=900, n_mag=600, n_psf=100),
+    "full": StudySizes(n_sweep=5000, n_theta_E=10000, n_mag=4000, n_psf=1000),
+}
+
+
+@dataclass
+class StudyModel:
+    """A model under study and the non-lenses it is tested against.
+
+    Attributes
+    ----------
+    name : str
+        Short name (file names, legends), e.g. "A".
+    model : Any
+        Anything :class:`probe.Probe` accepts (callable, ``keras.Model``, ``.keras`` path, spec).
+    nonlens_kinds : mapping of str to float
+        Non-lens kinds of its test set and their fractions (e.g. ``{"elliptical": 1.0}`` for a
+        network trained on matched ellipticals, the field mixture for one trained on the field).
+    """
+
+    name: str
+    model: Any
+    nonlens_kinds: Mapping[str, float] = field(default_factory=lambda: {"elliptical": 1.0})
+
+
+#: Simulator controls of the lens sets (``simlens`` keywords; another simulator may need others).
+#: The lens-r set fixes the lensed source to g 20-22.5 instead of asking for LensPop-detectable
+#: systems: with the lens magnitude fixed, simlens's rejection sampling of detectable systems
+#: costs ~1 s per lens (vs ~0.02 s), and two thirds of these are detectable anyway.
+DEFAULT_SETS: dict[str, dict[str, Any]] = {
+    "lenses": {"theta_E": (1.0, 2.7), "detectable": True},
+    "mag_source_g": {"theta_E": (1.0, 2.7), "detectable": True, "mag_source_g": (20.0, 22.0)},
+    "mag_lens_r": {"theta_E": (1.0, 2.7), "mag_source_g": (20.0, 22.5), "mag_lens_r": (19.0, 21.0)},
+}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Settings of a study run.
+
+    Attributes
+    ----------
+    sizes : StudySizes
+        Numbers of images (see :data:`SIZES`).
+    seed : int
+        Root seed: data sets, perturbations and bootstraps.
+    sets : mapping of str to mapping
+        Simulator controls of each lens set: "lenses" (sweeps, theta_E, and the lenses of the
+        PSF re-simulation), "mag_source_g" and "mag_lens_r" (see :data:`DEFAULT_SETS`).
+    experiments : tuple of str
+        Which experiments to run (default: all of :data:`EXPERIMENTS`).
+    batch_size : int
+        Images per model call.
+    progress : bool
+        Print progress lines and show progress bars.
+    """
+
+    sizes: StudySizes = SIZES["default"]
+    seed: int = 2026
+    sets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(DEFAULT_SETS))
+    experiments: tuple[str, ...] = tuple(e.name for e in EXPERIMENTS)
+    batch_size: int = 256
+    progress: bool = True
+
+
+@dataclass
+class StudyResult:
+    """All results of a study: ``results[(model name, experiment name)]`` and bookkeeping."""
+
+    models: list[str]
+    results: dict[tuple[str, str], Result]
+    config: dict[str, Any]
+    timings: dict[str, float]
+
+    def experiments(self) -> list[Experiment]:
+        """The experiments present, in the paper's order."""
+        names = {e for _, e in self.results}
+        return [e for e in EXPERIMENTS if e.name in names]
+
+
+class _KindMixture:
+    """A simulator whose non-lenses are a fixed mixture of kinds (for ``Probe.resimulate``).
+
+    Wraps any :class:`SimulatorProtocol`; lens draws get ``lens_controls``; non-lens draws are
+    split over ``kinds`` by fraction, each kind from its own child generator, then shuffled.
+    """
+
+    def __init__(
+        self, sim: Any, kinds: Mapping[str, float], lens_controls: Mapping[str, Any]
+    ) -> None:
+        self.sim = sim
+        self.kinds = dict(kinds)
+        self.lens_controls = dict(lens_controls)
+
+    def sample_lenses(self, n: int, *, rng: _rng.RngLike, **controls: Any) -> pd.DataFrame:
+        return self.sim.sample_lenses(n, rng=rng, **{**self.lens_controls, **controls})
+
+    def sample_nonlenses(self, n: int, *, rng: _rng.RngLike, **controls: Any) -> pd.DataFrame:
+        entropy = _rng.root_entropy(rng)
+        names = list(self.kinds)
+        frac = np.array([self.kinds[k] for k in names], dtype=float)
+        counts = np.floor(frac / frac.sum() * n).astype(int)
+        counts[0] += n - counts.sum()
+        parts = [
+            self.sim.sample_nonlenses(int(c), rng=_rng.child(entropy, i), kind=k, **controls)
+            for i, (k, c) in enumerate(zip(names, counts))
+            if c > 0
+        ]
+        df = pd.concat(parts, ignore_index=True)
+        order = _rng.child(entropy, len(names)).permutation(len(df))
+        return df.iloc[order].reset_index(drop=True)
+
+    def render(self, truth: pd.DataFrame, *, noise: bool = True) -> np.ndarray:
+        return self.sim.render(truth, noise=noise)
+
+    def vary(self, truth: pd.DataFrame, name: str, value: float) -> pd.DataFrame:
+        return self.sim.vary(truth, name, value)
+
+
+def _check_kinds(kinds: Mapping[str, float], name: str) -> dict[str, float]:
+    if not kinds or any(float(v) < 0 for v in kinds.values()) or sum(kinds.values()) <= 0:
+        raise ProbeValueError(
+            f"model {name!r}: nonlens_kinds needs non-negative fractions with a positive sum; "
+            f"got {dict(kinds)!r}"
+        )
+    total = float(sum(kinds.values()))
+    return {str(k): float(v) / total for k, v in kinds.items()}
+
+
+def run_study(
+    sim: SimulatorProtocol,
+    models: Sequence[StudyModel],
+    out: str | Path | None = None,
+    *,
+    config: StudyConfig | None = None,
+    log: Callable[[str], None] | None = None,
+) -> StudyResult:
+    """Run every experiment for every model; write the report to ``out`` if given.
+
+    Parameters
+    ----------
+    sim : SimulatorProtocol
+        Draws and renders the test sets (e.g. ``simlens.Simulator("des-sv")``: the paper's
+        training PSF, so that PSF ratio 1 is the training value).
+    models : sequence of StudyModel
+        The models and their non-lens kinds.
+    out : str or Path, optional
+        Output directory of :func:`probe.report.write_report` (figures, tables, report.html).
+    config : StudyConfig, optional
+        Sizes, seed, controls, experiments (default :class:`StudyConfig`).
+    log : callable, optional
+        Receives progress lines (default: ``print`` when ``config.progress``).
+
+    Returns
+    -------
+    StudyResult
+    """
+    cfg = config or StudyConfig()
+    if not models:
+        raise ProbeValueError("models is empty; give at least one StudyModel")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ProbeValueError(f"model names must be distinct; got {names}")
+    unknown = sorted(set(cfg.experiments) - {e.name for e in EXPERIMENTS})
+    if unknown:
+        raise ProbeValueError(
+            f"unknown experiments {unknown}; known: {[e.name for e in EXPERIMENTS]}"
+        )
+    kinds = {m.name: _check_kinds(m.nonlens_kinds, m.name) for m in models}
+    t_start = time.perf_counter()
+    say = log or (
+        (lambda s: print(f"[study {time.perf_counter() - t_start:6.0f} s] {s}", flush=True))
+        if cfg.progress
+        else (lambda s: None)
+    )
+    todo = [e for e in EXPERIMENTS if e.name in cfg.experiments]
+    sz = cfg.sizes
+    timings: dict[str, float] = {}
+
+    # -- test sets, shared by the models --------------------------------------------------
+    def draw(label: str, n: int, key: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        gen = _rng.child(cfg.seed, _STREAMS[key])
+        truth = sim.sample_lenses(n, rng=gen, **dict(cfg.sets.get(key, {})))
+        images = np.asarray(sim.render(truth, noise=True))
+        timings[f"simulate_{label}"] = time.perf_counter() - t0
+        say(f"simulated {n} {label} in {timings[f'simulate_{label}']:.0f} s")
+        return {"truth": truth, "images": images}
+
+    need_sweep = any(e.kind == "sweep" for e in todo)
+    n_lenses = max(
+        sz.n_sweep if need_sweep else 0, sz.n_theta_E if "theta_E" in cfg.experiments else 0
+    )
+    sets: dict[str, dict[str, Any]] = {}
+    if n_lenses:
+        sets["lenses"] = draw("lenses", n_lenses, "lenses")
+    for key in ("mag_source_g", "mag_lens_r"):
+        if key in cfg.experiments:
+            sets[key] = draw(f"lenses ({key} set)", sz.n_mag, key)
+    nonlens_images: dict[str, np.ndarray] = {}
+    if need_sweep:
+        for i, mix in enumerate(sorted({json.dumps(k, sort_keys=True) for k in kinds.values()})):
+            t0 = time.perf_counter()
+            wrapped = _KindMixture(sim, json.loads(mix), {})
+            truth = wrapped.sample_nonlenses(
+                sz.n_sweep, rng=_rng.child(cfg.seed, _STREAMS["nonlenses"], i)
+            )
+            nonlens_images[mix] = np.asarray(sim.render(truth, noise=True))
+            say(f"simulated {sz.n_sweep} non-lenses {mix} in {time.perf_counter() - t0:.0f} s")
+
+    # -- experiments ------------------------------------------------------------------------
+    results: dict[tuple[str, str], Result] = {}
+    exp_seed = int(_rng.child(cfg.seed, _STREAMS["experiments"]).integers(0, 2**62))
+    for m in models:
+        probe = Probe(m.model, batch_size=cfg.batch_size, progress=cfg.progress, label=m.name)
+        mix = json.dumps(kinds[m.name], sort_keys=True)
+        if need_sweep:
+            lens_x = sets["lenses"]["images"][: sz.n_sweep]
+            x = np.concatenate([lens_x, nonlens_images[mix]])
+            y = np.r_[np.ones(len(lens_x), np.int8), np.zeros(len(nonlens_images[mix]), np.int8)]
+        for e in todo:
+            t0 = time.perf_counter()
+            values = np.asarray(e.smoke_values if sz.smoke else e.values, dtype=float)
+            if e.kind == "sweep":
+                r = probe.sweep(x, y, e.perturber, values, rng=exp_seed, unit=e.unit)
+            elif e.kind == "resimulate":
+                wrapped = _KindMixture(sim, kinds[m.name], cfg.sets.get("lenses", {}))
+                r = probe.resimulate(
+                    wrapped, e.control, values, n=sz.n_psf, rng=exp_seed, paired=True,
+                    unit=e.unit,
+                )  # fmt: skip
+            else:
+                data = sets[e.data]
+                n = sz.n_theta_E if e.data == "lenses" else len(data["truth"])
+                lo, hi, nb = e.bins
+                binning = Binning.uniform(lo, hi, n=e.smoke_bins if sz.smoke else nb)
+                vals = data["truth"][e.column].to_numpy(dtype=float)[:n]
+                r = probe.by_parameter(
+                    data["images"][:n], np.ones(n, np.int8), np.clip(vals, lo, hi),
+                    bins=binning, name=e.column, unit=e.unit, rng=exp_seed,
+                )  # fmt: skip
+            r.label = m.name
+            results[(m.name, e.name)] = r
+            timings[f"{m.name}_{e.name}"] = time.perf_counter() - t0
+            say(f"model {m.name}: {e.name} done in {timings[f'{m.name}_{e.name}']:.0f} s")
+    timings["total"] = time.perf_counter() - t_start
+    study = StudyResult(
+        models=names,
+        results=results,
+        config={
+            "sizes": asdict(sz),
+            "seed": cfg.seed,
+            "experiment_seed": exp_seed,
+            "sets": {k: {c: repr(v) for c, v in d.items()} for k, d in cfg.sets.items()},
+            "nonlens_kinds": kinds,
+            "simulator": f"{type(sim).__module__}.{type(sim).__qualname__}",
+            "simulator_repr": repr(sim),
+        },
+        timings=timings,
+    )
+    if out is not None:
+        from probe.report import write_report
+
+        path = write_report(study, out)
+        say(f"wrote {path} (study {timings['total']:.0f} s)")
+    return study
+
+
+# -- command line (wired into ``probe study`` by probe.cli) ---------------------------------
+def _parse_kinds(text: str) -> dict[str, float]:
+    """``"elliptical"`` or ``"elliptical:0.5,star:0.5"`` -> fractions."""
+    kinds: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, frac = part.partition(":")
+        kinds[name.strip()] = float(frac) if frac else 1.0
+    return kinds
+
+
+def _load_factory(spec: str) -> Callable[..., Any]:
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ProbeValueError(f"--simulator must be 'module:callable'; got {spec!r}")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``study`` subcommand to an ``argparse`` subparsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "study",
+        help="run the paper's whole sensitivity study and write report.html",
+        description=(
+            "Run every experiment of Jacobs et al. (colour, blur, PSF, Einstein radius, "
+            "magnitudes, occlusion, noise) for one or more models and write figures, tables, "
+            "a summary like the paper's Table 2 and a self-contained report.html."
+        ),
+    )
+    p.add_argument(
+        "--model", action="append", required=True,
+        help=".keras file or module:callable (repeat for several models)",
+    )  # fmt: skip
+    p.add_argument("--label", action="append", help="legend name per --model (default M1, M2..)")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--smoke", action="store_true", help="tiny run for CI (~1-2 min)")
+    size.add_argument("--full", action="store_true", help="the paper's sizes (hours)")
+    p.add_argument(
+        "--nonlens-kinds", default="elliptical",
+        help="non-lens kinds and fractions, e.g. 'elliptical' or 'elliptical:0.5,star:0.5'",
+    )  # fmt: skip
+    p.add_argument("--survey", default="des-sv", help="simulator survey preset (training PSF)")
+    p.add_argument(
+        "--simulator", default="simlens:Simulator",
+        help="module:callable building the simulator from survey=... (default simlens)",
+    )  # fmt: skip
+    p.add_argument("--experiments", help="comma-separated subset of the experiments")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def run_study_cli(args: argparse.Namespace) -> int:
+    """Run ``probe study`` from parsed arguments (see :func:`add_study_cli`); returns 0."""
+    labels = args.label or [f"M{i + 1}" for i in range(len(args.model))]
+    if len(labels) != len(args.model):
+        raise ProbeValueError(f"{len(labels)} --label for {len(args.model)} --model")
+    kinds = _parse_kinds(args.nonlens_kinds)
+    models = [StudyModel(lab, spec, kinds) for lab, spec in zip(labels, args.model)]
+    size = "smoke" if args.smoke else "full" if args.full else "default"
+    experiments = (
+        tuple(s.strip() for s in args.experiments.split(","))
+        if args.experiments
+        else tuple(e.name for e in EXPERIMENTS)
+    )
+    config = StudyConfig(
+        sizes=SIZES[size],
+        seed=args.seed,
+        experiments=experiments,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    sim = _load_factory(args.simulator)(survey=args.survey)
+    run_study(sim, models, args.out, config=config)
+    return 0

@@ -1,0 +1,73 @@
+"""Reference lens finders A and B (Keras CNNs), trained the paper's way on simlens images.
+
+* **A**: simulated lenses vs. the *same* elliptical galaxies without a source (matched
+  negatives: the lens truth rendered with every source magnitude set to 99, same galaxy, PSF and
+  noise seed), so only the lensed source separates the classes (Jacobs et al., Table 1). It is
+  fine-tuned from B's weights (from a random start it did not learn on a CPU budget).
+* **B**: simulated lenses vs. field non-lenses (the kinds listed in the weights' training record).
+
+Both are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``;
+the weights ship with the package (``simlens/finders/weights/{A,B}.keras``, with a
+``{A,B}.json`` training record beside each). A model takes images exactly as
+:meth:`simlens.Simulator.render` returns them (float32 ``(n, 100, 100, 4)``, g r i z counts at
+zero point 30; the scaling is a fixed layer inside the model) and returns p(lens) as ``(n, 1)``
+sigmoid.
+
+TensorFlow/Keras is imported only when a model is built or loaded, never by ``import simlens``
+or ``import simlens.finders``.
+
+>>> from simlens import finders
+>>> model = finders.load("A")              # doctest: +SKIP
+>>> model.predict(images).shape            # doctest: +SKIP
+(n, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import SimlensValueError
+
+__all__ = ["NAMES", "build_model", "load", "training_record", "weights_path"]
+
+#: Names of the shipped reference finders.
+NAMES = ("A", "B")
+
+
+def weights_path(name: str) -> Path:
+    """Path of the shipped ``.keras`` file of finder ``name`` ("A" or "B")."""
+    if name not in NAMES:
+        raise SimlensValueError(f"finder name must be one of {NAMES}, got {name!r}")
+    return Path(str(resources.files(__package__).joinpath("weights", f"{name}.keras")))
+
+
+def training_record(name: str) -> dict[str, Any]:
+    """The training record (JSON) written next to the weights of finder ``name``."""
+    path = weights_path(name).with_suffix(".json")
+    return json.loads(path.read_text())
+
+
+def load(name: str) -> Any:
+    """Load reference finder ``name`` ("A" or "B") as an uncompiled ``keras.Model``.
+
+    Input: float32 ``(n, 100, 100, 4)`` images as ``Simulator.render`` returns them.
+    Output: p(lens), ``(n, 1)`` sigmoid.
+    """
+    path = weights_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights of finder {name!r} not found at {path}; run scripts/train_reference.py"
+        )
+    from ._model import load_keras
+
+    return load_keras(path)
+
+
+def build_model(**kwargs: Any) -> Any:
+    """A fresh, untrained finder (see :func:`simlens.finders._model.build_model`)."""
+    from ._model import build_model as _build
+
+    return _build(**kwargs)

@@ -1,0 +1,201 @@
+"""The paper's study end to end on a tiny synthetic simulator and model, and the verdict rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from probe import report, study
+from probe.errors import ProbeValueError
+
+N = 16  # stamp size of the fake simulator
+
+
+class FakeSim:
+    """A 16x16x2 'simulator' satisfying probe.SimulatorProtocol: lenses are rings, fast."""
+
+    def __init__(self, **settings):
+        self.settings = settings
+
+    def _table(self, n, rng, label, **c):
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+        def draw(name, lo, hi):
+            v = c.get(name)
+            if v is None:
+                return gen.uniform(lo, hi, n)
+            if isinstance(v, tuple):
+                return gen.uniform(v[0], v[1], n)
+            return np.full(n, float(v))
+
+        return pd.DataFrame(
+            {
+                "label": label,
+                "theta_E": draw("theta_E", 1.0, 2.7) * label,
+                "mag_lens_r": draw("mag_lens_r", 18, 22),
+                "mag_source_g": draw("mag_source_g", 20, 23),
+                "psf_scale": np.full(n, float(c.get("psf_scale", 1.0))),
+                "seed": gen.integers(0, 2**31, n),
+            }
+        )
+
+    def sample_lenses(self, n, *, rng, detectable=False, **c):
+        return self._table(n, rng, 1, **c)
+
+    def sample_nonlenses(self, n, *, rng, kind="elliptical", **c):
+        assert kind in ("elliptical", "star")
+        return self._table(n, rng, 0, **c)
+
+    def render(self, truth, *, noise=True):
+        yy, xx = np.mgrid[:N, :N] - (N - 1) / 2
+        d = np.hypot(xx, yy)
+        out = np.empty((len(truth), N, N, 2), np.float32)
+        for k, row in enumerate(truth.itertuples()):
+            g = np.random.default_rng(int(row.seed))
+            lens = np.exp(-d / 2.0)
+            ring = row.label * np.exp(-((d - 2 * row.theta_E) ** 2) / row.psf_scale)
+            out[k, :, :, 0] = lens + 0.1 * g.normal(size=d.shape)
+            out[k, :, :, 1] = ring + lens * 0.3 + 0.1 * g.normal(size=d.shape)
+        return out
+
+    def vary(self, truth, name, value):
+        out = truth.copy()
+        out[name] = float(value)
+        return out
+
+
+def ring_model(images):
+    """p(lens) from the ring band's excess over the lens band (a crude 'finder')."""
+    x = np.asarray(images, dtype=np.float64)
+    excess = x[..., 1].mean(axis=(1, 2)) - 0.3 * x[..., 0].mean(axis=(1, 2))
+    return 1.0 / (1.0 + np.exp(-(excess - 0.05) * 60))
+
+
+TINY = study.StudySizes(n_sweep=20, n_theta_E=20, n_mag=16, n_psf=6, smoke=True)
+# One experiment of each kind (sweep, re-simulation, binned) keeps the test fast: each figure
+# costs ~1 s of matplotlib.
+SOME = ("color", "psf", "mag_source_g", "disk")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    models = [
+        study.StudyModel("A", ring_model, {"elliptical": 1.0}),
+        study.StudyModel("B", ring_model, {"elliptical": 0.5, "star": 0.5}),
+    ]
+    cfg = study.StudyConfig(sizes=TINY, seed=3, progress=False, experiments=SOME)
+    res = study.run_study(FakeSim(), models, out, config=cfg)
+    return res, out
+
+
+def test_smoke_study_writes_report(smoke):
+    res, out = smoke
+    names = list(SOME)
+    assert set(res.results) == {(m, e) for m in ("A", "B") for e in names}
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(names)
+    for e in names:
+        assert (out / "figures" / f"{e}.png").stat().st_size > 1000
+        for m in ("A", "B"):
+            assert (out / "results" / f"{m}_{e}.parquet").is_file()
+            assert (out / "results" / f"{m}_{e}.csv").is_file()
+    for f in ("summary.csv", "summary.parquet", "table2.csv", "table2.md", "study.json"):
+        assert (out / f).is_file()
+
+
+def test_smoke_summary_rows(smoke):
+    _, out = smoke
+    t2 = pd.read_csv(out / "table2.csv")
+    expected = {(e, m) for e in SOME for m in ("A", "B")}
+    assert set(zip(t2["experiment"], t2["model"])) == expected
+    assert set(t2["verdict"]) <= set(report._FAMILY)
+    assert set(t2["agree"]) <= {"yes", "no", "n/a"}
+    long = pd.read_parquet(out / "summary.parquet")
+    # lens-only experiments have only the lens group; sweeps have all three
+    assert set(long[long.experiment == "mag_source_g"]["group"]) == {"lens"}
+    assert set(long[long.experiment == "color"]["group"]) == {"lens", "nonlens", "all"}
+    # the ring model ignores colour balance only partly, but occluding everything kills it
+    disk = long[(long.experiment == "disk") & (long.group == "lens") & (long.model == "A")]
+    assert float(disk["mean_last"].iloc[0]) < float(disk["mean_first"].iloc[0])
+
+
+def test_study_is_seeded(tmp_path):
+    cfg = study.StudyConfig(sizes=TINY, seed=5, progress=False, experiments=("color", "psf"))
+    m = [study.StudyModel("A", ring_model)]
+    r1 = study.run_study(FakeSim(), m, config=cfg)
+    r2 = study.run_study(FakeSim(), m, config=cfg)
+    for key in r1.results:
+        pd.testing.assert_frame_equal(r1.results[key].table, r2.results[key].table)
+
+
+def test_study_rejects_bad_input():
+    with pytest.raises(ProbeValueError, match="models is empty"):
+        study.run_study(FakeSim(), [])
+    bad = study.StudyConfig(sizes=TINY, experiments=("colour",), progress=False)
+    with pytest.raises(ProbeValueError, match="unknown experiments"):
+        study.run_study(FakeSim(), [study.StudyModel("A", ring_model)], config=bad)
+    ok = study.StudyConfig(sizes=TINY, experiments=("color",), progress=False)
+    with pytest.raises(ProbeValueError, match="nonlens_kinds"):
+        study.run_study(FakeSim(), [study.StudyModel("A", ring_model, {})], config=ok)
+
+
+def test_cli_parser_and_run(tmp_path):
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd")
+    study.add_study_cli(sub)
+    args = ap.parse_args(
+        ["study", "--model", "tests.probe.test_study:ring_model", "--out", str(tmp_path),
+         "--smoke", "--simulator", "tests.probe.test_study:FakeSim", "--experiments",
+         "theta_E", "--quiet"]
+    )  # fmt: skip
+    assert args.smoke
+    assert not args.full
+    assert study.run_study_cli(args) == 0
+    assert (tmp_path / "report.html").is_file()
+    assert set(pd.read_csv(tmp_path / "table2.csv")["experiment"]) == {"theta_E"}
+
+
+# -- verdict rule: known answers --------------------------------------------------------------
+X = np.linspace(0, 1, 21)
+SEM = np.full(21, 0.005)
+
+
+@pytest.mark.parametrize(
+    ("mean", "slope_ci", "expected"),
+    [
+        (np.full(21, 0.9), (-0.01, 0.01), "insensitive"),
+        (0.9 + 0.03 * np.sin(8 * X), (-0.01, 0.02), "insensitive"),  # span < 0.05
+        (0.9 - 0.08 * X, (-0.2, 0.05), "insensitive"),  # small and slope consistent with 0
+        (0.9 - 0.08 * X, (-0.1, -0.06), "smooth degradation"),  # small but significant
+        (1.0 - 0.5 * X, (-0.55, -0.45), "smooth degradation"),
+        (0.5 + 0.4 * X, (0.35, 0.45), "smooth improvement"),
+        (1.0 - 0.8 * np.abs(X - 0.3), (-0.5, 0.1), "sensitive (non-monotonic)"),  # PSF-like peak
+        (0.95 - 0.3 * np.exp(-(((X - 0.2) / 0.08) ** 2)), (-0.1, 0.1), "sensitive (non-monotonic)"),
+        (np.where(X < 0.5, 0.95, 0.3), (-1.0, -0.5), "sensitive (abrupt)"),  # step
+    ],
+)
+def test_verdict_known_answers(mean, slope_ci, expected):
+    slope = float(np.polyfit(X, mean, 1)[0])
+    assert report.verdict(X, mean, SEM, *slope_ci, slope) == expected
+
+
+def test_verdict_noisy_peak_needs_two_standard_errors():
+    mean = np.array([0.80, 0.92, 0.80])  # peak 0.12 above both ends
+    assert report.verdict([0, 1, 2], mean, [0.01] * 3, -1, 1, 0.0) == "sensitive (non-monotonic)"
+    # with standard errors of 0.05 the difference needs 2 * 0.07 = 0.14: not significant
+    assert report.verdict([0, 1, 2], mean, [0.05] * 3, -1, 1, 0.0) != "sensitive (non-monotonic)"
+
+
+def test_verdict_undetermined_and_families():
+    assert report.verdict([1.0], [0.5], [0.1], np.nan, np.nan, np.nan) == "undetermined"
+    fams = {report._FAMILY[v] for v in report._FAMILY}
+    assert {"insensitive", "smooth", "sensitive"} <= fams
+    for (exp, group), (fam, words) in report.PAPER.items():
+        assert exp in {e.name for e in study.EXPERIMENTS}
+        assert group in ("lens", "nonlens", "all")
+        assert fam in ("insensitive", "smooth", "sensitive")
+        assert words
