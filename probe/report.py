@@ -187,7 +187,10 @@ def verdict(
     width = rule.window * float(x[-1] - x[0])
     for i in range(m.size):
         j = np.flatnonzero((x > x[i]) & (x <= x[i] + width + 1e-12))
-        if j.size and np.max(np.abs(m[j] - m[i])) >= rule.share * span:
+        # a jump counts only if it is also beyond twice its standard error (bin scatter)
+        if j.size and np.any(
+            np.abs(m[j] - m[i]) >= np.maximum(rule.share * span, 2 * np.hypot(se[j], se[i]))
+        ):
             return "sensitive (abrupt)"
     return "smooth degradation" if slope < 0 else "smooth improvement"
 

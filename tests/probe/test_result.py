@@ -81,3 +81,17 @@ def test_trend_groups(result):
     assert t.group == "lens"
     assert t.slope_low <= t.slope <= t.slope_high
     assert "Result sweep" in repr(result)
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    """Files written through the temporary-file path get umask permissions, not mkstemp's 0600."""
+    import os
+    import stat
+
+    from probe.provenance import atomic_write
+
+    out = atomic_write(tmp_path / "x.txt", lambda p: p.write_text("hello"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+    assert out.read_text() == "hello"

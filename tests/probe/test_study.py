@@ -199,3 +199,13 @@ def test_verdict_undetermined_and_families():
         assert group in ("lens", "nonlens", "all")
         assert fam in ("insensitive", "smooth", "sensitive")
         assert words
+
+
+def test_verdict_abrupt_needs_a_jump_beyond_its_errors():
+    """A step that bin scatter explains is not 'abrupt'; the same step measured precisely is."""
+    from probe.report import verdict
+
+    x = np.linspace(0.0, 1.0, 11)
+    m = np.where(x < 0.5, 0.9, 0.7)
+    assert verdict(x, m, np.full(11, 0.005), -0.3, -0.1, -0.2) == "sensitive (abrupt)"
+    assert verdict(x, m, np.full(11, 0.2), -0.3, -0.1, -0.2) == "smooth degradation"
