@@ -167,33 +167,7 @@ class Result:
         pathlib.Path
             The written path.
         """
-        target = Path(path)
-        suffix = target.suffix.lower()
-        if suffix not in _SUFFIXES:
-            raise ProbeValueError(
-                f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}"
-            )
-        meta = dumps(self.metadata())
-        table = self.table
-
-        def write(tmp: Path) -> None:
-            if suffix in (".parquet", ".pq"):
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                arrow = pa.Table.from_pandas(table, preserve_index=False)
-                merged = {**(arrow.schema.metadata or {}), b"probe": meta.encode()}
-                pq.write_table(arrow.replace_schema_metadata(merged), tmp)
-            elif suffix == ".csv":
-                with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(f"# probe: {meta}\n")
-                    table.to_csv(fh, index=False)
-            else:
-                records = to_jsonable(table.to_dict(orient="records"))
-                doc = {"metadata": json.loads(meta), "table": records}
-                tmp.write_text(json.dumps(doc, allow_nan=False, indent=1), encoding="utf-8")
-
-        return atomic_write(target, write)
+        return save_table(self.table, self.metadata(), path)
 
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Plot mean +/- std against the value, one panel per group; see :func:`plot_results`."""
@@ -229,3 +203,34 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     if suffix == ".json":
         return dict(json.loads(target.read_text(encoding="utf-8"))["metadata"])
     raise ProbeValueError(f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}")
+
+
+def save_table(table: pd.DataFrame, metadata: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``table`` with ``metadata`` to Parquet (schema key ``probe``), CSV (a leading
+    ``# probe: {json}`` line) or JSON by the suffix of ``path``, atomically."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ProbeValueError(
+            f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}"
+        )
+    meta = dumps(metadata)
+
+    def write(tmp: Path) -> None:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(table, preserve_index=False)
+            merged = {**(arrow.schema.metadata or {}), b"probe": meta.encode()}
+            pq.write_table(arrow.replace_schema_metadata(merged), tmp)
+        elif suffix == ".csv":
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(f"# probe: {meta}\n")
+                table.to_csv(fh, index=False)
+        else:
+            records = to_jsonable(table.to_dict(orient="records"))
+            doc = {"metadata": json.loads(meta), "table": records}
+            tmp.write_text(json.dumps(doc, allow_nan=False, indent=1), encoding="utf-8")
+
+    return atomic_write(target, write)

@@ -41,7 +41,7 @@ import pandas as pd
 from probe import rng as _rng
 from probe.binning import Binning
 from probe.errors import ProbeKeyError, ProbeValueError
-from probe.provenance import atomic_write, dumps, now_utc, package_versions, to_jsonable
+from probe.provenance import atomic_write, now_utc, package_versions
 from probe.validation import names_list
 
 __all__ = [
@@ -61,7 +61,6 @@ __all__ = [
 
 Interval = Literal["wilson", "jeffreys"]
 CurveModel = Literal["logistic", "erf"]
-_SUFFIXES = (".parquet", ".pq", ".csv", ".json")
 _PLOTS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 TABLE_COLUMNS = ("value", "threshold", "n", "completeness", "ci_low", "ci_high")
 """The contract columns of :attr:`SelectionFunction.table`, in this order (extras follow)."""
@@ -796,33 +795,9 @@ def _methods(interval: str, confidence: float) -> dict[str, str]:
 
 
 def _save_table(table: pd.DataFrame, meta_obj: dict[str, Any], path: Any) -> Path:
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in _SUFFIXES:
-        raise ProbeValueError(
-            f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}"
-        )
-    meta = dumps(meta_obj)
+    from probe.result import save_table  # lazily: keeps `import probe` light
 
-    def write(tmp: Path) -> None:
-        if suffix in (".parquet", ".pq"):
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            arrow = pa.Table.from_pandas(table, preserve_index=False)
-            merged = {**(arrow.schema.metadata or {}), b"probe": meta.encode()}
-            pq.write_table(arrow.replace_schema_metadata(merged), tmp)
-        elif suffix == ".csv":
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                fh.write(f"# probe: {meta}\n")
-                table.to_csv(fh, index=False)
-        else:
-            import json
-
-            doc = {"metadata": json.loads(meta), "table": to_jsonable(table.to_dict("records"))}
-            tmp.write_text(json.dumps(doc, allow_nan=False, indent=1), encoding="utf-8")
-
-    return atomic_write(target, write)
+    return save_table(table, meta_obj, path)
 
 
 def selection_function(

@@ -198,27 +198,17 @@ def lensed_source_grid(
     if knots is not None and (int(knots[0]) <= 0 or float(knots[1]) <= 0.0):
         knots = None
     kn = None if knots is None else (int(knots[0]), float(knots[1]), float(knots[2]), int(knots[3]))
-    key = tuple(
-        float(v)
-        for v in (
-            theta_E,
-            e1_mass,
-            e2_mass,
-            center_x_mass,
-            center_y_mass,
-            R_sersic,
-            n_sersic,
-            e1_source,
-            e2_source,
-            center_x_source,
-            center_y_source,
-            flux,
-            pixel_scale,
-            refine_threshold,
-            extent,
-        )
-    )
+    args = locals()
+    key = tuple(float(args[name]) for name in _GRID_KEYS)
     return _grid_cached(key, int(npix), int(supersampling), kn)
+
+
+# the float arguments of lensed_source_grid, in the order of the memo key
+_GRID_KEYS = (
+    "theta_E", "e1_mass", "e2_mass", "center_x_mass", "center_y_mass", "R_sersic", "n_sersic",
+    "e1_source", "e2_source", "center_x_source", "center_y_source", "flux", "pixel_scale",
+    "refine_threshold", "extent",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=2048)
@@ -228,25 +218,8 @@ def _grid_cached(
     supersampling: int,
     knots: tuple[int, float, float, int] | None = None,
 ) -> LensedSourceGrid:
-    names = (
-        "theta_E",
-        "e1_mass",
-        "e2_mass",
-        "center_x_mass",
-        "center_y_mass",
-        "R_sersic",
-        "n_sersic",
-        "e1_source",
-        "e2_source",
-        "center_x_source",
-        "center_y_source",
-        "flux",
-        "pixel_scale",
-        "refine_threshold",
-        "extent",
-    )
     grid = _lensed_source_grid(
-        **dict(zip(names, key)), npix=npix, supersampling=supersampling, knots=knots
+        **dict(zip(_GRID_KEYS, key)), npix=npix, supersampling=supersampling, knots=knots
     )
     grid.image.setflags(write=False)
     return grid
