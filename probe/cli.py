@@ -370,27 +370,21 @@ def _run_yield(args: argparse.Namespace) -> int:
     import json
 
     from probe.provenance import atomic_write, dumps
-    from probe.yields import Stratum, expected_yield
+    from probe.yields import survey_yields
 
-    try:
-        from simlens import yields as simlens_yields
-    except ImportError as err:  # pragma: no cover
-        raise ProbeValueError(f"probe yield needs simlens: {err}") from err
     p = _predictor(args)
-    sim = make_simulator(args.survey, args.npix)
-    frac = simlens_yields.detectable_fraction(
-        args.n_density,
-        survey=sim.survey,
-        cosmology=sim.cosmology,
+    res = survey_yields(
+        {p.label or "model": p.predict},
+        _floats(args.threshold),
+        survey=args.survey,
+        area=args.area,
+        n_density=args.n_density,
+        n_other=args.n_other,
+        n=args.n,
         rng=args.seed,
-        npix=sim.npix,
-        keep_rows=True,
-        keep_others=args.n_other,
-        neighbours=sim.neighbours,
+        npix=args.npix,
     )
-    sky = simlens_yields.sky_density(
-        sim.survey, cosmology=sim.cosmology, area=args.area, fraction=frac
-    )
+    sky = res.sky
     print(
         f"{sky.survey}: {sky.strong_per_deg2:.1f} strong lenses per deg^2; LensPop-detectable "
         f"{sky.detectable_per_deg2:.3f} [{sky.detectable_low:.3f}, {sky.detectable_high:.3f}] "
@@ -398,28 +392,8 @@ def _run_yield(args: argparse.Namespace) -> int:
         f"{sky.n_detectable_high:.0f}] over {sky.area_deg2:g} deg^2 "
         f"(LensPop's own DES prediction: {sky.lenspop_prediction:.0f})"
     )
-    strata = []
-    if frac.rows is not None and len(frac.rows):
-        det = frac.rows.iloc[: args.n] if args.n else frac.rows
-        p_det = p.predict(sim.render(det))
-        strata.append(Stratum("detectable", sky.detectable_per_deg2, sky.detectable_stderr, p_det))
-    else:
-        raise ProbeValueError(
-            f"no detectable lens among --n-density {args.n_density} draws; raise --n-density"
-        )
-    if frac.others is not None and len(frac.others):
-        strata.append(
-            Stratum(
-                "not detectable",
-                sky.strong_per_deg2 - sky.detectable_per_deg2,
-                sky.detectable_stderr,
-                p.predict(sim.render(frac.others)),
-            )
-        )
-    results = []
-    for t in _floats(args.threshold):
-        y = expected_yield(strata, sky.area_deg2, t, rng=args.seed)
-        results.append(y)
+    results = next(iter(res.yields.values()))
+    for y in results:
         print(y)
     if args.out is not None:
         doc = {

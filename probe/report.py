@@ -14,6 +14,8 @@ Output of :func:`write_report` under ``out``::
     results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
     scores/<model>_<experiment>.parquet           per-image scores
     study.json                     configuration, seeds, sizes, timings
+    selection/<model>_<param>.parquet / .csv      selection functions from the study's scores
+    yields.json                    expected yields over a survey (when ``yields`` is given)
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ import numpy as np
 import pandas as pd
 
 from probe.errors import ProbeValueError
-from probe.provenance import to_jsonable
+from probe.provenance import atomic_write, dumps, to_jsonable
 
 if TYPE_CHECKING:
     from probe.study import StudyResult
+    from probe.yields import SurveyYields
 
 __all__ = ["PAPER", "PRIMARY_GROUP", "VerdictRule", "summarise", "verdict", "write_report"]
 
@@ -309,9 +312,20 @@ img{max-width:100%} .note{color:#555;font-size:0.9em} code{background:#f4f4f4;pa
 
 
 def write_report(
-    study: StudyResult, out: str | os.PathLike[str], *, rule: VerdictRule | None = None
+    study: StudyResult,
+    out: str | os.PathLike[str],
+    *,
+    rule: VerdictRule | None = None,
+    yields: SurveyYields | None = None,
+    selection: bool = True,
 ) -> Path:
-    """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path."""
+    """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path.
+
+    With ``selection`` (default) the report also holds each model's selection functions drawn
+    from the study's own scores (:func:`probe.study_selection.study_selection`, tables under
+    ``selection/``); ``yields`` (:func:`probe.yields.survey_yields`) adds expected numbers of
+    lenses found over a survey (``yields.json``).
+    """
     from probe.plotting import plot_results
 
     rule = rule or VerdictRule()
@@ -356,9 +370,61 @@ def write_report(
         )
         + "\n"
     )
+    extra = _selection_html(study, root, yields) if selection or yields is not None else ""
     path = root / "report.html"
-    path.write_text(_html(study, summary, pretty, pretty2, figures, rule))
+    text = _html(study, summary, pretty, pretty2, figures, rule, extra)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
+
+
+def _selection_html(study: StudyResult, root: Path, yields: SurveyYields | None) -> str:
+    """Selection functions (from the study's scores) and expected yields, as HTML."""
+    from probe.selection import report_section
+    from probe.study_selection import study_selection
+
+    functions = study_selection(study)
+    (root / "selection").mkdir(parents=True, exist_ok=True)
+    parts = [
+        "<h1 id='selection'>Selection functions and expected yields</h1>",
+        "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per bin "
+        "of the lens property, with 95% Wilson intervals, from the lenses of the study's binned "
+        "experiments; 'fpr=0.01' is the threshold at which 1% of the model's own unperturbed "
+        "non-lenses pass. The 50% point is where a fitted error-function curve crosses half "
+        "of its plateau.</p>",
+    ]
+    for param, per_model in functions.items():
+        for m, sf in per_model.items():
+            sf.save(root / "selection" / f"{m}_{param}.parquet")
+            sf.table.to_csv(root / "selection" / f"{m}_{param}.csv", index=False)
+        parts.append(
+            report_section(
+                per_model,
+                root,
+                yields=None,
+                heading=f"Completeness against {param}",
+            )
+        )
+    if yields is not None:
+        sky = yields.sky
+        (root / "yields.json").write_text(dumps(yields.as_dict()) + "\n")
+        parts.append(
+            f"<h2>Expected yields over {html.escape(str(sky.survey))} "
+            f"({sky.area_deg2:g} deg<sup>2</sup>)</h2><p>simlens's population: "
+            f"{sky.strong_per_deg2:.1f} strong lenses per deg<sup>2</sup>, of which "
+            f"{sky.detectable_per_deg2:.3f} [{sky.detectable_low:.3f}, {sky.detectable_high:.3f}]"
+            f" per deg<sup>2</sup> are LensPop-detectable: {sky.n_detectable:.0f} "
+            f"[{sky.n_detectable_low:.0f}, {sky.n_detectable_high:.0f}] over the footprint, "
+            f"against LensPop's own DES prediction of about {sky.lenspop_prediction:.0f} "
+            "(Collett 2015; the difference is explained in README, 'Expected yields'). "
+            f"Each model scored the same {yields.n_detectable} detectable and "
+            f"{yields.n_other} non-detectable lenses rendered at the survey's depth and seeing; "
+            "the yield is the expected number found, with a 95% interval from both the "
+            "completeness and the density uncertainty.</p>"
+        )
+        parts.append(
+            report_section({}, root, yields=yields.yields, heading="Expected lenses found")
+        )
+    return "\n".join(parts)
 
 
 def _html(
@@ -368,6 +434,7 @@ def _html(
     pretty2: pd.DataFrame,
     figures: dict[str, Path],
     rule: VerdictRule,
+    extra: str = "",
 ) -> str:
     cfg = study.config
     disagree = summary[summary["agree"] == "no"] if len(summary) else summary
@@ -410,6 +477,8 @@ def _html(
         sub = pretty[summary["experiment"] == e.name] if len(pretty) else pretty
         if len(sub):
             parts.append(_html_table(sub.drop(columns=["property (section)"])))
+    if extra:
+        parts.append(extra)
     parts.append("<h2>Full summary (every group)</h2>")
     parts.append(_html_table(pretty) if len(pretty) else "<p>No results.</p>")
     timing = pd.DataFrame([{"step": k, "seconds": f"{v:.1f}"} for k, v in study.timings.items()])

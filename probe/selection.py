@@ -1441,15 +1441,20 @@ def report_section(
         rows = []
         for n, ys in yields.items():
             for y in ys if isinstance(ys, list | tuple) else [ys]:
+                per = "; ".join(
+                    f"{html.escape(str(st['name']))}: {st['expected']:.0f} "
+                    f"(completeness {st['completeness']:.3f}, n={st['n']:.0f})"
+                    for st in y.strata
+                )
                 rows.append(
                     f"<tr><td>{html.escape(n)}</td><td>{y.threshold:.4g}</td>"
                     f"<td>{y.completeness:.4f}</td><td>{y.expected:.0f} "
-                    f"[{y.low:.0f}, {y.high:.0f}]</td><td>{y.area_deg2:g}</td></tr>"
+                    f"[{y.low:.0f}, {y.high:.0f}]</td><td>{per}</td>"
+                    f"<td>{y.area_deg2:g}</td></tr>"
                 )
         parts.append(
             "<table><tr><th>model</th><th>threshold</th><th>completeness (population)</th>"
-            "<th>expected lenses found [interval]</th><th>area deg^2</th></tr>"
-            + "".join(rows)
-            + "</table>"
+            "<th>expected lenses found [interval]</th><th>per stratum</th>"
+            "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
         )
     return "\n".join(parts)

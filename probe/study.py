@@ -20,10 +20,10 @@ noise          normalised Gaussian noise sigma 0-30 (sweep)                4.6
 =============  ==========================================================  =================
 
 Test sets (shared by all models; the non-lenses are drawn per distinct kind mixture): lenses with
-the controls ``StudyConfig.sets["lenses"]`` (default Einstein radius uniform in 1.0-2.7" and
-``detectable=True``: the paper's "typical range for likely, detectable lenses"); the magnitude
-sets fix ``mag_source_g`` uniform in 20-22 or ``mag_lens_r`` uniform in 19-21 (see
-:data:`DEFAULT_SETS`). Perturbation
+the controls ``StudyConfig.sets["lenses"]`` (default Einstein radius uniform in 1.0-2.7", lensed
+source g in 20-22.5 and lens r in 18-21: the paper's "typical range for likely, detectable
+lenses", as the reference finders were trained); the magnitude sets narrow ``mag_source_g`` to
+20-22 or ``mag_lens_r`` to 19-21 (see :data:`DEFAULT_SETS`). Perturbation
 sweeps use the first ``n_sweep`` lenses plus ``n_sweep`` non-lenses of the model's kinds; the
 Einstein-radius experiment bins the first ``n_theta_E`` lenses.
 """
@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_SETS",
     "EXPERIMENTS",
     "SIZES",
+    "UNLENSED",
     "Experiment",
     "StudyConfig",
     "StudyModel",
@@ -184,8 +185,10 @@ class StudyModel:
     model : Any
         Anything :class:`probe.Probe` accepts (callable, ``keras.Model``, ``.keras`` path, spec).
     nonlens_kinds : mapping of str to float
-        Non-lens kinds of its test set and their fractions (e.g. ``{"elliptical": 1.0}`` for a
-        network trained on matched ellipticals, the field mixture for one trained on the field).
+        Non-lens kinds of its test set and their fractions: ``{"unlensed": 1.0}`` (matched
+        negatives, :data:`UNLENSED`) for a network trained on lenses vs. the same galaxies
+        without a source, ``{"field": 1.0}`` for one trained on the field, or any simulator
+        kinds, e.g. ``{"elliptical": 0.5, "star": 0.5}``.
     """
 
     name: str
@@ -194,12 +197,17 @@ class StudyModel:
 
 
 #: Simulator controls of the lens sets (``simlens`` keywords; another simulator may need others).
-#: The lens-r set fixes the lensed source to g 20-22.5 instead of asking for LensPop-detectable
-#: systems: with the lens magnitude fixed, simlens's rejection sampling of detectable systems
-#: costs ~1 s per lens (vs ~0.02 s), and two thirds of these are detectable anyway.
+#: Every set draws Einstein radii uniform in 1.0-2.7" (the paper's "typical range for likely,
+#: detectable lenses in DES") with lensed-source g and lens r uniform over the paper's magnitude
+#: experiments' ranges, as the reference finders' training lenses (scripts/train_reference.py):
+#: arcs a DES search can see. The magnitude sets narrow one of the two to the experiment's range.
 DEFAULT_SETS: dict[str, dict[str, Any]] = {
-    "lenses": {"theta_E": (1.0, 2.7), "detectable": True},
-    "mag_source_g": {"theta_E": (1.0, 2.7), "detectable": True, "mag_source_g": (20.0, 22.0)},
+    "lenses": {"theta_E": (1.0, 2.7), "mag_source_g": (20.0, 22.5), "mag_lens_r": (18.0, 21.0)},
+    "mag_source_g": {
+        "theta_E": (1.0, 2.7),
+        "mag_source_g": (20.0, 22.0),
+        "mag_lens_r": (18.0, 21.0),
+    },
     "mag_lens_r": {"theta_E": (1.0, 2.7), "mag_source_g": (20.0, 22.5), "mag_lens_r": (19.0, 21.0)},
 }
 
@@ -248,11 +256,17 @@ class StudyResult:
         return [e for e in EXPERIMENTS if e.name in names]
 
 
+#: Non-lens "kind" meaning matched negatives: lenses drawn like the study's lens set, rendered
+#: without their source (``sim.unlensed``), as network A of the paper was trained and tested.
+UNLENSED = "unlensed"
+
+
 class _KindMixture:
     """A simulator whose non-lenses are a fixed mixture of kinds (for ``Probe.resimulate``).
 
     Wraps any :class:`SimulatorProtocol`; lens draws get ``lens_controls``; non-lens draws are
     split over ``kinds`` by fraction, each kind from its own child generator, then shuffled.
+    The kind :data:`UNLENSED` draws lenses with ``lens_controls`` and removes their source.
     """
 
     def __init__(
@@ -272,13 +286,28 @@ class _KindMixture:
         counts = np.floor(frac / frac.sum() * n).astype(int)
         counts[0] += n - counts.sum()
         parts = [
-            self.sim.sample_nonlenses(int(c), rng=_rng.child(entropy, i), kind=k, **controls)
+            self._draw(k, int(c), _rng.child(entropy, i), controls)
             for i, (k, c) in enumerate(zip(names, counts))
             if c > 0
         ]
         df = pd.concat(parts, ignore_index=True)
         order = _rng.child(entropy, len(names)).permutation(len(df))
         return df.iloc[order].reset_index(drop=True)
+
+    def _draw(
+        self, kind: str, n: int, gen: np.random.Generator, controls: Mapping[str, Any]
+    ) -> pd.DataFrame:
+        if kind != UNLENSED:
+            return self.sim.sample_nonlenses(n, rng=gen, kind=kind, **controls)
+        # Matched negatives (network A's kind): lenses of the study's lens set without their
+        # source; the simulator must offer ``unlensed`` (simlens does).
+        if not callable(getattr(self.sim, "unlensed", None)):
+            raise ProbeValueError(
+                f"non-lens kind {UNLENSED!r} needs a simulator with an 'unlensed(truth)' method; "
+                f"{type(self.sim).__name__} has none"
+            )
+        lenses = self.sim.sample_lenses(n, rng=gen, **{**self.lens_controls, **controls})
+        return self.sim.unlensed(lenses)
 
     def render(self, truth: pd.DataFrame, *, noise: bool = True) -> np.ndarray:
         return self.sim.render(truth, noise=noise)
@@ -371,7 +400,7 @@ def run_study(
     if need_sweep:
         for i, mix in enumerate(sorted({json.dumps(k, sort_keys=True) for k in kinds.values()})):
             t0 = time.perf_counter()
-            wrapped = _KindMixture(sim, json.loads(mix), {})
+            wrapped = _KindMixture(sim, json.loads(mix), cfg.sets.get("lenses", {}))
             truth = wrapped.sample_nonlenses(
                 sz.n_sweep, rng=_rng.child(cfg.seed, _STREAMS["nonlenses"], i)
             )
@@ -478,7 +507,8 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     size.add_argument("--full", action="store_true", help="the paper's sizes (hours)")
     p.add_argument(
         "--nonlens-kinds", default="elliptical",
-        help="non-lens kinds and fractions, e.g. 'elliptical' or 'elliptical:0.5,star:0.5'",
+        help="non-lens kinds and fractions, e.g. 'field', 'elliptical:0.5,star:0.5', or "
+        "'unlensed' (the study's lenses without their source: matched negatives)",
     )  # fmt: skip
     p.add_argument("--survey", default="des-sv", help="simulator survey preset (training PSF)")
     p.add_argument(

@@ -18,7 +18,7 @@ Kish effective size ``n_eff = (sum w)^2 / sum w^2``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 from probe import rng as _rng
 from probe.errors import ProbeValueError
 
-__all__ = ["Stratum", "Yield", "expected_yield"]
+__all__ = ["Stratum", "SurveyYields", "Yield", "expected_yield", "survey_yields"]
 
 
 @dataclass(frozen=True)
@@ -206,3 +206,123 @@ def expected_yield(
             "C_h* ~ Beta(k_h + 1/2, n_h - k_h + 1/2), rho_h* ~ N(rho_h, err_h) clipped at 0"
         ),
     )
+
+
+@dataclass
+class SurveyYields:
+    """Expected yields of several models over one simulated survey population.
+
+    Attributes
+    ----------
+    sky : Any
+        ``simlens.yields.SkyDensity``: strong and LensPop-detectable lens densities, the survey
+        footprint and LensPop's own prediction.
+    yields : dict of str to list of Yield
+        Per model, one :class:`Yield` per threshold.
+    n_detectable, n_other : int
+        Lenses scored in each stratum (the same images for every model).
+    """
+
+    sky: Any
+    yields: dict[str, list[Yield]]
+    n_detectable: int
+    n_other: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "sky": self.sky.as_dict(),
+            "n_detectable_scored": self.n_detectable,
+            "n_other_scored": self.n_other,
+            "yields": {m: [y.as_dict() for y in ys] for m, ys in self.yields.items()},
+        }
+
+
+def survey_yields(
+    models: Mapping[str, Callable[[np.ndarray], Any]],
+    thresholds: Sequence[float],
+    *,
+    survey: str = "des-y3",
+    area: float | None = None,
+    n_density: int = 40000,
+    n_other: int = 500,
+    n: int = 0,
+    rng: int = 0,
+    npix: int | None = None,
+) -> SurveyYields:
+    """Expected lenses each model finds over a survey, from simlens's lens population.
+
+    Draws ``n_density`` strong lenses of the population (simlens), keeps the LensPop-detectable
+    ones and the first ``n_other`` others, renders them once at ``survey`` and scores them with
+    every model; two strata ("detectable", "not detectable") weighted by their sky densities
+    give :func:`expected_yield` at each threshold. Needs simlens (imported here only).
+
+    Parameters
+    ----------
+    models : mapping of name -> callable
+        ``predict(images) -> p(lens)`` per model (e.g. ``probe.Probe(m).predict``).
+    thresholds : sequence of float
+        Score thresholds.
+    survey : str
+        simlens survey preset (DES: "des-y3", 5000 deg^2 footprint).
+    area : float, optional
+        Search area, deg^2 (default: the preset's footprint).
+    n_density : int
+        Population draws for the detectable fraction (about 1% are detectable).
+    n_other : int
+        Non-detectable lenses scored.
+    n : int
+        Score at most this many detectable lenses (0: all).
+    rng : int
+        Seed of the population draws and of the yield intervals.
+    npix : int, optional
+        Stamp size, pixels (simulator default if unset).
+    """
+    try:
+        import simlens
+        from simlens import yields as simlens_yields
+    except ImportError as err:  # pragma: no cover
+        raise ProbeValueError(f"survey_yields needs simlens: {err}") from err
+    if not models:
+        raise ProbeValueError("models is empty; give at least one name -> predict callable")
+    sim = simlens.Simulator(survey=survey) if npix is None else simlens.Simulator(survey, npix=npix)
+    frac = simlens_yields.detectable_fraction(
+        int(n_density),
+        survey=sim.survey,
+        cosmology=sim.cosmology,
+        rng=rng,
+        npix=sim.npix,
+        keep_rows=True,
+        keep_others=int(n_other),
+        neighbours=sim.neighbours,
+    )
+    if frac.rows is None or not len(frac.rows):
+        raise ProbeValueError(
+            f"no detectable lens among n_density={n_density} draws; raise n_density"
+        )
+    sky = simlens_yields.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
+    det = frac.rows.iloc[:n] if n else frac.rows
+    x_det = sim.render(det)
+    others = frac.others if frac.others is not None else det.iloc[:0]
+    x_other = sim.render(others) if len(others) else None
+    out: dict[str, list[Yield]] = {}
+    for name, predict in models.items():
+        strata = [
+            Stratum(
+                "detectable",
+                sky.detectable_per_deg2,
+                sky.detectable_stderr,
+                np.asarray(predict(x_det)).reshape(-1),
+            )
+        ]
+        if x_other is not None:
+            strata.append(
+                Stratum(
+                    "not detectable",
+                    sky.strong_per_deg2 - sky.detectable_per_deg2,
+                    sky.detectable_stderr,
+                    np.asarray(predict(x_other)).reshape(-1),
+                )
+            )
+        out[name] = [expected_yield(strata, sky.area_deg2, t, rng=rng) for t in thresholds]
+    return SurveyYields(sky, out, len(det), len(others))

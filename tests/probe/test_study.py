@@ -95,7 +95,13 @@ def test_smoke_study_writes_report(smoke):
     names = list(SOME)
     assert set(res.results) == {(m, e) for m in ("A", "B") for e in names}
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(names)
+    # one figure per experiment, plus the selection function of the one binned experiment
+    assert html.count("data:image/png;base64,") == len(names) + 1
+    assert "Completeness against mag_source_g" in html
+    for m in ("A", "B"):
+        sel = pd.read_parquet(out / "selection" / f"{m}_mag_source_g.parquet")
+        assert list(sel.columns[:6]) == ["value", "threshold", "n", "completeness", "ci_low",
+                                         "ci_high"]  # fmt: skip
     for e in names:
         assert (out / "figures" / f"{e}.png").stat().st_size > 1000
         for m in ("A", "B"):
@@ -119,6 +125,71 @@ def test_smoke_summary_rows(smoke):
     # the ring model ignores colour balance only partly, but occluding everything kills it
     disk = long[(long.experiment == "disk") & (long.group == "lens") & (long.model == "A")]
     assert float(disk["mean_last"].iloc[0]) < float(disk["mean_first"].iloc[0])
+
+
+def test_study_selection_uses_the_study_scores(smoke):
+    from probe.study_selection import study_negatives, study_selection
+
+    res, _ = smoke
+    sel = study_selection(res, thresholds=(0.5,), fpr=(0.1, 0.01))
+    assert set(sel) == {"mag_source_g"}
+    assert set(sel["mag_source_g"]) == {"A", "B"}
+    for m in ("A", "B"):
+        sf = sel["mag_source_g"][m]
+        lens = res.results[(m, "mag_source_g")].scores
+        colour = res.results[(m, "color")].scores
+        neg = colour[(colour["label"] == 0) & (colour["value"] == 0.0)]["p_lens"].to_numpy()
+        np.testing.assert_array_equal(np.sort(study_negatives(res, m)), np.sort(neg))
+        assert len(neg) == TINY.n_sweep
+        ov = sf.overall.set_index("threshold_label")
+        # 20 negatives resolve a 10% false-positive rate, not 1% (skipped)
+        assert list(ov.index) == ["0.5", "fpr=0.1"]
+        assert ov.loc["0.5", "completeness"] == pytest.approx((lens["p_lens"] >= 0.5).mean())
+        assert ov.loc["fpr=0.1", "fpr"] <= 0.1
+        assert sf.table["n"].groupby(sf.table["threshold_label"]).sum().iloc[0] == len(lens)
+
+
+def test_report_with_yields(smoke, tmp_path):
+    from types import SimpleNamespace
+
+    from probe.yields import Stratum, SurveyYields, expected_yield
+
+    res, _ = smoke
+    sky = SimpleNamespace(
+        survey="des-y3", area_deg2=5000.0, strong_per_deg2=100.0, detectable_per_deg2=1.2,
+        detectable_low=1.0, detectable_high=1.4, n_detectable=6000.0, n_detectable_low=5000.0,
+        n_detectable_high=7000.0, lenspop_prediction=2400.0,
+        as_dict=lambda: {"survey": "des-y3", "area_deg2": 5000.0},
+    )  # fmt: skip
+    st = [Stratum("detectable", 1.2, 0.1, np.linspace(0, 1, 11))]
+    ylds = SurveyYields(sky, {"A": [expected_yield(st, 5000.0, 0.5, rng=0)]}, 11, 0)
+    path = report.write_report(res, tmp_path, yields=ylds)
+    html = path.read_text()
+    assert "Expected yields over des-y3" in html
+    assert "LensPop" in html
+    # 6 of 11 scores reach 0.5: 1.2 deg^-2 x 5000 deg^2 x 6/11
+    assert f"{1.2 * 5000 * 6 / 11:.0f}" in html
+    doc = __import__("json").loads((tmp_path / "yields.json").read_text())
+    assert doc["yields"]["A"][0]["threshold"] == 0.5
+
+
+class UnlensingSim(FakeSim):
+    def unlensed(self, truth):
+        out = truth.copy()
+        out["label"] = 0
+        return out
+
+
+def test_unlensed_kind_draws_matched_negatives():
+    cfg = study.StudyConfig(sizes=TINY, seed=4, progress=False, experiments=("color", "psf"))
+    models = [study.StudyModel("A", ring_model, {study.UNLENSED: 1.0})]
+    res = study.run_study(UnlensingSim(), models, None, config=cfg)
+    for e in ("color", "psf"):
+        s = res.results[("A", e)].scores
+        # lenses without their ring: the ring model calls them non-lenses, lenses lenses
+        assert s[s.label == 0]["p_lens"].mean() < 0.2 < 0.8 < s[s.label == 1]["p_lens"].mean()
+    with pytest.raises(ProbeValueError, match="unlensed"):
+        study.run_study(FakeSim(), models, None, config=cfg)
 
 
 def test_study_is_seeded(tmp_path):

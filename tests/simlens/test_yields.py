@@ -113,3 +113,39 @@ def test_cli_yield_smoke(model_spec, tmp_path, capsys):
     doc = json.loads((tmp_path / "yield.json").read_text())
     assert [y["threshold"] for y in doc["yields"]] == [0.5, 0.9]
     assert doc["sky"]["area_deg2"] == 5000.0
+
+
+def test_survey_yields_known_answers():
+    """Finding everything gives the population's count; finding nothing gives zero; the two
+    strata add up, and every model scores the same images."""
+    from probe.yields import survey_yields
+
+    seen = []
+
+    def everything(x):
+        seen.append(x.shape[0])
+        return np.ones(len(x))
+
+    res = survey_yields(
+        {"all": everything, "none": lambda x: np.zeros(len(x))},
+        (0.5, 0.9),
+        survey="des-y3",
+        n_density=1024,
+        n_other=4,
+        npix=64,
+        rng=3,
+    )
+    sky = res.sky
+    assert seen == [res.n_detectable, res.n_other]
+    for y in res.yields["all"]:
+        assert y.completeness == pytest.approx(1.0)
+        assert y.expected == pytest.approx(sky.strong_per_deg2 * sky.area_deg2, rel=1e-9)
+        det = next(s for s in y.strata if s["name"] == "detectable")
+        assert det["expected"] == pytest.approx(sky.n_detectable, rel=1e-9)
+        assert y.low <= y.expected <= y.high
+    for y in res.yields["none"]:
+        assert y.expected == 0.0
+        assert y.completeness == 0.0
+    doc = res.as_dict()
+    assert set(doc["yields"]) == {"all", "none"}
+    assert doc["sky"]["area_deg2"] == 5000.0
