@@ -4,18 +4,21 @@
 Shows how the shipped ``simlens/finders/weights/{A,B}.keras`` were made (Jacobs et al., Table 1):
 
 * training sets simulated with simlens at the paper's training PSF preset ``des-sv``;
-* lenses: LensPop-detectable systems (S/N > 20, magnification > 3, resolved arcs) with Einstein
-  radius uniform in ``THETA_E_TRAIN`` (1.0-3.0"). 1.0-2.7" is the paper's "typical range for
-  likely, detectable lenses in DES" and the range of its Einstein-radius experiment; below ~1"
-  (the DES PSF FWHM) arcs merge with the lens light, and simlens's free detectable population
-  (median 0.86") would otherwise be dominated by such unresolved systems. Uniform rather than
-  population-weighted so every radius of the experiment is equally represented;
+* lenses: Einstein radius uniform in 1.0-3.0", lensed-source g magnitude uniform in 20-22.5 and
+  lens r uniform in 18-21 (``simlens.finders.TRAINING_LENSES``): the ranges of the paper's
+  Einstein-radius and magnitude experiments, where DES arcs are visible (the paper's "typical
+  range for likely, detectable lenses in DES"); ~70% of them are also LensPop-detectable. Not
+  simlens's free detectable population: conditioned on theta_E >= 1" it is dominated by bright
+  lenses (median r 16.6) with faint arcs (median lensed g 22.4), where an arc is a ~1%
+  modulation of the lens halo; this small network trained on a few thousand of those never
+  learnt network A's task (val AUC <= 0.72; constant output from a random start). Uniform rather
+  than population-weighted so every value of the experiments is equally represented;
 * **A**: lenses vs. the same lens galaxies without a source (the lens truth rendered with every
-  source magnitude set to 99: same galaxy, PSF and noise seed): matched negatives. A starts
-  from B's trained weights (B is trained first): from a random start this small network
-  collapsed to a constant output on the matched task in every trial on this budget;
+  source magnitude set to 99: same galaxy, PSF and noise seed): matched negatives, so only the
+  lensed source separates the classes. Trained from a seeded random start (``--a-init B``
+  starts from B's weights instead);
 * **B**: the same lenses vs. field non-lenses, drawn as the kinds and fractions of ``B_KINDS``
-  (``--b-kinds`` overrides it, e.g. ``--b-kinds field`` once simlens has that kind);
+  (simlens's "field" mixture; ``--b-kinds`` overrides it);
 * augmentation: each training image gets a random rotation by a multiple of 90 degrees and a
   random flip every epoch (the 8 symmetries of the square; lensing has no preferred direction);
 * a training record ``{A,B}.json`` next to the weights: set sizes, seeds, epochs, per-epoch
@@ -24,8 +27,8 @@ Shows how the shipped ``simlens/finders/weights/{A,B}.keras`` were made (Jacobs 
 
 Examples::
 
-    python scripts/train_reference.py                 # both networks, ~25-30 min on 2 cores
-    python scripts/train_reference.py --only B --b-kinds field
+    python scripts/train_reference.py                 # both networks, ~30 min on 2 cores
+    python scripts/train_reference.py --only A --epochs 20
     python scripts/train_reference.py --quick --out out/train_quick    # smoke run, ~1-2 min
 """
 
@@ -43,16 +46,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Survey preset of every training and test image (the paper's training PSF: DES SV).
-SURVEY = "des-sv"
-#: Einstein radius range of the training lenses, arcsec (uniform); see the module docstring.
-THETA_E_TRAIN = (1.0, 3.0)
-#: Non-lens kinds of network B's negatives and their fractions. simlens's "field" mixture
-#: (spirals, mergers, rings, blue companions, ...) replaces this with {"field": 1.0}; until then
-#: ellipticals and stars. Retrain B with ``--b-kinds field`` (one command).
-B_KINDS: dict[str, float] = {"elliptical": 0.5, "star": 0.5}
+from simlens.finders import SURVEY, TRAINING_LENSES
+
+#: Non-lens kinds of network B's negatives and their fractions: simlens's "field" mixture
+#: (ellipticals, spirals, mergers, rings, blue companions, stars, ...).
+B_KINDS: dict[str, float] = {"field": 1.0}
 #: AUC each network must reach on fresh sets of its own task.
 AUC_BAR = 0.95
+#: Simulator controls of every training and test lens (``simlens.finders.TRAINING_LENSES``).
+LENS_CONTROLS = TRAINING_LENSES
 _CHUNK = 128  # rows per sampling job (a multiple of simlens's 64-row seed block)
 _WEIGHTS = Path(__file__).resolve().parents[1] / "simlens" / "finders" / "weights"
 
@@ -71,16 +73,17 @@ def _sim() -> Any:
 
 def _sample_lens_chunk(args: tuple[int, int, int]) -> pd.DataFrame:
     n, seed, start = args
-    return _sim().sample_lenses(n, rng=seed, start=start, detectable=True, theta_E=THETA_E_TRAIN)
+    return _sim().sample_lenses(n, rng=seed, start=start, **LENS_CONTROLS)
 
 
 def sample_lenses(n: int, seed: int, workers: int, cache: Path | None = None) -> pd.DataFrame:
-    """``n`` detectable training lenses of ``seed``, sampled in parallel by row blocks.
+    """``n`` training lenses (``LENS_CONTROLS``) of ``seed``, sampled in parallel by row blocks.
 
     simlens draws row ``i`` from the generator of its 64-row block, so chunks starting at
     multiples of 64 give exactly the rows of one ``sample_lenses(n, rng=seed)`` call.
     """
-    key = f"lenses_{SURVEY}_{seed}_{n}_{THETA_E_TRAIN[0]}-{THETA_E_TRAIN[1]}.parquet"
+    tag = "_".join(f"{a}-{b}" for a, b in LENS_CONTROLS.values())
+    key = f"lenses_{SURVEY}_{seed}_{n}_{tag}.parquet"
     if cache is not None and (cache / key).is_file():
         return pd.read_parquet(cache / key)
     jobs = [(min(_CHUNK, n - s), seed, s) for s in range(0, n, _CHUNK)]
@@ -97,17 +100,11 @@ def sample_lenses(n: int, seed: int, workers: int, cache: Path | None = None) ->
 
 
 def without_source(truth: pd.DataFrame) -> pd.DataFrame:
-    """Matched negatives: the same rows with no source light (every source magnitude 99).
+    """Matched negatives: the same rows with no source light (``Simulator.unlensed``).
 
-    ``render`` reads ``mag_source_unlensed_<band>``; magnitudes >= 50 mean "no light". Galaxy,
-    PSF and the row's noise seed are unchanged.
+    Galaxy, PSF and the row's noise seed are unchanged.
     """
-    out = truth.copy()
-    for b in _sim().bands:
-        out[f"mag_source_unlensed_{b}"] = 99.0
-        out[f"mag_source_{b}"] = 99.0
-    out["label"] = 0
-    return out
+    return _sim().unlensed(truth)
 
 
 def parse_kinds(spec: str | None) -> dict[str, float]:
@@ -248,14 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=None, help=f"weights directory ({_WEIGHTS})")
     ap.add_argument("--only", choices=("A", "B"), help="train one network only")
-    ap.add_argument("--n-lenses", type=int, default=2000, help="training lenses (default 2000)")
-    ap.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
+    ap.add_argument("--n-lenses", type=int, default=4000, help="training lenses (default 4000)")
+    ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--val-frac", type=float, default=0.1, help="validation fraction")
     ap.add_argument("--n-test", type=int, default=500, help="fresh test images per class")
     ap.add_argument("--seed", type=int, default=20240, help="root seed (training sets)")
     ap.add_argument(
         "--b-kinds", default=None, help="B's negatives, e.g. 'field' or 'elliptical:0.5,star:0.5'"
+    )
+    ap.add_argument(
+        "--a-init",
+        choices=("B", "random"),
+        default="random",
+        help="A's starting weights: a seeded random start (default) or B's trained weights",
     )
     ap.add_argument("--workers", type=int, default=2, help="sampling/rendering processes")
     ap.add_argument(
@@ -271,11 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out = args.out or Path("out/train_quick")
     out: Path = args.out or _WEIGHTS
     out.mkdir(parents=True, exist_ok=True)
-    # B first: A starts from B's weights. From a random start, A (matched negatives: only the
-    # faint arcs differ) collapsed to a constant output within the first epoch in every trial
-    # here (val AUC 0.50 after 5-10 epochs, also with 2 mag brighter arcs, paired batches or
-    # high-pass input channels); B's task is easy (val AUC 0.95 after one epoch) and gives A
-    # lens features to start from.
+    # B first, so that ``--a-init B`` can start A from B's weights.
     names = [args.only] if args.only else ["B", "A"]
     b_kinds = parse_kinds(args.b_kinds)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -296,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - wall0:7.1f} s] {msg}", flush=True)
 
     # -- data (all simulated before TensorFlow is imported: worker processes fork cleanly) ----
-    log(f"sampling {args.n_lenses} detectable lenses at {SURVEY}, theta_E {THETA_E_TRAIN}")
+    log(f"sampling {args.n_lenses} lenses at {SURVEY}, {LENS_CONTROLS}")
     cache = args.cache if str(args.cache) not in ("", ".") else None
     lens_truth = sample_lenses(args.n_lenses, seeds["lenses"], args.workers, cache)
     x_lens = render(lens_truth, args.workers)
@@ -350,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         val = np.r_[is_val_sys, is_val_sys]
         log(f"training {name}: {len(x)} images ({int(val.sum())} validation), {args.epochs} epochs")
         init = None
-        if name == "A" and "B" in trained:
+        if name == "A" and args.a_init == "random":
+            pass
+        elif name == "A" and "B" in trained:
             init = trained["B"].get_weights()
         elif name == "A" and (out / "B.keras").is_file():  # --only A: start from saved B
             from simlens.finders._model import load_keras
@@ -393,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": int(model.count_params()),
             "positives": {
                 "n": n,
-                "description": "detectable lenses (simlens sample_lenses(detectable=True))",
-                "theta_E": list(THETA_E_TRAIN),
+                "description": "simlens sample_lenses(**controls), uniform in each range",
+                "controls": {k: list(v) for k, v in LENS_CONTROLS.items()},
+                "detectable_fraction": float(lens_truth["detectable"].mean()),
             },
             "negatives": {"n": n, "description": data[name]["neg_desc"]},
             "b_kinds": b_kinds if name == "B" else None,
@@ -403,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "optimizer": "Adam, cosine decay from 1e-3 to 5e-5; best-val-AUC epoch restored",
-            "initialised_from": "B" if name == "A" and "B" in trained else "random (seeded)",
+            "initialised_from": "B" if init is not None else "random (seeded)",
             "seeds": seeds,
             "history": history,
             "val_accuracy": float(((p_val > 0.5) == y[val]).mean()),

@@ -2,16 +2,15 @@
 
 * **A**: simulated lenses vs. the *same* elliptical galaxies without a source (matched
   negatives: the lens truth rendered with every source magnitude set to 99, same galaxy, PSF and
-  noise seed), so only the lensed source separates the classes (Jacobs et al., Table 1). It is
-  fine-tuned from B's weights (from a random start it did not learn on a CPU budget).
+  noise seed), so only the lensed source separates the classes (Jacobs et al., Table 1).
 * **B**: simulated lenses vs. field non-lenses (the kinds listed in the weights' training record).
 
 Both are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``;
 the weights ship with the package (``simlens/finders/weights/{A,B}.keras``, with a
 ``{A,B}.json`` training record beside each). A model takes images exactly as
 :meth:`simlens.Simulator.render` returns them (float32 ``(n, 100, 100, 4)``, g r i z counts at
-zero point 30; the scaling is a fixed layer inside the model) and returns p(lens) as ``(n, 1)``
-sigmoid.
+zero point 30; the scaling and a colour-residual channel are fixed layers inside the model) and
+returns p(lens) as ``(n, 1)`` sigmoid. Training lenses: :data:`TRAINING_LENSES`.
 
 TensorFlow/Keras is imported only when a model is built or loaded, never by ``import simlens``
 or ``import simlens.finders``.
@@ -31,10 +30,27 @@ from typing import Any
 
 from ..errors import SimlensValueError
 
-__all__ = ["NAMES", "build_model", "load", "training_record", "weights_path"]
+__all__ = [
+    "NAMES",
+    "SURVEY",
+    "TRAINING_LENSES",
+    "build_model",
+    "load",
+    "training_record",
+    "weights_path",
+]
 
 #: Names of the shipped reference finders.
 NAMES = ("A", "B")
+#: Survey preset of the training images (the paper's training PSF, DES SV).
+SURVEY = "des-sv"
+#: ``Simulator.sample_lenses`` controls of the training lenses (uniform in each range): Einstein
+#: radius (arcsec), lensed-source g and lens r (mag); see ``scripts/train_reference.py``.
+TRAINING_LENSES: dict[str, tuple[float, float]] = {
+    "theta_E": (1.0, 3.0),
+    "mag_source_g": (20.0, 22.5),
+    "mag_lens_r": (18.0, 21.0),
+}
 
 
 def weights_path(name: str) -> Path:
