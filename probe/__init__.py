@@ -25,6 +25,8 @@ __version__ = "0.1.0"
 from probe import perturbers
 from probe.binning import Binning
 from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
+from probe.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
+from probe.gate import GateResult, run_gate
 from probe.plotting import plot_results
 from probe.protocols import ScoreModel, SimulatorProtocol
 from probe.result import Result, read_metadata
@@ -37,10 +39,19 @@ from probe.selection import (
 )
 from probe.sensitivity import Probe, correct_class_score
 from probe.statistics import StatsParams, Trend
+from probe.suite import Suite, load_suite
+from probe.verdicts import Outcome
 from probe.yields import Stratum, Yield, expected_yield
 
 __all__ = [
     "Binning",
+    "Completeness",
+    "Direction",
+    "GateResult",
+    "Invariance",
+    "MinScore",
+    "NoRegression",
+    "Outcome",
     "Probe",
     "ProbeError",
     "ProbeKeyError",
@@ -53,14 +64,17 @@ __all__ = [
     "SimulatorProtocol",
     "StatsParams",
     "Stratum",
+    "Suite",
     "Trend",
     "Yield",
     "__version__",
     "correct_class_score",
     "expected_yield",
+    "load_suite",
     "perturbers",
     "plot_results",
     "read_metadata",
+    "run_gate",
     "selected_vs_parent",
     "selection_function",
     "selection_surface",

@@ -10,6 +10,10 @@ Examples::
     probe selection --model finder.keras --param mag_source_g --thresholds 0.5,0.9,0.99 \\
                 --out out/sel
     probe yield --model finder.keras --survey des-y3 --threshold 0.9
+    probe check --model cand.keras --baseline base.keras --suite default --out out/gate
+
+``probe check`` is the regression gate (docs/gate.md): exit status 0 when every expectation
+holds, 1 when one fails, 2 on bad input; it writes report.html, report.json and junit.xml.
 
 Each writes ``<name>.<format>`` (the table with provenance), ``<name>_scores.parquet`` (per-sample
 scores) and ``<name>.<plot>`` into ``--out``, and prints the trend of every group.
@@ -151,17 +155,75 @@ def _parser() -> argparse.ArgumentParser:
     from probe.study import add_study_cli
 
     add_study_cli(sub)
+
+    c = sub.add_parser(
+        "check",
+        help="regression gate: does a candidate meet a suite of expectations? (docs/gate.md)",
+        description="Test a candidate lens finder against the expectations of a suite (and a "
+        "baseline model); write report.html, report.json and junit.xml. Exit status: 0 all "
+        "expectations hold, 1 one or more fail, 2 bad input.",
+    )
+    c.add_argument("--model", required=True, help="candidate: .keras file or module:callable")
+    c.add_argument("--baseline", help="baseline model (needed by no_regression expectations)")
+    c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
+    c.add_argument("--out", required=True, type=Path, help="report directory")
+    c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
+    c.add_argument("--data", help="saved HDF5 set used by every expectation instead of simulating")
+    cache = c.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache directory (default $PROBE_CACHE_DIR or ~/.cache/probe)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
+    c.add_argument("--batch-size", type=int, default=256)
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 probe error, 2 usage error)."""
+    """Run the CLI; returns the exit status (0 ok, 1 probe error, 2 usage error).
+
+    ``probe check`` differs: 0 all expectations hold, 1 one fails, 2 bad input or usage.
+    """
     args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _run_check(args)
     try:
         return _run(args)
     except ProbeError as err:
         print(f"probe: error: {err}", file=sys.stderr)
         return 1
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    """``probe check``: 0 when every expectation holds, 1 when one fails, 2 on bad input."""
+    from probe.cache import default_cache_dir
+    from probe.gate import run_gate
+
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    try:
+        result = run_gate(
+            args.model,
+            args.suite,
+            baseline=args.baseline,
+            cache_dir=cache_dir,
+            seed=args.seed,
+            data=args.data,
+            batch_size=args.batch_size,
+            log=log,
+        )
+        written = result.write(args.out)
+    # Bad input: a suite error, a missing or unreadable file or model, a simulator rejecting
+    # the suite's controls. Keras reports unreadable model files as ValueError or OSError.
+    except (ProbeError, OSError, ValueError) as err:
+        print(f"probe check: error: {err}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0 if result.passed else 1
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ batches, so probe calls the model through :func:`fast_predictor`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,55 @@ from probe.errors import ProbeTypeError
 
 
 def load_keras(path: str) -> Any:
-    """Load a saved Keras model (``.keras``) without compiling it (inference only)."""
+    """Load a saved Keras model (``.keras``) without compiling it (inference only).
+
+    Modules that define the file's registered custom layers are imported first
+    (:func:`import_custom_layers`), so e.g. ``simlens/finders/weights/A.keras`` loads as is.
+    """
     import keras
 
+    import_custom_layers(path)
     return keras.models.load_model(path, compile=False)
+
+
+def import_custom_layers(model: Any) -> None:
+    """Import the modules defining a ``.keras`` file's registered custom objects.
+
+    Keras deserialises a registered custom layer (e.g. simlens's ``AsinhStretch``) only if its
+    module was imported first; the archive's ``config.json`` names that module. Only modules of
+    packages already installed are imported; anything unreadable is left for Keras to report.
+    """
+    if not isinstance(model, str | os.PathLike) or not os.fspath(model).endswith(".keras"):
+        return
+    import importlib.util
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return
+    modules: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            registered, module = node.get("registered_name"), node.get("module")
+            if isinstance(registered, str) and ">" in registered and isinstance(module, str):
+                modules.add(module)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    for module in sorted(modules):
+        try:
+            if importlib.util.find_spec(module.split(".")[0]) is not None:
+                importlib.import_module(module)
+        except ImportError:
+            continue
 
 
 def fast_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:

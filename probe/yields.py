@@ -17,6 +17,7 @@ Kish effective size ``n_eff = (sum w)^2 / sum w^2``.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,13 +250,15 @@ def survey_yields(
     n: int = 0,
     rng: int = 0,
     npix: int | None = None,
+    simulator: str = "simlens:Simulator",
+    population: str = "simlens.yields",
 ) -> SurveyYields:
     """Expected lenses each model finds over a survey, from simlens's lens population.
 
     Draws ``n_density`` strong lenses of the population (simlens), keeps the LensPop-detectable
     ones and the first ``n_other`` others, renders them once at ``survey`` and scores them with
     every model; two strata ("detectable", "not detectable") weighted by their sky densities
-    give :func:`expected_yield` at each threshold. Needs simlens (imported here only).
+    give :func:`expected_yield` at each threshold.
 
     Parameters
     ----------
@@ -277,16 +280,25 @@ def survey_yields(
         Seed of the population draws and of the yield intervals.
     npix : int, optional
         Stamp size, pixels (simulator default if unset).
+    simulator : str
+        ``"module:callable"`` building the simulator from ``survey=`` (and ``npix=``).
+    population : str
+        Module with ``detectable_fraction`` and ``sky_density`` (as :mod:`simlens.yields`).
     """
-    try:
-        import simlens
-        from simlens import yields as simlens_yields
-    except ImportError as err:  # pragma: no cover
-        raise ProbeValueError(f"survey_yields needs simlens: {err}") from err
     if not models:
         raise ProbeValueError("models is empty; give at least one name -> predict callable")
-    sim = simlens.Simulator(survey=survey) if npix is None else simlens.Simulator(survey, npix=npix)
-    frac = simlens_yields.detectable_fraction(
+    # probe stays simulator-agnostic: the simulator and its population module are named, not
+    # imported, here (simlens by default).
+    try:
+        mod_name, _, attr = simulator.partition(":")
+        make_sim = getattr(importlib.import_module(mod_name), attr or "Simulator")
+        pop = importlib.import_module(population)
+    except (ImportError, AttributeError) as err:
+        raise ProbeValueError(
+            f"survey_yields needs simulator {simulator!r} and population {population!r}: {err}"
+        ) from err
+    sim = make_sim(survey=survey) if npix is None else make_sim(survey=survey, npix=npix)
+    frac = pop.detectable_fraction(
         int(n_density),
         survey=sim.survey,
         cosmology=sim.cosmology,
@@ -300,7 +312,7 @@ def survey_yields(
         raise ProbeValueError(
             f"no detectable lens among n_density={n_density} draws; raise n_density"
         )
-    sky = simlens_yields.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
+    sky = pop.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
     det = frac.rows.iloc[:n] if n else frac.rows
     x_det = sim.render(det)
     others = frac.others if frac.others is not None else det.iloc[:0]

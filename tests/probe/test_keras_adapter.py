@@ -62,3 +62,21 @@ def test_softmax_keras_with_positive_class(data):
     out = np.asarray(model(images, training=False))
     p0 = probe.Probe(model, positive_class=0).predict(images)
     np.testing.assert_allclose(p0, out[:, 0], rtol=1e-5)
+
+
+@pytest.mark.tf
+def test_load_keras_imports_the_modules_of_custom_layers():
+    """A .keras file with registered custom layers (simlens's finders) loads in a fresh process
+    that imported nothing but probe: the layers' modules are imported from the file's config."""
+    import subprocess
+    import sys
+
+    from simlens import finders
+
+    code = (
+        "import sys; from probe.keras_adapter import load_keras; "
+        f"m = load_keras({str(finders.weights_path('A'))!r}); "
+        "assert 'simlens.finders._model' in sys.modules; print(m.output_shape)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(None, 1)"

@@ -1,0 +1,500 @@
+"""The regression gate: does a candidate lens finder meet a suite of expectations?
+
+:func:`run_gate` builds (or loads from the cache) the suite's test sets, computes the
+candidate's p(lens) for every (set, perturbation value) an expectation needs, and the baseline's
+where a no_regression expectation compares the two, then tests every expectation
+(:mod:`probe.verdicts`). The candidate is always run; simulated sets and baseline predictions
+come from the content-addressed cache (:mod:`probe.cache`) when one is given, so a rerun costs
+only the candidate's inference.
+
+Seeds (all below the run's seed ``s``): set ``name`` draws its lenses from
+``SeedSequence(s, spawn_key=(6, 0, crc32(name)))`` and its non-lenses from ``(6, 1,
+crc32(name))``; perturber ``over`` on set ``name`` uses the root ``(6, 2, crc32(name),
+crc32(over))`` for *every* value, one :meth:`probe.Probe.sweep` call per value, so a value's
+perturbed images do not depend on which other values a suite asks for (and successive values
+share their random draws: common random numbers, which make paired changes less noisy).
+Bootstraps use the streams of :mod:`probe.verdicts`. Candidate and baseline see identical
+images.
+
+simlens (or any simulator) is imported here only, lazily, through ``suite.data.simulator``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probe import rng as _rng
+from probe.cache import (
+    Cache,
+    digest,
+    file_digest,
+    model_identity,
+    simulator_identity,
+    source_digest,
+)
+from probe.errors import ProbeValueError
+from probe.provenance import hash_frame, now_utc, package_versions
+from probe.sensitivity import Probe
+from probe.suite import DataSpec, SetSpec, Suite, load_suite
+from probe.validation import check_labels, check_positive_int, names_list
+from probe.verdicts import Outcome, evaluate
+
+__all__ = ["GateResult", "run_gate"]
+
+DATA_STREAM = 6
+"""First element of the spawn keys of simulated draws and perturbations (see the docstring)."""
+
+_SAVED = "saved set"  # the name of a user's saved set, which every expectation uses
+
+Unit = tuple[str, str, float | None]  # (set name, perturber or "", value or None)
+
+
+@dataclass
+class GateResult:
+    """What :func:`run_gate` returns.
+
+    Attributes
+    ----------
+    passed : bool
+        Whether every expectation holds.
+    outcomes : list of Outcome
+        One per expectation, in suite order.
+    timings : dict of str to float
+        Wall seconds: ``simulate``, ``load_sets``, ``baseline``, ``candidate``, ``statistics``,
+        ``total``.
+    provenance : dict
+        probe version, the suite (as its TOML tables), seed, model and data hashes, simulator
+        identity, package versions.
+    cache : dict of str to int
+        ``sets_from_cache``, ``sets_simulated``, ``baseline_from_cache``, ``baseline_computed``
+        (units: one set at one perturbation value), ``candidate_computed``, ``invalid`` (corrupt
+        or mismatched entries ignored).
+    """
+
+    passed: bool
+    outcomes: list[Outcome]
+    timings: dict[str, float]
+    provenance: dict[str, Any]
+    cache: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        """The outcomes that do not hold."""
+        return [o for o in self.outcomes if not o.holds]
+
+    def summary(self) -> str:
+        """One line per expectation, then timings and cache use (what ``probe check`` prints)."""
+        width = max(len(o.expectation.type) for o in self.outcomes)
+        lines = []
+        for o in self.outcomes:
+            far = o.false_alarm_rate
+            far_text = f"false-alarm rate {far:.3f}" if np.isfinite(far) else "false-alarm rate n/a"
+            if o.holds:
+                detail = f"holds in {len(o.table)} bin(s) ({far_text})"
+            else:
+                detail = o.message.split(" FAILS: ", 1)[-1]
+            lines.append(
+                f"{'PASS' if o.holds else 'FAIL'} {o.expectation.type:<{width}} {o.name}: {detail}"
+            )
+        t, c = self.timings, self.cache
+        n_sets = c.get("sets_from_cache", 0) + c.get("sets_simulated", 0)
+        n_base = c.get("baseline_from_cache", 0) + c.get("baseline_computed", 0)
+        lines.append(
+            f"timings: sets {t.get('simulate', 0) + t.get('load_sets', 0):.1f} s "
+            f"({c.get('sets_from_cache', 0)} of {n_sets} from cache), baseline "
+            f"{t.get('baseline', 0):.1f} s ({c.get('baseline_from_cache', 0)} of {n_base} units "
+            f"from cache), candidate {t.get('candidate', 0):.1f} s "
+            f"({c.get('candidate_computed', 0)} units), statistics {t.get('statistics', 0):.1f} s, "
+            f"total {t.get('total', 0):.1f} s"
+        )
+        held = sum(o.holds for o in self.outcomes)
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(f"{verdict}: {held} of {len(self.outcomes)} expectations hold")
+        return "\n".join(lines)
+
+    def write(self, out: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``report.html``, ``report.json`` and ``junit.xml`` into ``out``."""
+        from probe.gate_report import write_reports
+
+        return write_reports(self, out)
+
+
+@dataclass
+class _Set:
+    images: Any
+    labels: np.ndarray
+    truth: pd.DataFrame
+    key: str
+    source: str
+
+
+def _crc(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _make_simulator(spec: DataSpec) -> Any:
+    module, _, attr = spec.simulator.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ProbeValueError(f"data.simulator {spec.simulator!r} cannot be loaded: {err}") from err
+    try:
+        return obj(survey=spec.survey)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ProbeValueError(
+            f"data.simulator {spec.simulator!r} failed with survey={spec.survey!r}: {err}"
+        ) from err
+
+
+def _fingerprint(sim: Any, kinds: list[str]) -> dict[str, str]:
+    """Hashes of tiny fixed draws: they change when the simulator's population data change,
+    even data that its code digest and provenance do not cover."""
+    out = {"lenses": hash_frame(sim.sample_lenses(2, rng=0))}
+    for kind in kinds:
+        out[f"nonlenses:{kind}"] = hash_frame(sim.sample_nonlenses(2, rng=0, kind=kind))
+    return out
+
+
+def _simulate(sim: Any, spec: SetSpec, name: str, seed: int) -> tuple[Any, np.ndarray, Any]:
+    from probe.study import _KindMixture  # the study's mixture of non-lens kinds
+
+    parts, labels = [], []
+    if spec.n_lenses:
+        gen = _rng.child(seed, DATA_STREAM, 0, _crc(name))
+        parts.append(sim.sample_lenses(spec.n_lenses, rng=gen, **spec.lenses))
+        labels.append(np.ones(spec.n_lenses, np.int8))
+    if spec.n_nonlenses:
+        gen = _rng.child(seed, DATA_STREAM, 1, _crc(name))
+        mix = _KindMixture(sim, spec.nonlens_kinds, {})
+        parts.append(mix.sample_nonlenses(spec.n_nonlenses, rng=gen, **spec.nonlenses))
+        labels.append(np.zeros(spec.n_nonlenses, np.int8))
+    truth = pd.concat(parts, ignore_index=True)
+    lab = np.concatenate(labels)
+    if "label" in truth.columns and not np.array_equal(truth["label"].to_numpy(), lab):
+        raise ProbeValueError(f"set {name!r}: the simulator's truth labels disagree with its draws")
+    images = np.asarray(sim.render(truth, noise=True))
+    if images.ndim != 4 or images.shape[0] != len(truth):
+        raise ProbeValueError(
+            f"set {name!r}: sim.render returned shape {images.shape} for {len(truth)} rows"
+        )
+    return images, lab, truth
+
+
+def _load_sets(
+    suite: Suite,
+    names: list[str],
+    *,
+    seed: int,
+    path: str | None,
+    simulator: Any,
+    cache: Cache | None,
+    timings: dict[str, float],
+    say: Callable[[str], None],
+) -> tuple[dict[str, _Set], dict[str, Any] | None, list[Callable[[], None]]]:
+    if path is not None:
+        from probe.datasets import load_hdf5
+
+        if not Path(path).is_file():
+            raise ProbeValueError(f"data set {path!r} not found")
+        t0 = time.perf_counter()
+        ds = load_hdf5(path)
+        try:
+            labels = check_labels(np.asarray(ds.labels), int(ds.images.shape[0]))
+            st = _Set(ds.images, labels, ds.truth, file_digest(path), f"file {path}")
+        except BaseException:
+            ds.close()
+            raise
+        timings["load_sets"] = time.perf_counter() - t0
+        say(f"data: {path} ({labels.sum()} lenses + {(labels == 0).sum()} non-lenses)")
+        return {_SAVED: st}, None, [ds.close]
+    t0 = time.perf_counter()
+    sim = simulator if simulator is not None else _make_simulator(suite.data)
+    kinds = sorted({k for n in names for k in suite.data.sets[n].nonlens_kinds})
+    ident = {**simulator_identity(sim), "fingerprint": _fingerprint(sim, kinds)}
+    versions = package_versions()
+    ident["versions"] = {k: versions.get(k) for k in ("python", "numpy", "scipy", "pandas")}
+    timings["load_sets"] = time.perf_counter() - t0
+    sets = {}
+    for name in names:
+        spec = suite.data.sets[name]
+        inputs = {
+            "what": "simulated set",
+            "simulator": ident,
+            "set": spec.to_dict(),
+            "name": name,
+            "seed": seed,
+        }
+        key = digest(inputs)
+        t0 = time.perf_counter()
+        got = cache.load_set(inputs) if cache is not None else None
+        if got is not None:
+            images, labels, truth = got
+            timings["load_sets"] += time.perf_counter() - t0
+            say(f"set {name!r}: {len(labels)} images from the cache")
+            sets[name] = _Set(images, labels, truth, key, "cache")
+            continue
+        say(f"set {name!r}: simulating {spec.n_lenses} lenses + {spec.n_nonlenses} non-lenses")
+        images, labels, truth = _simulate(sim, spec, name, seed)
+        timings["simulate"] = timings.get("simulate", 0.0) + time.perf_counter() - t0
+        if cache is not None:
+            cache.save_set(inputs, images, labels, truth)
+        sets[name] = _Set(images, labels, truth, key, "simulated")
+    return sets, ident, []
+
+
+def _units(suite: Suite, set_of: Callable[[Any], str]) -> tuple[list[Unit], set[Unit]]:
+    """Every (set, perturber, value) the suite needs, and those the baseline needs."""
+    units: dict[Unit, None] = {}
+    base: set[Unit] = set()
+    for e in suite.expectations:
+        mine = (
+            [(set_of(e), e.over, v) for v in e.values]
+            if e.mode == "sweep"
+            else [(set_of(e), "", None)]
+        )
+        units.update(dict.fromkeys(mine))
+        if e.type == "no_regression":
+            base.update(mine)
+    return list(units), base
+
+
+def _perturb_seed(seed: int, set_name: str, over: str) -> int:
+    gen = _rng.child(seed, DATA_STREAM, 2, _crc(set_name), _crc(over))
+    return int(gen.integers(0, 2**63 - 1))
+
+
+def _predict(probe: Probe, st: _Set, unit: Unit, pseed: int) -> np.ndarray:
+    _, over, value = unit
+    if not over:
+        return probe.predict(st.images)
+    result = probe.sweep(st.images, st.labels, over, [value], rng=pseed)
+    return result.scores["p_lens"].to_numpy(dtype=np.float64)
+
+
+def _baseline_predictions(
+    base: Probe | None,
+    ident: dict[str, str] | None,
+    units: list[Unit],
+    sets: dict[str, _Set],
+    pseeds: dict[Unit, int],
+    cache: Cache | None,
+    counts: dict[str, int],
+) -> dict[Unit, np.ndarray]:
+    """The baseline's p(lens) for ``units``, from the cache where possible (counted)."""
+    counts.update(baseline_from_cache=0, baseline_computed=0)
+    out: dict[Unit, np.ndarray] = {}
+    probe_src = source_digest("probe") if units else ""
+    for u in units:
+        assert base is not None
+        inputs = {
+            "what": "baseline p_lens",
+            "model": ident,
+            "set": sets[u[0]].key,
+            "over": u[1],
+            "value": u[2],
+            "perturb_seed": pseeds[u] if u[1] else None,
+            "block": _rng.BLOCK,
+            "probe_source": probe_src,
+        }
+        got = cache.load_scores(inputs) if cache is not None else None
+        if got is not None and got.shape == (len(sets[u[0]].labels),):
+            out[u] = got
+            counts["baseline_from_cache"] += 1
+            continue
+        out[u] = _predict(base, sets[u[0]], u, pseeds[u])
+        counts["baseline_computed"] += 1
+        if cache is not None:
+            cache.save_scores(inputs, out[u])
+    return out
+
+
+def run_gate(
+    candidate: Any,
+    suite: Suite | str | os.PathLike[str],
+    *,
+    baseline: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    simulator: Any = None,
+    seed: int | None = None,
+    data: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> GateResult:
+    """Test ``candidate`` against every expectation of ``suite``.
+
+    Parameters
+    ----------
+    candidate, baseline : model
+        Anything :class:`probe.Probe` accepts (``.keras`` path, Keras model, callable,
+        ``"module:callable"``); outputs p(lens). ``baseline`` is needed by no_regression.
+    suite : Suite, path or "default"
+        The expectations and their data (:func:`probe.suite.load_suite`).
+    cache_dir : path, optional
+        Cache of simulated sets and baseline predictions (:mod:`probe.cache`); None: no cache,
+        nothing is written.
+    simulator : object, optional
+        A simulator with :class:`probe.SimulatorProtocol`'s methods, instead of building
+        ``suite.data.simulator`` (tests pass fakes).
+    seed : int, optional
+        Overrides ``suite.seed``.
+    data : path, optional
+        A saved HDF5 set (``probe.datasets.load_hdf5``) used by every expectation instead of
+        the suite's simulated sets; overrides ``suite.data.path``.
+    batch_size : int
+        Images per model call (results do not depend on it).
+    progress : bool
+        Progress bars during inference.
+    log : callable, optional
+        Receives one line per step (sets, models), e.g. ``print``.
+
+    Returns
+    -------
+    GateResult
+    """
+    t_start = time.perf_counter()
+    say = log or (lambda _line: None)
+    the_suite = load_suite(suite)
+    run_seed = the_suite.seed if seed is None else seed
+    if isinstance(run_seed, bool) or not isinstance(run_seed, int | np.integer) or run_seed < 0:
+        raise ProbeValueError(f"seed must be an integer >= 0; got {seed!r}")
+    run_seed = int(run_seed)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if the_suite.needs_baseline and baseline is None:
+        names = [e.name for e in the_suite.expectations if e.type == "no_regression"]
+        raise ProbeValueError(f"no_regression expectations {names} need a baseline model")
+    path = os.fspath(data) if data is not None else the_suite.data.path
+    cache = Cache(cache_dir) if cache_dir is not None else None
+    timings: dict[str, float] = {}
+
+    # Load the models first: a bad model fails before minutes of simulation.
+    cand = Probe(candidate, batch_size=batch_size, progress=progress, label="candidate")
+    base = None
+    base_ident = None
+    if baseline is not None and the_suite.needs_baseline:
+        base_ident = model_identity(baseline)
+        base = Probe(baseline, batch_size=batch_size, progress=progress, label="baseline")
+
+    def set_of(e: Any) -> str:
+        return _SAVED if path is not None else e.set
+
+    names = sorted({set_of(e) for e in the_suite.expectations})
+    sets, sim_ident, closers = _load_sets(
+        the_suite,
+        names,
+        seed=run_seed,
+        path=path,
+        simulator=simulator,
+        cache=cache,
+        timings=timings,
+        say=say,
+    )
+    try:
+        for e in the_suite.expectations:
+            st = sets[set_of(e)]
+            if e.mode == "binned" and e.over not in st.truth.columns:
+                raise ProbeValueError(
+                    f"{e.who}: set {set_of(e)!r} has no truth column {e.over!r}; columns: "
+                    f"{names_list(list(st.truth.columns)[:40])}"
+                )
+        units, base_set = _units(the_suite, set_of)
+        base_units = [u for u in units if u in base_set]
+        pseeds = {u: _perturb_seed(run_seed, u[0], u[1]) for u in units}
+        counts = {"candidate_computed": 0}
+        t0 = time.perf_counter()
+        base_p = _baseline_predictions(base, base_ident, base_units, sets, pseeds, cache, counts)
+        timings["baseline"] = time.perf_counter() - t0
+        say(
+            f"baseline: {counts['baseline_computed']} unit(s) computed, "
+            f"{counts['baseline_from_cache']} from the cache ({timings['baseline']:.1f} s)"
+        )
+        t0 = time.perf_counter()
+        cand_p = {u: _predict(cand, sets[u[0]], u, pseeds[u]) for u in units}
+        counts["candidate_computed"] = len(units)
+        timings["candidate"] = time.perf_counter() - t0
+        say(f"candidate: {len(units)} unit(s) ({timings['candidate']:.1f} s)")
+
+        t0 = time.perf_counter()
+        outcomes = []
+        for e in the_suite.expectations:
+            s = set_of(e)
+            mine = [(s, e.over, v) for v in e.values] if e.mode == "sweep" else [(s, "", None)]
+            p = np.stack([cand_p[u] for u in mine])
+            b = np.stack([base_p[u] for u in mine]) if e.type == "no_regression" else None
+            par = sets[s].truth[e.over].to_numpy(dtype=np.float64) if e.mode == "binned" else None
+            outcomes.append(
+                evaluate(
+                    e,
+                    p,
+                    sets[s].labels,
+                    parameter=par,
+                    baseline=b,
+                    alpha=the_suite.alpha,
+                    n_boot=the_suite.n_boot,
+                    rng=run_seed,
+                )
+            )
+        timings["statistics"] = time.perf_counter() - t0
+    finally:
+        for close in closers:
+            close()
+    timings["total"] = time.perf_counter() - t_start
+    if cache is not None:
+        counts["sets_from_cache"] = cache.count("set", "hit")
+        counts["invalid"] = cache.count("set", "invalid") + cache.count("scores", "invalid")
+    else:
+        counts["sets_from_cache"] = 0
+        counts["invalid"] = 0
+    counts["sets_simulated"] = sum(st.source == "simulated" for st in sets.values())
+    from probe import __version__
+
+    provenance = {
+        "probe": __version__,
+        "created": now_utc(),
+        "seed": run_seed,
+        "suite": the_suite.to_dict(),
+        "candidate": {
+            "description": cand.adapter.description,
+            "model_hash": cand.adapter.hash,
+            **_file_hash(candidate),
+        },
+        "baseline": None
+        if base is None
+        else {
+            "description": base.adapter.description,
+            "model_hash": base.adapter.hash,
+            "identity": base_ident,
+        },
+        "data": {
+            name: {
+                "key": st.key,
+                "source": st.source,
+                "n_lenses": int(st.labels.sum()),
+                "n_nonlenses": int((st.labels == 0).sum()),
+            }
+            for name, st in sets.items()
+        },
+        "simulator": sim_ident,
+        "perturb_seeds": {f"{u[0]}/{u[1]}": s for u, s in pseeds.items() if u[1]},
+        "cache_dir": None if cache is None else os.fspath(cache.root),
+        "packages": package_versions(),
+    }
+    return GateResult(all(o.holds for o in outcomes), outcomes, timings, provenance, counts)
+
+
+def _file_hash(model: Any) -> dict[str, str]:
+    if isinstance(model, str | os.PathLike) and Path(model).is_file():
+        return {"file": os.fspath(model), "file_sha256": file_digest(model)}
+    return {}
