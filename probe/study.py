@@ -55,6 +55,8 @@ __all__ = [
     "EXPERIMENTS",
     "SIZES",
     "UNLENSED",
+    "YIELD_SIZES",
+    "YIELD_THRESHOLDS",
     "Experiment",
     "StudyConfig",
     "StudyModel",
@@ -63,6 +65,7 @@ __all__ = [
     "add_study_cli",
     "run_study",
     "run_study_cli",
+    "study_yields",
 ]
 
 # Seed streams of the study's data sets (below the study's root seed).
@@ -465,6 +468,51 @@ def run_study(
     return study
 
 
+#: Score thresholds of the expected yields added to a study report.
+YIELD_THRESHOLDS = (0.5, 0.9, 0.99)
+#: Population draws (about 1% are LensPop-detectable at DES depth) and non-detectable lenses
+#: scored for the yields, per study size.
+YIELD_SIZES: dict[str, tuple[int, int]] = {
+    "smoke": (1500, 16),
+    "default": (30000, 300),
+    "full": (100000, 2000),
+}
+
+
+def study_yields(
+    models: Sequence[StudyModel],
+    *,
+    size: str = "default",
+    survey: str = "des-y3",
+    thresholds: Sequence[float] = YIELD_THRESHOLDS,
+    seed: int = 2026,
+    batch_size: int = 256,
+    simulator: str = "simlens:Simulator",
+    population: str = "simlens.yields",
+) -> Any:
+    """Expected yields of the study's models over ``survey`` (:func:`probe.yields.survey_yields`).
+
+    The population is drawn and rendered once at ``survey`` (DES: "des-y3", 5000 deg^2) and
+    scored by every model; sizes from :data:`YIELD_SIZES`. Returns a
+    :class:`probe.yields.SurveyYields` for :func:`probe.report.write_report`.
+    """
+    from probe.yields import survey_yields
+
+    if size not in YIELD_SIZES:
+        raise ProbeValueError(f"size must be one of {sorted(YIELD_SIZES)}; got {size!r}")
+    n_density, n_other = YIELD_SIZES[size]
+    return survey_yields(
+        {m.name: Probe(m.model, batch_size=batch_size).predict for m in models},
+        tuple(thresholds),
+        survey=survey,
+        n_density=n_density,
+        n_other=n_other,
+        rng=seed,
+        simulator=simulator,
+        population=population,
+    )
+
+
 # -- command line (wired into ``probe study`` by probe.cli) ---------------------------------
 def _parse_kinds(text: str) -> dict[str, float]:
     """``"elliptical"`` or ``"elliptical:0.5,star:0.5"`` -> fractions."""
@@ -516,6 +564,11 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="module:callable building the simulator from survey=... (default simlens)",
     )  # fmt: skip
     p.add_argument("--experiments", help="comma-separated subset of the experiments")
+    p.add_argument(
+        "--yields", metavar="SURVEY",
+        help="also report each model's expected yield over this simlens survey preset "
+        "(e.g. des-y3: DES, 5000 deg^2)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--quiet", action="store_true")
@@ -543,5 +596,17 @@ def run_study_cli(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     sim = _load_factory(args.simulator)(survey=args.survey)
-    run_study(sim, models, args.out, config=config)
+    if not args.yields:
+        run_study(sim, models, args.out, config=config)
+        return 0
+    from probe.report import write_report
+
+    result = run_study(sim, models, None, config=config)
+    # The lens population comes from simlens (simlens.yields), whatever simulator ran the study.
+    ylds = study_yields(
+        models, size=size, survey=args.yields, seed=args.seed, batch_size=args.batch_size
+    )
+    path = write_report(result, args.out, yields=ylds)
+    if not args.quiet:
+        print(f"wrote {path}")
     return 0

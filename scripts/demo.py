@@ -88,20 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: Score thresholds of the expected yields.
-YIELD_THRESHOLDS = (0.5, 0.9, 0.99)
-#: Population draws for the yields (about 1% are LensPop-detectable) and non-detectable lenses
-#: scored, per study size.
-YIELD_SIZES = {"smoke": (1500, 16), "default": (30000, 300), "full": (100000, 2000)}
-
-
 def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -> Path:
     """The paper's study on finders A and B (des-sv test sets); returns report.html's path."""
     import simlens
     from probe import study
     from probe.report import write_report
-    from probe.sensitivity import Probe
-    from probe.yields import survey_yields
     from simlens import finders
 
     t0 = time.perf_counter()
@@ -119,15 +110,7 @@ def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -
     # Expected yields over DES (des-y3 depth and seeing, 5000 deg^2): the population's lenses,
     # rendered once and scored by both finders.
     t1 = time.perf_counter()
-    n_density, n_other = YIELD_SIZES[size]
-    ylds = survey_yields(
-        {m.name: Probe(m.model, progress=False).predict for m in models},
-        YIELD_THRESHOLDS,
-        survey="des-y3",
-        n_density=n_density,
-        n_other=n_other,
-        rng=seed,
-    )
+    ylds = study.study_yields(models, size=size, survey="des-y3", seed=seed)
     print(
         f"yields: {ylds.n_detectable} detectable + {ylds.n_other} other lenses scored in "
         f"{time.perf_counter() - t1:.0f} s"

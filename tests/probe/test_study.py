@@ -230,6 +230,28 @@ def test_cli_parser_and_run(tmp_path):
     assert set(pd.read_csv(tmp_path / "table2.csv")["experiment"]) == {"theta_E"}
 
 
+def test_cli_yields(tmp_path):
+    """``--yields des-y3`` adds the simlens population's expected yields to the report."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser()
+    study.add_study_cli(ap.add_subparsers(dest="cmd"))
+    args = ap.parse_args(
+        ["study", "--model", "tests.probe.test_study:ring_model", "--label", "ring",
+         "--out", str(tmp_path), "--smoke", "--simulator", "tests.probe.test_study:FakeSim",
+         "--experiments", "mag_source_g", "--yields", "des-y3", "--quiet"]
+    )  # fmt: skip
+    assert study.run_study_cli(args) == 0
+    doc = json.loads((tmp_path / "yields.json").read_text())
+    ys = doc["yields"]["ring"]
+    assert [y["threshold"] for y in ys] == list(study.YIELD_THRESHOLDS)
+    assert doc["sky"]["area_deg2"] == 5000.0
+    # more lenses pass a lower threshold
+    assert ys[0]["expected"] >= ys[1]["expected"] >= ys[2]["expected"]
+    assert "Expected yields over des-y3" in (tmp_path / "report.html").read_text()
+
+
 # -- verdict rule: known answers --------------------------------------------------------------
 X = np.linspace(0, 1, 21)
 SEM = np.full(21, 0.005)
