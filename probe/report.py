@@ -373,7 +373,11 @@ def write_report(
     extra = _selection_html(study, root, yields) if selection or yields is not None else ""
     path = root / "report.html"
     text = _html(study, summary, pretty, pretty2, figures, rule, extra)
-    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)
     return path
 
 
