@@ -11,23 +11,36 @@ Every function is pure and vectorised: arrays in, arrays out. Random draws use t
 built once per process by integrating ``1/E(z)`` and interpolated (relative error < 1e-6
 against astropy, checked in the tests).
 
+The parameters live in :mod:`simlens.population_parameters` and the distance tables in
+:mod:`simlens.distances`; this module re-exports their public names.
+
 Units: velocity dispersion km/s, angles arcsec, distances Mpc, magnitudes AB.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
-from scipy.integrate import cumulative_simpson, cumulative_trapezoid
+from scipy.integrate import cumulative_trapezoid
 
-from ._catalogs import load_toml
+from .distances import (
+    SPEED_OF_LIGHT_KM_S,
+    Z_TABLE_MAX,
+    DistanceTable,
+    _array,
+    distances,
+    uniform_interp,
+)
 from .errors import SimlensValueError
+from .population_parameters import (
+    PopulationParameters,
+    load_population_parameters,
+    population_parameters,
+)
 
 __all__ = [
     "SPEED_OF_LIGHT_KM_S",
@@ -55,189 +68,8 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-SPEED_OF_LIGHT_KM_S = 299_792.458
-"""Speed of light in km/s (exact, SI definition)."""
-
-Z_TABLE_MAX = 10.0
-"""Largest redshift of the distance table (sources are drawn at z <= 6)."""
-
 _RAD_TO_ARCSEC = 180.0 / math.pi * 3600.0
-_Z_TABLE_STEP = 5e-4  # linear interpolation error ~ step^2/8 * D_H ~ 1e-4 Mpc
 _N_CDF_GRID = 4001  # grid points of the inverse-CDF samplers
-
-
-# --------------------------------------------------------------------------------------------
-# Parameters
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PopulationParameters:
-    """Numbers of the population relations, loaded from ``catalogs/population.toml``.
-
-    Attributes carry the ``value`` of each catalogue entry; units and sources stay in the file
-    (see ``docs/population.md``). Tuples hold polynomial coefficients in increasing order.
-    """
-
-    vdf_phi_star: float  # h^3 Mpc^-3
-    vdf_sigma_star: float  # km/s
-    vdf_alpha: float
-    vdf_beta: float
-    sigma_mag_coefficients: tuple[float, float, float]  # log10 sigma = c0 + c1 M + c2 M^2
-    lens_mag_scatter: float  # mag
-    size_sigma_coefficients: tuple[float, float, float]  # log10 R_e/kpc = r0 + r1 V + r2 V^2
-    lens_size_scatter: float  # dex
-    lens_sigma_max: float  # km/s
-    lens_q_scale_intercept: float
-    lens_q_scale_slope: float  # (km/s)^-1
-    lens_q_min: float
-    source_count_slope: float  # dex/mag
-    source_z0_slope: float  # 1/mag
-    source_z0_intercept: float
-    source_gamma_shape: float
-    source_r_ref: float  # kpc
-    source_mag_ref: float  # mag
-    source_z_ref: float
-    source_luminosity_slope: float
-    source_evolution_slope: float
-    source_size_scatter: float  # dex
-    source_q_scale: float
-    source_q_min: float
-
-    def __post_init__(self) -> None:
-        def need(cond: bool, what: str) -> None:
-            if not cond:
-                raise SimlensValueError(f"population.toml: {what}")
-
-        need(self.vdf_phi_star > 0, "vdf.phi_star must be > 0")
-        need(self.vdf_sigma_star > 0, "vdf.sigma_star must be > 0 km/s")
-        need(self.vdf_alpha > 0 and self.vdf_beta > 0, "vdf.alpha and vdf.beta must be > 0")
-        need(len(self.sigma_mag_coefficients) == 3, "sigma_mag_coefficients needs 3 numbers")
-        need(self.sigma_mag_coefficients[2] < 0, "sigma_mag_coefficients[2] must be < 0")
-        need(len(self.size_sigma_coefficients) == 3, "size_sigma_coefficients needs 3 numbers")
-        need(self.lens_mag_scatter >= 0, "lens_light.mag_scatter must be >= 0 mag")
-        need(self.lens_size_scatter >= 0, "lens_light.size_scatter must be >= 0 dex")
-        need(self.lens_sigma_max > 0, "lens_light.sigma_max must be > 0 km/s")
-        need(
-            self.lens_q_scale_intercept + self.lens_q_scale_slope * self.lens_sigma_max > 0,
-            "lens_shape: Rayleigh scale must stay > 0 up to lens_light.sigma_max",
-        )
-        need(0 < self.lens_q_min < 1, "lens_shape.q_min must be in (0, 1)")
-        c0, c1, c2 = self.sigma_mag_coefficients
-        need(
-            c1 * c1 - 4.0 * c2 * (c0 - math.log10(self.lens_sigma_max)) >= 0,
-            "lens_light.sigma_max must lie below the turnover of the sigma-M_r relation",
-        )
-        need(self.source_count_slope > 0, "source_counts.slope must be > 0 dex/mag")
-        need(self.source_z0_slope > 0, "source_redshift.z0_slope must be > 0")
-        need(self.source_gamma_shape > 0, "source_redshift.gamma_shape must be > 0")
-        need(self.source_r_ref > 0, "source_size.r_ref must be > 0 kpc")
-        need(self.source_z_ref >= 0, "source_size.z_ref must be >= 0")
-        need(self.source_size_scatter >= 0, "source_size.scatter must be >= 0 dex")
-        need(self.source_q_scale > 0, "source_shape.rayleigh_scale must be > 0")
-        need(0 < self.source_q_min < 1, "source_shape.q_min must be in (0, 1)")
-        for f in fields(self):
-            v = getattr(self, f.name)
-            vals = v if isinstance(v, tuple) else (v,)
-            need(all(math.isfinite(x) for x in vals), f"{f.name} must be finite")
-
-    @property
-    def source_mag_min(self) -> float:
-        """Faintest-allowed lower magnitude bound: z0(i) = a i + b must stay > 0 (AB mag)."""
-        return -self.source_z0_intercept / self.source_z0_slope
-
-
-_MAPPING: dict[str, tuple[str, str]] = {
-    "vdf_phi_star": ("vdf", "phi_star"),
-    "vdf_sigma_star": ("vdf", "sigma_star"),
-    "vdf_alpha": ("vdf", "alpha"),
-    "vdf_beta": ("vdf", "beta"),
-    "sigma_mag_coefficients": ("lens_light", "sigma_mag_coefficients"),
-    "lens_mag_scatter": ("lens_light", "mag_scatter"),
-    "size_sigma_coefficients": ("lens_light", "size_sigma_coefficients"),
-    "lens_size_scatter": ("lens_light", "size_scatter"),
-    "lens_sigma_max": ("lens_light", "sigma_max"),
-    "lens_q_scale_intercept": ("lens_shape", "rayleigh_scale_intercept"),
-    "lens_q_scale_slope": ("lens_shape", "rayleigh_scale_slope"),
-    "lens_q_min": ("lens_shape", "q_min"),
-    "source_count_slope": ("source_counts", "slope"),
-    "source_z0_slope": ("source_redshift", "z0_slope"),
-    "source_z0_intercept": ("source_redshift", "z0_intercept"),
-    "source_gamma_shape": ("source_redshift", "gamma_shape"),
-    "source_r_ref": ("source_size", "r_ref"),
-    "source_mag_ref": ("source_size", "mag_ref"),
-    "source_z_ref": ("source_size", "z_ref"),
-    "source_luminosity_slope": ("source_size", "luminosity_slope"),
-    "source_evolution_slope": ("source_size", "evolution_slope"),
-    "source_size_scatter": ("source_size", "scatter"),
-    "source_q_scale": ("source_shape", "rayleigh_scale"),
-    "source_q_min": ("source_shape", "q_min"),
-}
-
-
-def _entry_value(table: dict[str, Any], section: str, key: str) -> Any:
-    """The ``value`` of ``[section] key``, checking that unit and source are given."""
-    node: Any = table
-    for part in section.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise SimlensValueError(f"population.toml: missing section [{section}]")
-        node = node[part]
-    entry = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(entry, dict) or not {"value", "unit", "source"} <= entry.keys():
-        raise SimlensValueError(
-            f"population.toml: [{section}] {key} must be a table with value, unit and source"
-        )
-    if not str(entry["source"]).strip():
-        raise SimlensValueError(f"population.toml: [{section}] {key} has an empty source")
-    return entry["value"]
-
-
-def load_population_parameters(table: dict[str, Any] | None = None) -> PopulationParameters:
-    """Build and validate :class:`PopulationParameters` from a parsed catalogue.
-
-    Parameters
-    ----------
-    table : dict, optional
-        Parsed TOML with the layout of ``catalogs/population.toml``; the shipped file when
-        omitted.
-
-    Returns
-    -------
-    PopulationParameters
-        Frozen, validated parameters.
-
-    Raises
-    ------
-    SimlensValueError
-        An entry is missing, lacks a unit or source, or holds a value outside its valid range.
-    """
-    if table is None:
-        table = load_toml("population.toml")
-    kwargs: dict[str, Any] = {}
-    for name, (section, key) in _MAPPING.items():
-        v = _entry_value(table, section, key)
-        if isinstance(v, list):
-            kwargs[name] = tuple(float(x) for x in v)
-        else:
-            try:
-                kwargs[name] = float(v)
-            except (TypeError, ValueError):
-                raise SimlensValueError(
-                    f"population.toml: [{section}] {key} must be a number, got {v!r}"
-                ) from None
-    return PopulationParameters(**kwargs)
-
-
-_PARAMS_LOCK = threading.Lock()
-_PARAMS: list[PopulationParameters] = []
-
-
-def population_parameters() -> PopulationParameters:
-    """The shipped parameters, loaded from ``catalogs/population.toml`` once per process."""
-    with _PARAMS_LOCK:
-        if not _PARAMS:
-            _PARAMS.append(load_population_parameters())
-        return _PARAMS[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,197 +90,6 @@ def _check_rng(rng: np.random.Generator) -> np.random.Generator:
             f"got {type(rng).__name__}"
         )
     return rng
-
-
-def _array(
-    x: ArrayLike,
-    name: str,
-    lo: float = -math.inf,
-    hi: float = math.inf,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> Array:
-    """``x`` as a float array, every element finite and inside the stated interval."""
-    a = np.asarray(x, dtype=np.float64)
-    bad = ~np.isfinite(a)
-    bad |= (a <= lo) if lo_open else (a < lo)
-    bad |= (a >= hi) if hi_open else (a > hi)
-    if np.any(bad):
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        first = a[bad].ravel()[0] if a.ndim else a
-        raise SimlensValueError(
-            f"{name}: every value must be finite and in {left}{lo:g}, {hi:g}{right}; got {first!r}"
-        )
-    return a
-
-
-def _cosmology_key(cosmology: Any) -> str:
-    if not hasattr(cosmology, "inv_efunc") or not hasattr(cosmology, "H0"):
-        raise SimlensValueError(
-            f"cosmology: must be an astropy Cosmology, got {type(cosmology).__name__}"
-        )
-    return f"{type(cosmology).__module__}.{type(cosmology).__qualname__}:{cosmology!r}"
-
-
-def uniform_interp(x: Array, step: float, y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Linear interpolation of ``y`` tabulated at ``0, step, 2 step, ...`` (along axis 0).
-
-    Equivalent to ``np.interp`` on a uniform grid starting at 0, but by index arithmetic
-    rather than binary search: ~10x faster on unsorted input. ``x`` must lie inside the grid.
-    """
-    u = x / step
-    i = np.minimum(u.astype(np.intp), y.shape[0] - 2)
-    f = u - i
-    if y.ndim > 1:
-        f = f[..., None]
-    return y[i] * (1.0 - f) + y[i + 1] * f
-
-
-# --------------------------------------------------------------------------------------------
-# Distances
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class DistanceTable:
-    """Distances of one cosmology tabulated on ``0 <= z <= Z_TABLE_MAX`` (Mpc).
-
-    Built by :func:`distances`; evaluation is linear interpolation (microseconds per 1e5
-    points). Curvature is handled as in Hogg (1999, astro-ph/9905116) eqs. 16 and 19.
-
-    Attributes
-    ----------
-    z : ndarray
-        Redshift grid.
-    comoving : ndarray
-        Line-of-sight comoving distance D_C(z) in Mpc.
-    efunc : ndarray
-        E(z) = H(z)/H0.
-    hubble_distance : float
-        D_H = c/H0 in Mpc.
-    omega_k : float
-        Curvature density today, Omega_k0.
-    name : str
-        repr of the cosmology the table was built from.
-    """
-
-    z: Array
-    comoving: Array
-    efunc: Array
-    hubble_distance: float
-    omega_k: float
-    name: str
-
-    def _check(self, z: ArrayLike, name: str = "z") -> Array:
-        return _array(z, name, 0.0, Z_TABLE_MAX)
-
-    @property
-    def step(self) -> float:
-        """Spacing of the redshift grid."""
-        return float(self.z[1] - self.z[0])
-
-    def _dc(self, z: Array) -> Array:
-        return uniform_interp(z, self.step, self.comoving)
-
-    def _transverse(self, dc: Array) -> Array:
-        # Hogg 1999 eq. 16: D_M from D_C for open/closed geometries.
-        ok, dh = self.omega_k, self.hubble_distance
-        if abs(ok) < 1e-12:
-            return dc
-        s = math.sqrt(abs(ok))
-        if ok > 0:
-            return dh / s * np.sinh(s * dc / dh)
-        return dh / s * np.sin(s * dc / dh)
-
-    def comoving_distance(self, z: ArrayLike) -> Array:
-        """Line-of-sight comoving distance D_C(z) in Mpc."""
-        return self._dc(self._check(z))
-
-    def comoving_transverse_distance(self, z: ArrayLike) -> Array:
-        """Transverse comoving distance D_M(z) in Mpc."""
-        return self._transverse(self.comoving_distance(z))
-
-    def angular_diameter_distance(self, z: ArrayLike) -> Array:
-        """Angular diameter distance D_A(z) = D_M/(1+z) in Mpc."""
-        zz = self._check(z)
-        return self._transverse(self._dc(zz)) / (1.0 + zz)
-
-    def angular_diameter_distance_z1z2(self, z1: ArrayLike, z2: ArrayLike) -> Array:
-        """Angular diameter distance between z1 and z2 in Mpc (negative when z2 < z1).
-
-        D_A(z1, z2) = D_M(D_C(z2) - D_C(z1)) / (1 + z2), as astropy's
-        ``angular_diameter_distance_z1z2``.
-        """
-        a1, a2 = self._check(z1, "z1"), self._check(z2, "z2")
-        dc = self._dc(a2) - self._dc(a1)
-        return self._transverse(dc) / (1.0 + a2)
-
-    def luminosity_distance(self, z: ArrayLike) -> Array:
-        """Luminosity distance D_L(z) = (1+z) D_M in Mpc."""
-        zz = self._check(z)
-        return self._transverse(self._dc(zz)) * (1.0 + zz)
-
-    def distmod(self, z: ArrayLike) -> Array:
-        """Distance modulus 5 log10(D_L / 10 pc) in mag; requires z > 0."""
-        zz = _array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
-        return 5.0 * np.log10(self.luminosity_distance(zz)) + 25.0
-
-    def differential_comoving_volume(self, z: ArrayLike) -> Array:
-        """dV_c/dz/dOmega = D_H D_M^2 / E(z) in Mpc^3 per steradian per unit redshift."""
-        zz = self._check(z)
-        dm = self._transverse(self._dc(zz))
-        return self.hubble_distance * dm**2 / uniform_interp(zz, self.step, self.efunc)
-
-
-_DIST_LOCK = threading.Lock()
-_DIST_CACHE: dict[str, DistanceTable] = {}
-_DIST_CACHE_MAX = 16
-
-
-def distances(cosmology: Any) -> DistanceTable:
-    """The distance table of ``cosmology``, built once per process and cosmology.
-
-    Parameters
-    ----------
-    cosmology : astropy.cosmology.Cosmology
-        Any astropy FLRW cosmology (uses ``inv_efunc``, ``H0`` and ``Ok0``).
-
-    Returns
-    -------
-    DistanceTable
-        Interpolating table on ``0 <= z <= Z_TABLE_MAX``.
-
-    Notes
-    -----
-    D_C(z) = D_H int_0^z dz'/E(z') is integrated with Simpson's rule on a 5e-4 grid (the
-    integrand is smooth), giving a relative error below 1e-6 against astropy's quadrature.
-    """
-    key = _cosmology_key(cosmology)
-    with _DIST_LOCK:
-        table = _DIST_CACHE.get(key)
-    if table is not None:
-        return table
-    z = np.linspace(0.0, Z_TABLE_MAX, round(Z_TABLE_MAX / _Z_TABLE_STEP) + 1)
-    inv_e = np.asarray(cosmology.inv_efunc(z), dtype=np.float64)
-    dh = float(SPEED_OF_LIGHT_KM_S / cosmology.H0.to_value("km / (Mpc s)"))
-    dc = dh * cumulative_simpson(inv_e, x=z, initial=0.0)
-    table = DistanceTable(
-        z=z,
-        comoving=dc,
-        efunc=1.0 / inv_e,
-        hubble_distance=dh,
-        omega_k=float(cosmology.Ok0),
-        name=repr(cosmology),
-    )
-    for a in (table.z, table.comoving, table.efunc):
-        a.setflags(write=False)
-    with _DIST_LOCK:
-        if len(_DIST_CACHE) >= _DIST_CACHE_MAX:
-            _DIST_CACHE.pop(next(iter(_DIST_CACHE)))
-        _DIST_CACHE.setdefault(key, table)
-        return _DIST_CACHE[key]
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,30 +28,43 @@ Lenses (Collett 2015, "LensPop"):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.fft
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
-from . import population as pop
 from . import sed
 from ._catalogs import catalog_file, load_toml
-from .controls import Control, parse_control
+from .controls import parse_control
 from .errors import SimlensValueError
-from .psf import FWHM_TO_SIGMA, psf_fwhm_draws
+from .lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
+from .lens_systems import C_KM_S as C_KM_S
+from .lens_systems import (
+    _approx_magnification,
+    _lens_systems,
+    _may_be_detectable,
+    _pick_nearest,
+    _row_grid,
+    lensing_truth,
+)
+from .psf import psf_fwhm_draws
 from .schema import absent_columns
-from .sources import source_grid
+from .seeding import (
+    BLOCK,
+    _block_rng,
+    _control_values,
+    _iterate_blocks,
+    resolve_entropy,
+    row_seeds,
+)
 from .survey import Survey
 
 __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample_nonlenses"]
 
-BLOCK = 64
 DETECTABLE_CANDIDATES = 64  # candidates per row and round when detectable=True
 DETECTABLE_ROUNDS = 40
 NO_LIGHT_MAG = 99.0
@@ -60,8 +73,6 @@ SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
 SOURCE_COLOURS = sed.TEMPLATES
 _KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
-C_KM_S = 299792.458
-ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
 F64 = NDArray[np.float64]
 
@@ -101,366 +112,6 @@ def _stellar_locus() -> F64:
     text = catalog_file("stellar_locus.csv").read_text(encoding="utf-8")
     rows = [ln for ln in text.splitlines() if ln and not ln.startswith("#")][1:]
     return np.array([[float(x) for x in r.split(",")] for r in rows])
-
-
-# -------------------------------------------------------------------------------------------
-# seeds and blocks
-# -------------------------------------------------------------------------------------------
-
-
-def resolve_entropy(rng: np.random.Generator | int | None) -> int:
-    """A non-negative integer seed from ``rng`` (an int is used as is)."""
-    if rng is None:
-        return int(np.random.SeedSequence().entropy % (2**63))  # type: ignore[operator]
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**63))
-    if isinstance(rng, bool) or not isinstance(rng, int | np.integer):
-        raise SimlensValueError(f"rng must be a numpy Generator, an int or None, got {rng!r}")
-    if rng < 0:
-        raise SimlensValueError(f"rng seed must be >= 0, got {rng}")
-    return int(rng)
-
-
-def row_seeds(entropy: int, start: int, n: int) -> NDArray[np.int64]:
-    """Per-row render seeds (noise) for rows ``start .. start + n - 1``."""
-    out = np.empty(n, dtype=np.int64)
-    for k in range(n):
-        st = np.random.SeedSequence(entropy, spawn_key=(start + k, 1)).generate_state(2, np.uint32)
-        out[k] = (int(st[0]) << 31) ^ int(st[1])
-    return out
-
-
-def _block_rng(entropy: int, block: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(block, 0, stream)))
-
-
-def _iterate_blocks(
-    n: int,
-    start: int,
-    entropy: int,
-    stream: int,
-    draw: Callable[[int, np.random.Generator, slice], pd.DataFrame],
-) -> pd.DataFrame:
-    """Run ``draw(m, rng, rows)`` for every block overlapping ``start .. start + n``."""
-    parts = []
-    first, last = start // BLOCK, (start + n - 1) // BLOCK
-    for b in range(first, last + 1):
-        lo, hi = b * BLOCK, (b + 1) * BLOCK
-        df = draw(BLOCK, _block_rng(entropy, b, stream), slice(lo, hi))
-        a, z = max(start, lo) - lo, min(start + n, hi) - lo
-        parts.append(df.iloc[a:z])
-    return pd.concat(parts, ignore_index=True)
-
-
-def _control_values(
-    ctrl: Control, rng: np.random.Generator, rows: slice, m: int, start: int
-) -> F64 | None:
-    u = rng.random(m)  # always consumed, so adding a control never shifts other draws
-    if ctrl.kind == "array":
-        idx = np.arange(rows.start, rows.stop) - start
-        v = np.full(m, np.nan)
-        ok = (idx >= 0) & (idx < ctrl.values.size)
-        v[ok] = ctrl.values[idx[ok]]
-        return v
-    return ctrl.draw(u)
-
-
-# -------------------------------------------------------------------------------------------
-# population draws
-# -------------------------------------------------------------------------------------------
-
-
-def _draw_systems_free(
-    m: int, rng: np.random.Generator, cosmo: Cosmology, cfg: SamplerSettings
-) -> dict[str, F64]:
-    """``m`` (sigma, z_l, z_s, source mag) drawn with the lensing cross-section weight.
-
-    The cross-section ``pi theta_E^2`` is proportional to ``sigma^4 (D_ls / D_s)^2``: sigma is
-    drawn from the VDF times ``sigma^4`` directly, and each (z_l, z_s) pair is accepted with
-    probability ``(D_ls / D_s)^2 <= 1``.
-    """
-    smax = cfg["lens.sigma_v_max"]
-    got: dict[str, list[F64]] = {
-        "sigma_v": [],
-        "z_lens": [],
-        "z_source": [],
-        "mag_i": [],
-        "theta_E": [],
-    }
-    have = 0
-    while have < m:
-        k = max(4 * (m - have), 256)
-        sig = pop.sample_velocity_dispersion(
-            k, rng, sigma_min=100.0, sigma_max=smax, weight_power=4.0
-        )
-        zl = pop.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
-        src = pop.sample_sources(k, rng)
-        zs = np.asarray(src["z_source"], dtype=float)
-        behind = zs > zl + 1e-3
-        th = np.where(
-            behind, pop.einstein_radius(sig, zl, np.where(behind, zs, zl + 1.0), cosmo), 0.0
-        )
-        ratio = th / (4.0 * math.pi * (sig / C_KM_S) ** 2 * ARCSEC_PER_RAD)  # D_ls / D_s
-        keep = behind & (rng.random(k) < ratio**2)
-        for key, arr in (
-            ("sigma_v", sig),
-            ("z_lens", zl),
-            ("z_source", zs),
-            ("mag_i", src["mag_i"]),
-            ("theta_E", th),
-        ):
-            got[key].append(np.asarray(arr, dtype=float)[keep])
-        have += int(keep.sum())
-    return {k: np.concatenate(v)[:m] for k, v in got.items()}
-
-
-def _draw_systems_given_theta(
-    theta: F64, rng: np.random.Generator, cosmo: Cosmology, cfg: SamplerSettings
-) -> dict[str, F64]:
-    """Redshifts and sigma_v conditioned on each ``theta`` (see module docstring)."""
-    m = theta.size
-    K = int(cfg["conditioning.theta_E_candidates"])
-    zl = pop.sample_lens_redshift(m * K, rng, cosmo, z_max=cfg["lens.z_max"]).reshape(m, K)
-    src = pop.sample_sources(m * K, rng)
-    zs = np.asarray(src["z_source"], dtype=float).reshape(m, K)
-    mag_i = np.asarray(src["mag_i"], dtype=float).reshape(m, K)
-    ok = zs > zl + 1e-3
-    th = np.broadcast_to(theta[:, None], (m, K))
-    sig = np.where(
-        ok, pop.sigma_from_einstein_radius(th, zl, np.where(ok, zs, zl + 1.0), cosmo), np.nan
-    )
-    smax = cfg["lens.sigma_v_max_conditioned"]
-    with np.errstate(invalid="ignore"):
-        w = np.where(
-            ok & (sig >= 100.0) & (sig <= smax),
-            # unnormalised VDF (per km/s) times the Jacobian sigma: only ratios matter
-            pop.vdf_dn_dsigma(np.clip(np.nan_to_num(sig, nan=100.0), 100.0, smax))
-            * np.nan_to_num(sig),
-            0.0,
-        )
-    choice = np.empty(m, dtype=int)
-    for i in range(m):
-        if w[i].sum() > 0:
-            p = w[i] / w[i].sum()
-            choice[i] = int(rng.choice(K, p=p))
-        else:
-            # no pair gives an allowed sigma_v: take the pair needing the smallest sigma_v
-            s = np.where(ok[i], sig[i], np.inf)
-            choice[i] = int(np.argmin(s))
-    r = np.arange(m)
-    return {
-        "sigma_v": sig[r, choice],
-        "z_lens": zl[r, choice],
-        "z_source": zs[r, choice],
-        "mag_i": mag_i[r, choice],
-        "theta_E": theta.copy(),
-    }
-
-
-def _axis_angle(q: F64, phi: F64) -> tuple[F64, F64]:
-    e1, e2 = pop.ellipticity_components(q, phi)
-    return np.asarray(e1, dtype=float), np.asarray(e2, dtype=float)
-
-
-def _lens_systems(
-    m: int,
-    rng: np.random.Generator,
-    cosmo: Cosmology,
-    cfg: SamplerSettings,
-    theta: F64 | None,
-    *,
-    source_colour: str = "star-forming",
-    n_sersic: F64 | None = None,
-) -> dict[str, F64]:
-    """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``.
-
-    ``source_colour`` is the SED template of the source; ``n_sersic`` its Sersic index per
-    system (default: ``source.n_sersic`` of the settings, exponential).
-    """
-    if theta is None:
-        d = _draw_systems_free(m, rng, cosmo, cfg)
-    else:
-        d = _draw_systems_given_theta(theta, rng, cosmo, cfg)
-    sig, zl, zs = d["sigma_v"], d["z_lens"], d["z_source"]
-    # light from the sigma-luminosity relation, capped where it stops being valid (only
-    # reached when a large theta_E is requested: see catalogs/simulation.toml)
-    sig_light = np.minimum(sig, cfg["lens.light_sigma_max"])
-    abs_r, r_eff = pop.lens_light_from_sigma(sig_light, zl, rng, cosmo)
-    mags_lens = sed.apparent_magnitudes("passive", zl, abs_r, cosmo)
-    q_l = np.asarray(pop.lens_axis_ratio(sig_light, rng), dtype=float)
-    phi_l = rng.uniform(0.0, np.pi, m)
-    q_m = np.clip(q_l + cfg["lens.mass_light_q_scatter"] * rng.standard_normal(m), 0.2, 1.0)
-    phi_m = phi_l + np.deg2rad(cfg["lens.mass_light_angle_scatter"]) * rng.standard_normal(m)
-    cs = cfg["lens.center_scatter"]
-    cx, cy = cs * rng.standard_normal(m), cs * rng.standard_normal(m)
-    # source: uniform in the disk of radius theta_E around the lens
-    rr = d["theta_E"] * cfg["source.position_radius"] * np.sqrt(rng.random(m))
-    ang = rng.uniform(0.0, 2 * np.pi, m)
-    mag_i = d["mag_i"]
-    r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
-    q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
-    phi_s = rng.uniform(0.0, np.pi, m)
-    col = np.asarray(sed.colours(source_colour, zs), dtype=float)  # m_b - m_r
-    i_idx = 2
-    mag_src = mag_i[:, None] - col[:, i_idx : i_idx + 1] + col
-    e1l, e2l = _axis_angle(q_l, phi_l)
-    e1m, e2m = _axis_angle(q_m, phi_m)
-    e1s, e2s = _axis_angle(q_s, phi_s)
-    return {
-        "sigma_v": sig,
-        "z_lens": zl,
-        "z_source": zs,
-        "theta_E": d["theta_E"],
-        "e1_mass": e1m,
-        "e2_mass": e2m,
-        "center_x_mass": cx,
-        "center_y_mass": cy,
-        "R_sersic_lens_light": np.asarray(r_eff, dtype=float),
-        "n_sersic_lens_light": np.full(m, cfg["lens.n_sersic"]),
-        "e1_lens_light": e1l,
-        "e2_lens_light": e2l,
-        "center_x_lens_light": cx.copy(),
-        "center_y_lens_light": cy.copy(),
-        "R_sersic_source": r_src,
-        "n_sersic_source": np.full(m, cfg["source.n_sersic"]) if n_sersic is None else n_sersic,
-        "e1_source": e1s,
-        "e2_source": e2s,
-        "center_x_source": cx + rr * np.cos(ang),
-        "center_y_source": cy + rr * np.sin(ang),
-        **{f"mag_lens_{b}": mags_lens[:, j] for j, b in enumerate("griz")},
-        **{f"mag_source_unlensed_{b}": mag_src[:, j] for j, b in enumerate("griz")},
-    }
-
-
-def _approx_magnification(sys: dict[str, F64]) -> F64:
-    """Point-source SIS magnification ``2 theta_E / beta``, softened by the source size.
-
-    Used only to pick candidates near a requested observed source magnitude; the exact
-    extended-source magnification is computed afterwards.
-    """
-    beta = np.hypot(
-        sys["center_x_source"] - sys["center_x_mass"], sys["center_y_source"] - sys["center_y_mass"]
-    )
-    return 2.0 * sys["theta_E"] / np.maximum(beta, sys["R_sersic_source"]) + 1.0
-
-
-def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
-    """Cheap necessary conditions for LensPop detectability, to skip hopeless candidates.
-
-    Generous on purpose (the exact test follows): arcs resolved at the *sharpest* band's PSF;
-    approximate magnification above 2 (threshold 3); and, in some band, an approximate lensed
-    magnitude within 0.75 mag of the depth needed for S/N 20 of a point source (the largest
-    excess seen among 56 detectable systems of 6000 was 0.33 mag, magnification ratio >= 0.63).
-    ``tests/simlens/test_sampling.py`` checks it rejects no detectable system.
-    """
-    bands = survey.band_names
-    fw = df[[f"psf_fwhm_{b}" for b in bands]].to_numpy(dtype=float).min(axis=1)
-    th = df["theta_E"].to_numpy(dtype=float)
-    rs = df["R_sersic_source"].to_numpy(dtype=float)
-    resolved = th**2 > rs**2 + (fw / 2.0) ** 2
-    sysd = {
-        k: df[k].to_numpy(dtype=float)
-        for k in (
-            "center_x_source",
-            "center_x_mass",
-            "center_y_source",
-            "center_y_mass",
-            "theta_E",
-            "R_sersic_source",
-        )
-    }
-    mu = _approx_magnification(sysd)
-    bright = np.zeros(len(df), dtype=bool)
-    for b in bands:
-        m_obs = df[f"mag_source_unlensed_{b}"].to_numpy(dtype=float) - 2.5 * np.log10(mu)
-        # S/N 20 for a point source is 0.75 mag brighter than the 10-sigma depth
-        bright |= m_obs < survey.depth(b) - 0.75 + 0.75
-    return np.asarray(resolved & (mu > 2.0) & bright)
-
-
-def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
-    """Index of a value within ``window`` of ``target``, chosen by the uniform deviate ``u``
-    (the nearest if none is). ``u`` is drawn by the caller for every row, so the generator
-    advances by the same amount whatever the values: rows stay independent of each other."""
-    d = np.abs(values - target)
-    ok = np.flatnonzero(d <= window)
-    if ok.size:
-        return int(ok[min(int(u * ok.size), ok.size - 1)])
-    return int(np.argmin(d))
-
-
-# -------------------------------------------------------------------------------------------
-# derived truth: magnification, S/N, detectability
-# -------------------------------------------------------------------------------------------
-
-
-def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
-    return source_grid(row, npix, survey.pixel_scale, supersampling)
-
-
-def _source_snr(grid: Any, row: dict[str, Any], survey: Survey) -> tuple[float, str]:
-    """Best-band LensPop-like S/N of the PSF-convolved lensed source, and that band."""
-    bands = survey.band_names
-    ps = survey.pixel_scale
-    sig = np.array([row[f"psf_fwhm_{b}"] for b in bands]) * FWHM_TO_SIGMA / ps
-    pad = math.ceil(4 * float(sig.max())) + 1
-    img = np.pad(grid.image, pad)
-    n0, n1 = img.shape
-    f2 = np.fft.fftfreq(n0)[:, None] ** 2 + np.fft.rfftfreq(n1)[None, :] ** 2
-    tf = np.exp(-2 * np.pi**2 * sig[:, None, None] ** 2 * f2[None])
-    conv = scipy.fft.irfft2(scipy.fft.rfft2(img)[None] * tf, s=img.shape, axes=(-2, -1))
-    zp = survey.zero_point
-    best_snr, best_band = 0.0, bands[0]
-    for j, b in enumerate(bands):
-        s = conv[j] * 10.0 ** (-0.4 * (row[f"mag_source_unlensed_{b}"] - zp))
-        bkg = survey.background_sigma(b) ** 2
-        sel = s > math.sqrt(bkg)
-        if sel.any():
-            ss = s[sel]
-            snr = float(
-                ss.sum() / math.sqrt(ss.size * bkg + ss.sum() / survey.electrons_per_count(b))
-            )
-            if snr > best_snr:
-                best_snr, best_band = snr, b
-    return best_snr, best_band
-
-
-def lensing_truth(
-    row: dict[str, Any],
-    survey: Survey,
-    npix: int,
-    cfg: SamplerSettings,
-    grid: Any = None,
-    *,
-    supersampling: int = 3,
-) -> dict[str, Any]:
-    """Magnification, best-band source S/N and LensPop detectability of one lens row.
-
-    ``magnification`` is the extended-source magnification (lensed flux / unlensed flux), from
-    the same adaptive ray tracing the renderer uses. The S/N in band ``b`` is LensPop-like:
-    ``sum(s) / sqrt(sum(var))`` over pixels where the PSF-convolved lensed source ``s`` exceeds
-    the background noise, with ``var`` the sky + read + source Poisson variance. ``resolved``:
-    ``theta_E^2 > R_sersic_source^2 + (FWHM/2)^2`` in the best band. ``grid`` reuses a
-    ray-traced source (it depends on geometry only, not on magnitudes or PSF).
-    """
-    if grid is None:
-        grid = _row_grid(row, survey, npix, supersampling)
-    mu = grid.flux
-    best_snr, best_band = _source_snr(grid, row, survey)
-    fwhm = row[f"psf_fwhm_{best_band}"]
-    resolved = row["theta_E"] ** 2 > row["R_sersic_source"] ** 2 + (fwhm / 2.0) ** 2
-    detectable = (
-        (best_snr > cfg["detectability.snr_min"])
-        and (mu > cfg["detectability.magnification_min"])
-        and resolved
-    )
-    return {
-        "magnification": mu,
-        "snr_source": best_snr,
-        "snr_band": best_band,
-        "resolved": bool(resolved),
-        "detectable": bool(detectable),
-    }
 
 
 # -------------------------------------------------------------------------------------------
