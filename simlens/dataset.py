@@ -149,8 +149,9 @@ def _series_from_file(values: np.ndarray, dtype_name: str, missing: np.ndarray |
         out[missing] = None
         # A Series pins the dtype: pandas >= 3 would otherwise infer "str" for these values.
         return pd.Series(out, dtype=object, copy=False)
-    dtype = pd.api.types.pandas_dtype(dtype_name)
-    data = pd.array(values, dtype=dtype)
+    # Columns with missing values are pandas extension dtypes ("string", "Int64", "boolean").
+    dtype: Any = pd.api.types.pandas_dtype(dtype_name)
+    data: Any = pd.array(values, dtype=dtype)
     if missing.any():
         data[missing] = dtype.na_value
     return data

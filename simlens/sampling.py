@@ -52,7 +52,7 @@ from .lens_systems import (
     lensing_truth,
 )
 from .psf import psf_fwhm_draws
-from .schema import absent_columns
+from .schema import absent_columns, records
 from .seeding import (
     BLOCK,
     _block_rng,
@@ -330,7 +330,7 @@ def sample_lenses(
         ns = _control_values(c_ns, srng, rows, m, start)
         ns = np.full(m, cfg["source.n_sersic"]) if ns is None else np.where(np.isnan(ns), 1.0, ns)
         kn = _knot_columns(m, srng, cfg, source_model)
-        recs0 = candidates(brng, ps, th, ml, msg, ns, kn).to_dict("records")
+        recs0 = records(candidates(brng, ps, th, ml, msg, ns, kn))
         # Ray trace only the rows asked for: the others of the block are drawn (so the
         # generator advances identically) but dropped by _iterate_blocks.
         want = [start <= rows.start + i < start + n for i in range(m)]
@@ -364,7 +364,7 @@ def sample_lenses(
                         k,
                     )
                     maybe = _may_be_detectable(cand, survey)
-                    recs = cand.to_dict("records")
+                    recs = records(cand)
                     for j in np.flatnonzero(maybe):
                         r = complete(recs[j])
                         if r["detectable"]:

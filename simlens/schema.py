@@ -31,9 +31,12 @@ Components added by the field kinds (``docs/population.md`` has the physics):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "NEIGHBOUR_PREFIXES",
@@ -115,3 +118,14 @@ def absent_columns(m: int, bands: Sequence[str]) -> dict[str, Any]:
         for b in bands:
             out[f"mag_{c}_{b}"] = np.full(m, NO_LIGHT_MAG)
     return out
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a truth table as dicts keyed by column name (``to_dict("records")``)."""
+    # pandas types the keys as Hashable; truth-table columns are always strings.
+    return cast("list[dict[str, Any]]", table.to_dict("records"))
+
+
+def row_dict(row: pd.Series) -> dict[str, Any]:
+    """One truth-table row as a dict keyed by column name."""
+    return cast("dict[str, Any]", row.to_dict())

@@ -24,6 +24,7 @@ from .dataset import Dataset
 from .errors import SimlensValueError
 from .provenance import provenance
 from .render import render_rows
+from .schema import row_dict
 from .survey import PSF_PROFILES, Survey, load_survey
 
 __all__ = ["Simulator"]
@@ -299,19 +300,20 @@ class Simulator:
                 )
         if name in ("theta_E", "psf_scale") and lens.any():
             cfg = sampling.SamplerSettings.load()
-            for i in np.flatnonzero(lens):
+            pos = {str(c): k for k, c in enumerate(out.columns)}
+            for i in (int(k) for k in np.flatnonzero(lens)):
                 t = sampling.lensing_truth(
-                    out.iloc[i].to_dict(),
+                    row_dict(out.iloc[i]),
                     self.survey,
                     self.npix,
                     cfg,
                     supersampling=self.supersampling,
                 )
                 for key, v in t.items():
-                    out.iat[i, out.columns.get_loc(key)] = v
+                    out.iat[i, pos[key]] = v
                 mu = t["magnification"]
                 for b in self.bands:
-                    out.iat[i, out.columns.get_loc(f"mag_source_{b}")] = out.iloc[i][
+                    out.iat[i, pos[f"mag_source_{b}"]] = out.iloc[i][
                         f"mag_source_unlensed_{b}"
                     ] - 2.5 * math.log10(mu)
         return out

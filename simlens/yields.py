@@ -46,6 +46,7 @@ from . import population as pop
 from . import sampling
 from ._catalogs import load_toml
 from .errors import SimlensValueError
+from .schema import records
 from .survey import Survey, load_survey
 
 __all__ = [
@@ -422,7 +423,7 @@ def detectable_fraction(
             brng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(b,)))
             cand = _free_candidates(_TRACE_BLOCK, brng, surv, cosmology, float(psf_scale)).iloc[:m]
             maybe = sampling._may_be_detectable(cand, surv)
-            for j, row in enumerate(cand.to_dict("records")):
+            for j, row in enumerate(records(cand)):
                 if maybe[j]:
                     traced += 1
                     grid = sampling._row_grid(row, surv, npix, supersampling)
