@@ -409,19 +409,15 @@ def _run_selection(args: argparse.Namespace) -> int:
     written.append(_save_frame(points, out / f"{stem}_x50.parquet"))
     if args.plot != "none":
         written.append(sf.plot(out / f"{stem}.{args.plot}"))
-    for _, r in points.iterrows():
-        ov = sf.overall[sf.overall["threshold_label"] == r["threshold_label"]].iloc[0]
+    for _, r in sf.summary().iterrows():
+        if r["label"] in ("TPR0", "TPR10"):
+            print(f"{r['label']} {r['completeness']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
+            continue
         print(
-            f"threshold {r['threshold_label']:>10s} (p >= {r['threshold']:.4g}): completeness "
-            f"{ov['completeness']:.3f} [{ov['ci_low']:.3f}, {ov['ci_high']:.3f}], "
+            f"threshold {r['label']:>10s} (p >= {r['threshold']:.4g}): completeness "
+            f"{r['completeness']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
             f"{param}_50 = {r['x50']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
         )
-    for name in ("tpr0", "tpr10"):
-        try:
-            rate = getattr(sf, name)
-        except ProbeError:
-            continue
-        print(f"{name.upper()} {rate.value:.3f} [{rate.low:.3f}, {rate.high:.3f}]")
     for path in written:
         print(f"wrote {path}")
     return 0

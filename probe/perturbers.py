@@ -130,7 +130,25 @@ class Perturber:
 
 
 @dataclass(frozen=True)
-class ColorJitter(Perturber):
+class _SigmaPerturber(Perturber):
+    """A perturbation of strength ``sigma`` (>= 0; 0 is the identity) with a float output."""
+
+    sigma: float
+    parameter: ClassVar[str] = "sigma"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sigma", check_nonnegative(self.sigma, "sigma"))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.sigma == 0.0
+
+    def result_dtype(self, dtype: np.dtype) -> np.dtype:
+        return _float_dtype(dtype)
+
+
+@dataclass(frozen=True)
+class ColorJitter(_SigmaPerturber):
     """Multiply each band of each image by its own factor drawn from N(1, sigma).
 
     ``out[i, :, :, c] = images[i, :, :, c] * f[i, c]`` with ``f ~ Normal(mean=1, std=sigma)``
@@ -143,20 +161,8 @@ class ColorJitter(Perturber):
         Standard deviation of the multiplicative factors (dimensionless, >= 0).
     """
 
-    sigma: float
     name: ClassVar[str] = "color"
-    parameter: ClassVar[str] = "sigma"
     unit: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma", check_nonnegative(self.sigma, "sigma"))
-
-    @property
-    def is_identity(self) -> bool:
-        return self.sigma == 0.0
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return _float_dtype(dtype)
 
     def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
         n, _, _, c = images.shape
@@ -165,7 +171,7 @@ class ColorJitter(Perturber):
 
 
 @dataclass(frozen=True)
-class GaussianBlur(Perturber):
+class GaussianBlur(_SigmaPerturber):
     """Convolve each band with a circular 2-D Gaussian of standard deviation ``sigma`` pixels.
 
     Uses :func:`scipy.ndimage.gaussian_filter` over the two image axes only (never across
@@ -183,27 +189,18 @@ class GaussianBlur(Perturber):
         Kernel half-width in units of ``sigma``.
     """
 
-    sigma: float
     mode: str = "reflect"
     truncate: float = 4.0
     name: ClassVar[str] = "blur"
-    parameter: ClassVar[str] = "sigma"
     unit: ClassVar[str] = "pixel"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma", check_nonnegative(self.sigma, "sigma"))
+        super().__post_init__()
         modes = ("reflect", "constant", "nearest", "mirror", "wrap")
         if self.mode not in modes:
             raise ProbeValueError(f"mode must be one of {names_list(modes)}; got {self.mode!r}")
         if not self.truncate > 0:
             raise ProbeValueError(f"truncate must be > 0; got {self.truncate!r}")
-
-    @property
-    def is_identity(self) -> bool:
-        return self.sigma == 0.0
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return _float_dtype(dtype)
 
     def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
         if self.sigma == 0.0:
@@ -225,7 +222,7 @@ class GaussianBlur(Perturber):
 
 
 @dataclass(frozen=True)
-class GaussianNoise(Perturber):
+class GaussianNoise(_SigmaPerturber):
     """Add Gaussian noise in units of each band's own standard deviation (normalised noise).
 
     Per image ``i`` and band ``c``, with ``m`` and ``s`` the mean and standard deviation
@@ -241,20 +238,8 @@ class GaussianNoise(Perturber):
         Noise standard deviation in units of the band's standard deviation (>= 0).
     """
 
-    sigma: float
     name: ClassVar[str] = "noise"
-    parameter: ClassVar[str] = "sigma"
     unit: ClassVar[str] = "band std"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma", check_nonnegative(self.sigma, "sigma"))
-
-    @property
-    def is_identity(self) -> bool:
-        return self.sigma == 0.0
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return _float_dtype(dtype)
 
     def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
         dtype = out.dtype

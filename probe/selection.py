@@ -431,6 +431,47 @@ class SelectionFunction:
             )
         return pd.DataFrame(rows)
 
+    def summary(self, **kwargs: Any) -> pd.DataFrame:
+        """Headline numbers: one row per threshold, then TPR0 and TPR10 where resolvable.
+
+        Columns ``label, threshold, completeness, ci_low, ci_high`` (over all lenses) and
+        ``x50, low, high`` (the 50% point, NaN for the TPR rows); ``kwargs`` go to :meth:`fit`.
+        """
+        overall = self.overall.set_index("threshold_label")
+        rows = []
+        for _, r in self.fifty_percent_points(**kwargs).iterrows():
+            ov = overall.loc[r["threshold_label"]]
+            rows.append(
+                {
+                    "label": str(r["threshold_label"]),
+                    "threshold": float(r["threshold"]),
+                    "completeness": float(ov["completeness"]),
+                    "ci_low": float(ov["ci_low"]),
+                    "ci_high": float(ov["ci_high"]),
+                    "x50": float(r["x50"]),
+                    "low": float(r["low"]),
+                    "high": float(r["high"]),
+                }
+            )
+        for name in ("tpr0", "tpr10"):
+            try:
+                rate = getattr(self, name)
+            except ProbeValueError:  # too few negatives or no lenses: not resolvable here
+                continue
+            rows.append(
+                {
+                    "label": name.upper(),
+                    "threshold": rate.threshold,
+                    "completeness": rate.value,
+                    "ci_low": rate.low,
+                    "ci_high": rate.high,
+                    "x50": math.nan,
+                    "low": math.nan,
+                    "high": math.nan,
+                }
+            )
+        return pd.DataFrame(rows)
+
     # -- output ---------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         """Everything saved beside the table."""

@@ -10,6 +10,7 @@ written to files only, never shown in a window. All four are re-exported by
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -255,26 +256,17 @@ def report_section(
         parts.append(img(path, f"completeness against {first.parameter}"))
         rows = []
         for n in names:
-            sf = functions[n]
-            pts = sf.fifty_percent_points()
-            for _, r in pts.iterrows():
-                ov = sf.overall[sf.overall["threshold_label"] == r["threshold_label"]].iloc[0]
-                rows.append(
-                    f"<tr><td>{html.escape(n)}</td><td>{html.escape(str(r['threshold_label']))}"
-                    f"</td><td>{r['threshold']:.4g}</td><td>{ov['completeness']:.3f} "
-                    f"[{ov['ci_low']:.3f}, {ov['ci_high']:.3f}]</td><td>{r['x50']:.3f} "
-                    f"[{r['low']:.3f}, {r['high']:.3f}]</td></tr>"
+            for _, r in functions[n].summary().iterrows():
+                x50 = (
+                    f"{r['x50']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+                    if math.isfinite(r["x50"])
+                    else ""
                 )
-            for rate in ("tpr0", "tpr10"):
-                try:
-                    rt = getattr(sf, rate)
-                    rows.append(
-                        f"<tr><td>{html.escape(n)}</td><td>{rate.upper()}</td>"
-                        f"<td>{rt.threshold:.4g}</td><td>{rt.value:.3f} [{rt.low:.3f}, "
-                        f"{rt.high:.3f}]</td><td></td></tr>"
-                    )
-                except ProbeValueError:
-                    pass
+                rows.append(
+                    f"<tr><td>{html.escape(n)}</td><td>{html.escape(r['label'])}</td>"
+                    f"<td>{r['threshold']:.4g}</td><td>{r['completeness']:.3f} "
+                    f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]</td><td>{x50}</td></tr>"
+                )
         parts.append(
             "<table><tr><th>model</th><th>threshold</th><th>p_lens cut</th>"
             f"<th>completeness ({first.confidence:.0%})</th>"

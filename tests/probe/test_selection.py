@@ -189,6 +189,25 @@ def test_tpr0_tpr10_constructed():
         tpr_before(pos, None, 10)
 
 
+def test_summary_joins_thresholds_fifty_percent_points_and_rates():
+    rng = np.random.default_rng(4)
+    g = rng.uniform(20.0, 23.0, 200)
+    pos = 1.0 / (1.0 + np.exp(3.0 * (g - 21.5)))  # p falls with fainter sources
+    neg = np.linspace(0.0, 0.8, 100)
+    scores, labels = np.r_[pos, neg], np.r_[np.ones(200), np.zeros(100)]
+    sf = probe.selection_function(scores, labels, np.r_[g, np.full(100, np.nan)], 6)
+    summary = sf.summary().set_index("label")
+    assert list(summary.index) == ["0.5", "0.9", "0.99", "TPR0", "TPR10"]
+    assert summary.loc["0.9", "completeness"] == pytest.approx(np.mean(pos >= 0.9))
+    points = sf.fifty_percent_points().set_index("threshold_label")
+    assert summary.loc["0.5", "x50"] == points.loc["0.5", "x50"]
+    assert summary.loc["TPR10", "completeness"] == sf.tpr10.value
+    assert np.isnan(summary.loc["TPR0", "x50"])
+    # without negatives the rates cannot be resolved and are left out
+    alone = probe.selection_function(pos, None, g, 6).summary()
+    assert list(alone["label"]) == ["0.5", "0.9", "0.99"]
+
+
 def test_selection_surface():
     g = np.random.default_rng(1)
     n = 4000
