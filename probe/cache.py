@@ -3,8 +3,9 @@
 An entry's key is the SHA-256 of a JSON document describing everything that produced it (the
 *inputs*): for a simulated set, the simulator (class, ``repr``, its ``provenance()`` without
 timestamps, a digest of its package's source and data files), package versions, the set's
-specification, its name and the seed; for baseline predictions, the model's content hash, the
-set's key, the perturber and value, the perturbation seed and a digest of probe's own source.
+specification, its name and the seed; for baseline predictions, the model's content identity
+(:func:`model_identity`; a model without one is never cached), the set's key, the perturber and
+value, the perturbation seed and a digest of probe's own source.
 A change to any of them gives another key, so a stale entry is never looked up.
 
 Each entry is one or more data files plus a JSON sidecar written last, holding the key, the
@@ -21,7 +22,6 @@ Layout: ``<root>/sets/<key>.{images.npy,labels.npy,truth.parquet,json}`` and
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -153,29 +153,25 @@ def simulator_identity(sim: Any) -> dict[str, Any]:
     return ident
 
 
-def model_identity(model: Any) -> dict[str, str]:
-    """Content identity of a model for cache keys.
+def model_identity(model: Any) -> dict[str, Any] | None:
+    """Content identity of a model for cache keys, or None when it has none (never cache it).
 
-    A ``.keras``/``.h5`` file: the SHA-256 of its bytes (re-saving the same weights may give a
-    new key, never a stale hit). A Keras object: :func:`probe.models.model_hash` (architecture
-    and weights). A callable or ``"module:callable"``: its qualified name plus the SHA-256 of its
-    module's source file, so editing the function's code invalidates its entries.
+    A model file (``.keras``, ``.onnx``, ...): the SHA-256 of its bytes (re-saving the same
+    weights may give a new key, never a stale hit). A Keras object or an adapter: its content
+    digest (:func:`probe.models.model_digest`: architecture and weights). A callable or
+    ``"module:callable"``: the identity it declares (``model_id`` and/or ``weight_files``,
+    hashed now, plus its source file; :func:`probe.models.declared_identity`); an opaque
+    callable declares none and gets None, because probe cannot see the files or state it reads.
     """
-    from probe.models import model_hash, resolve_model
+    from probe.models import describe, model_digest, resolve_model
 
     if isinstance(model, str | os.PathLike) and Path(model).is_file():
         return {"kind": "file", "sha256": file_digest(model), "name": Path(model).name}
     obj = resolve_model(model)
-    h, desc = model_hash(obj)
-    ident = {"kind": "object", "model_hash": h, "description": desc}
-    if not desc.startswith("keras:"):
-        try:
-            source = inspect.getsourcefile(obj) or inspect.getsourcefile(type(obj))
-        except TypeError:
-            source = None
-        if source and Path(source).is_file():
-            ident["source_sha256"] = file_digest(source)
-    return ident
+    content = model_digest(obj)
+    if content is None:
+        return None
+    return {"kind": "object", "digest": content, "description": describe(obj)}
 
 
 class Cache:

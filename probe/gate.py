@@ -56,7 +56,12 @@ DATA_STREAM = 6
 
 _SAVED = "saved set"  # the name of a user's saved set, which every expectation uses
 
-Unit = tuple[str, str, float | None]  # (set name, perturber or "", value or None)
+Unit = tuple[str, str, float | None]
+
+_OPAQUE = (
+    "{name} is an opaque callable (its scores may depend on files or state probe cannot see); "
+    "declare model_id or weight_files (probe.adapters.callable) to cache them"
+)  # (set name, perturber or "", value or None)
 
 
 @dataclass
@@ -78,7 +83,8 @@ class GateResult:
     cache : dict of str to int
         ``sets_from_cache``, ``sets_simulated``, ``baseline_from_cache``, ``baseline_computed``
         (units: one set at one perturbation value), ``candidate_computed``, ``invalid`` (corrupt
-        or mismatched entries ignored).
+        or mismatched entries ignored); ``baseline_uncacheable`` 1 when the baseline is an
+        opaque callable whose scores were neither looked up nor stored.
     """
 
     passed: bool
@@ -109,11 +115,16 @@ class GateResult:
         t, c = self.timings, self.cache
         n_sets = c.get("sets_from_cache", 0) + c.get("sets_simulated", 0)
         n_base = c.get("baseline_from_cache", 0) + c.get("baseline_computed", 0)
+        uncached = (
+            "; not cacheable: opaque callable without model_id or weight_files"
+            if c.get("baseline_uncacheable")
+            else ""
+        )
         lines.append(
             f"timings: sets {t.get('simulate', 0) + t.get('load_sets', 0):.1f} s "
             f"({c.get('sets_from_cache', 0)} of {n_sets} from cache), baseline "
             f"{t.get('baseline', 0):.1f} s ({c.get('baseline_from_cache', 0)} of {n_base} units "
-            f"from cache), candidate {t.get('candidate', 0):.1f} s "
+            f"from cache{uncached}), candidate {t.get('candidate', 0):.1f} s "
             f"({c.get('candidate_computed', 0)} units), statistics {t.get('statistics', 0):.1f} s, "
             f"total {t.get('total', 0):.1f} s"
         )
@@ -292,8 +303,14 @@ def _baseline_predictions(
     cache: Cache | None,
     counts: dict[str, int],
 ) -> dict[Unit, np.ndarray]:
-    """The baseline's p(lens) for ``units``, from the cache where possible (counted)."""
+    """The baseline's p(lens) for ``units``, from the cache where possible (counted).
+
+    A baseline without a content identity (``ident`` None: an opaque callable) is neither
+    looked up nor stored: its scores may depend on files or state probe cannot see.
+    """
     counts.update(baseline_from_cache=0, baseline_computed=0)
+    if ident is None:
+        cache = None
     out: dict[Unit, np.ndarray] = {}
     probe_src = source_digest("probe") if units else ""
     for u in units:
@@ -416,6 +433,9 @@ def run_gate(
         t0 = time.perf_counter()
         base_p = _baseline_predictions(base, base_ident, base_units, sets, pseeds, cache, counts)
         timings["baseline"] = time.perf_counter() - t0
+        if base is not None and base_ident is None:
+            counts["baseline_uncacheable"] = 1
+            say(f"baseline: not cached: {_OPAQUE.format(name=base.adapter.description)}")
         say(
             f"baseline: {counts['baseline_computed']} unit(s) computed, "
             f"{counts['baseline_from_cache']} from the cache ({timings['baseline']:.1f} s)"
@@ -476,6 +496,7 @@ def run_gate(
             "description": base.adapter.description,
             "model_hash": base.adapter.hash,
             "identity": base_ident,
+            "cached": base_ident is not None,
         },
         "data": {
             name: {

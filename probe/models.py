@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,26 +58,108 @@ def resolve_model(model: Any) -> Any:
 
 
 def model_hash(model: Any) -> tuple[str, str]:
-    """``(sha256, description)`` identifying a model for provenance.
+    """``(sha256, description)`` of a model for provenance.
 
-    Keras models hash their architecture JSON and every weight. Other callables hash only their
-    ``module:qualname``, so two differently-configured objects of one class share a hash
-    (a documented limit: probe cannot see inside arbitrary code).
+    The sha256 is :func:`model_digest` where the model has one; an opaque callable without a
+    declared identity gets the hash of its ``module:qualname`` (a *name*, not its content: two
+    differently-configured objects of one class share it; caches use :func:`model_digest`).
     """
-    digest = hashlib.sha256()
+    digest = model_digest(model)
+    desc = describe(model)
+    if digest is None:
+        digest = hashlib.sha256(desc.encode()).hexdigest()
+    return digest, desc
+
+
+def describe(model: Any) -> str:
+    """A short human-readable name: ``keras:<name>`` or ``module:qualname``."""
     if is_keras_model(model):
-        try:
-            digest.update(model.to_json().encode())
-        except Exception:  # subclassed models cannot always serialise their config
-            digest.update(type(model).__qualname__.encode())
-        for w in model.get_weights():
-            digest.update(np.ascontiguousarray(w).tobytes())
-        return digest.hexdigest(), f"keras:{getattr(model, 'name', type(model).__name__)}"
+        return f"keras:{getattr(model, 'name', type(model).__name__)}"
     module = getattr(model, "__module__", None) or type(model).__module__
     qual = getattr(model, "__qualname__", None) or type(model).__qualname__
-    desc = f"{module}:{qual}"
-    digest.update(desc.encode())
-    return digest.hexdigest(), desc
+    return f"{module}:{qual}"
+
+
+def keras_digest(model: Any) -> str:
+    """SHA-256 of a Keras model's architecture (JSON config) and every weight."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(model.to_json().encode())
+    except Exception:  # subclassed models cannot always serialise their config
+        digest.update(type(model).__qualname__.encode())
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
+
+
+def declared_identity(model: Any) -> dict[str, Any] | None:
+    """The identity a callable declares, or None for an opaque callable.
+
+    A callable declares what determines its outputs through attributes (set by
+    :func:`probe.adapters.callable` or by hand): ``model_id`` (a string the user promises
+    changes whenever the outputs do) and/or ``weight_files`` (paths of the files it reads; their
+    bytes are hashed now, so a changed file gives another identity). The source file of the
+    callable's code is hashed too, so editing the code also changes it.
+
+    Raises
+    ------
+    ProbeValueError
+        ``model_id`` not a non-empty string, or a declared weight file that does not exist.
+    """
+    model_id = getattr(model, "model_id", None)
+    files = getattr(model, "weight_files", None)
+    if model_id is None and files is None:
+        return None
+    ident: dict[str, Any] = {"kind": "callable", "name": describe(model)}
+    if model_id is not None:
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise ProbeValueError(f"model_id must be a non-empty string; got {model_id!r}")
+        ident["model_id"] = model_id
+    if files is not None:
+        paths = [files] if isinstance(files, str | os.PathLike) else list(files)
+        if not paths:
+            raise ProbeValueError("weight_files must name at least one file; got []")
+        hashed = {}
+        for f in paths:
+            if not isinstance(f, str | os.PathLike) or not Path(f).is_file():
+                raise ProbeValueError(f"weight_files: {f!r} is not an existing file")
+            hashed[os.fspath(f)] = _file_sha256(f)
+        ident["weight_files"] = hashed
+    try:
+        source = inspect.getsourcefile(model) or inspect.getsourcefile(type(model))
+    except TypeError:
+        source = None
+    if source and Path(source).is_file():
+        ident["source_sha256"] = _file_sha256(source)
+    return ident
+
+
+def model_digest(model: Any) -> str | None:
+    """SHA-256 of what determines a (loaded) model's outputs, or None if probe cannot see it.
+
+    Keras: architecture and every weight. An object with a ``digest`` method (the adapters of
+    :mod:`probe.adapters`): its content digest. A callable with a declared identity
+    (:func:`declared_identity`): the hash of that. Any other callable: None (opaque; nothing
+    computed from it is cached or reused).
+    """
+    if is_keras_model(model):
+        return keras_digest(model)
+    own = getattr(model, "content_digest", None)
+    if callable(own):
+        value = own()
+        return value if isinstance(value, str) else None
+    declared = declared_identity(model)
+    if declared is None:
+        return None
+    return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def to_p_lens(raw: Any, n: int, *, positive_class: int, logits: bool) -> np.ndarray:
@@ -168,7 +253,11 @@ class ModelAdapter:
         self.positive_class = int(positive_class)
         self.logits = bool(logits)
         self.channels_first = bool(channels_first)
-        self.hash, self.description = model_hash(model)
+        self.digest = model_digest(model)
+        self.description = describe(model)
+        # ``hash`` (provenance, kept for compatibility) falls back to the name's hash;
+        # ``digest`` is None for an opaque callable and is what caches and the gate compare.
+        self.hash = self.digest or hashlib.sha256(self.description.encode()).hexdigest()
         self._call: Callable[[np.ndarray], Any]
         if is_keras_model(model):
             from probe.keras_adapter import fast_predictor

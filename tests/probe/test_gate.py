@@ -99,10 +99,11 @@ def dim_ring_model(images):
 
 
 class Counting:
-    """Wraps a model and counts the images it scores."""
+    """Wraps a model and counts the images it scores (declaring an identity, so it is cached)."""
 
     def __init__(self, model):
         self.model = model
+        self.model_id = f"counting {model.__name__}"
         self.images = 0
 
     def __call__(self, x):
@@ -365,30 +366,85 @@ def test_cache_skips_simulation_and_baseline_and_invalidates(suite, tmp_path, re
         pd.testing.assert_frame_equal(a.table, b.table)
 
 
-def test_cache_follows_the_baseline_model_file(suite, tmp_path, monkeypatch):
-    """Editing the baseline's code (a module:callable's source file) recomputes its scores."""
-    module = tmp_path / "basemod_gate.py"
-    source = "import numpy as np\nCALLS = []\n\ndef model(x):\n    CALLS.append(len(x))\n"
-    module.write_text(source + "    return np.full(len(x), 0.5)\n")
+WEIGHTS_MODULE = """
+import numpy as np
+from pathlib import Path
+CALLS = []
+WEIGHTS = Path(__file__).with_name("w.npy")
+
+def model(x):
+    CALLS.append(len(x))
+    w = np.load(WEIGHTS)
+    x = np.asarray(x, dtype=np.float64)
+    excess = w[1] * x[..., 1].mean(axis=(1, 2)) - 0.3 * x[..., 0].mean(axis=(1, 2))
+    return 1.0 / (1.0 + np.exp(-(excess - 0.1) * 30))
+"""
+
+
+def _weights_module(tmp_path, monkeypatch, name, declare):
+    (tmp_path / f"{name}.py").write_text(
+        WEIGHTS_MODULE + ("model.weight_files = [WEIGHTS]\n" if declare else "")
+    )
+    np.save(tmp_path / "w.npy", np.array([1.0, 1.0]))
     monkeypatch.syspath_prepend(str(tmp_path))
-    mod = importlib.import_module("basemod_gate")
+    return importlib.import_module(name)
+
+
+def test_cache_follows_the_baseline_weight_file(suite, tmp_path, monkeypatch):
+    """A baseline declaring its weight file is cached until that file (or its code) changes."""
+    mod = _weights_module(tmp_path, monkeypatch, "basemod_gate", declare=True)
     cache_dir = tmp_path / "cache"
-    run_gate(ring_model, suite, baseline="basemod_gate:model", simulator=RingSim(),
-             cache_dir=cache_dir)  # fmt: skip
+
+    def run():
+        mod.CALLS.clear()
+        return run_gate(ring_model, suite, baseline="basemod_gate:model", simulator=RingSim(),
+                        cache_dir=cache_dir)  # fmt: skip
+
+    first = run()
     assert mod.CALLS
-    mod.CALLS.clear()
-    run_gate(ring_model, suite, baseline="basemod_gate:model", simulator=RingSim(),
-             cache_dir=cache_dir)  # fmt: skip
+    assert (first.outcomes[-1].table["estimate"] == 0).all()  # the same finder
+    again = run()
     assert not mod.CALLS  # cached
-    module.write_text(source + "    return np.full(len(x), 0.6)\n")
+    assert again.cache["baseline_computed"] == 0
+    assert again.cache["baseline_from_cache"] == 3
+    # The weights file changes (band 1 weight 1.0 -> 0.7): the baseline is a different finder.
+    np.save(tmp_path / "w.npy", np.array([1.0, 0.7]))
+    changed = run()
+    assert mod.CALLS  # recomputed, not the stale entry
+    assert changed.cache["baseline_from_cache"] == 0
+    est = changed.outcomes[-1].table["estimate"]
+    assert (est > 0.01).all()  # candidate ring_model now beats the weaker baseline
+    # Editing the code also invalidates.
+    (tmp_path / "basemod_gate.py").write_text(
+        WEIGHTS_MODULE.replace("- 0.1", "- 0.11") + "model.weight_files = [WEIGHTS]\n"
+    )
     mod = importlib.reload(mod)
-    sim = RingSim()
-    res = run_gate(ring_model, suite, baseline="basemod_gate:model", simulator=sim,
-                   cache_dir=cache_dir)  # fmt: skip
-    assert mod.CALLS  # recomputed with the new code
-    assert sim.calls("render") == 0  # the set is still valid
-    assert res.cache["baseline_from_cache"] == 0
+    edited = run()
+    assert mod.CALLS
+    assert edited.cache["baseline_from_cache"] == 0
     sys.modules.pop("basemod_gate", None)
+
+
+def test_opaque_baseline_is_never_cached(suite, tmp_path, monkeypatch):
+    """Issue 13: a callable reading an undeclared weight file must not reuse stale scores."""
+    mod = _weights_module(tmp_path, monkeypatch, "opaquemod_gate", declare=False)
+    cache_dir = tmp_path / "cache"
+    kw = {"baseline": "opaquemod_gate:model", "cache_dir": cache_dir}
+    first = run_gate(ring_model, suite, simulator=RingSim(), **kw)
+    assert (first.outcomes[-1].table["estimate"] == 0).all()
+    assert first.cache["baseline_uncacheable"] == 1
+    assert "not cacheable: opaque callable" in first.summary()
+    assert first.provenance["baseline"]["cached"] is False
+    assert not list((cache_dir / "scores").glob("*"))  # nothing stored
+    np.save(tmp_path / "w.npy", np.array([1.0, 0.7]))
+    mod.CALLS.clear()
+    second = run_gate(ring_model, suite, simulator=RingSim(), **kw)
+    assert mod.CALLS
+    assert second.cache["baseline_from_cache"] == 0
+    fresh = run_gate(ring_model, suite, simulator=RingSim(), baseline=kw["baseline"])
+    pd.testing.assert_frame_equal(second.outcomes[-1].table, fresh.outcomes[-1].table)
+    assert (second.outcomes[-1].table["estimate"] > 0.01).all()
+    sys.modules.pop("opaquemod_gate", None)
 
 
 def test_cache_entry_must_repeat_its_inputs(tmp_path):
