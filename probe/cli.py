@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from probe.errors import ProbeError, ProbeValueError
+from probe.errors import ModelLoadError, ProbeError, ProbeValueError
 
 
 def parse_values(text: str) -> np.ndarray:
@@ -78,6 +78,9 @@ def make_simulator(survey: str, npix: int | None) -> Any:
     return simulator(survey=survey) if npix is None else simulator(survey=survey, npix=npix)
 
 
+_MODEL_HELP = ".keras, .h5, .onnx, .pt/.pth (TorchScript), .pt2 (torch.export) or module:callable"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probe", description="Sensitivity probe for lens finders (see docs/probe.md)."
@@ -85,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", required=True, help=".keras file or module:callable")
+    common.add_argument("--model", required=True, help=_MODEL_HELP)
     common.add_argument("--out", type=Path, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=int, default=256)
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
@@ -163,8 +166,13 @@ def _parser() -> argparse.ArgumentParser:
         "baseline model); write report.html, report.json and junit.xml. Exit status: 0 all "
         "expectations hold, 1 one or more fail, 2 bad input.",
     )
-    c.add_argument("--model", required=True, help="candidate: .keras file or module:callable")
+    c.add_argument("--model", required=True, help=f"candidate: {_MODEL_HELP}")
     c.add_argument("--baseline", help="baseline model (needed by no_regression expectations)")
+    c.add_argument(
+        "--allow-same-model",
+        action="store_true",
+        help="allow a candidate whose content digest equals the baseline's",
+    )
     c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
     c.add_argument("--out", required=True, type=Path, help="report directory")
     c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
@@ -191,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_check(args)
     try:
         return _run(args)
+    except ModelLoadError as err:  # bad input, like a usage error
+        print(f"probe: error: {err}", file=sys.stderr)
+        return 2
     except ProbeError as err:
         print(f"probe: error: {err}", file=sys.stderr)
         return 1
@@ -213,6 +224,7 @@ def _run_check(args: argparse.Namespace) -> int:
             data=args.data,
             batch_size=args.batch_size,
             log=log,
+            allow_same_model=args.allow_same_model,
         )
         written = result.write(args.out)
     # Bad input: a suite error, a missing or unreadable file or model, a simulator rejecting

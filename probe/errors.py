@@ -24,3 +24,8 @@ class ProbeKeyError(ProbeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message, adding quotes
         return str(self.args[0]) if self.args else ""
+
+
+class ModelLoadError(ProbeValueError):
+    """A model cannot be loaded: missing or unsupported file, not a model of its type, a device
+    that does not exist, a graph probe cannot feed (the CLI exits 2 on it: bad input)."""

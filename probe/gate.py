@@ -349,6 +349,7 @@ def run_gate(
     batch_size: int = 256,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    allow_same_model: bool = False,
 ) -> GateResult:
     """Test ``candidate`` against every expectation of ``suite``.
 
@@ -376,6 +377,9 @@ def run_gate(
         Progress bars during inference.
     log : callable, optional
         Receives one line per step (sets, models), e.g. ``print``.
+    allow_same_model : bool
+        Compare a candidate with a baseline of equal content digest (otherwise refused: a
+        no_regression test of a model against itself cannot fail).
 
     Returns
     -------
@@ -401,8 +405,16 @@ def run_gate(
     base = None
     base_ident = None
     if baseline is not None and the_suite.needs_baseline:
-        base_ident = model_identity(baseline)
         base = Probe(baseline, batch_size=batch_size, progress=progress, label="baseline")
+        loaded = base.adapter.model
+        base_ident = model_identity(baseline if _is_file(baseline) else loaded)
+        digest = cand.adapter.digest
+        if digest is not None and digest == base.adapter.digest and not allow_same_model:
+            raise ProbeValueError(
+                f"candidate and baseline are the same model (content digest "
+                f"{digest[:12]}...); pass allow_same_model=True "
+                "(--allow-same-model) to compare a model with itself"
+            )
 
     def set_of(e: Any) -> str:
         return _SAVED if path is not None else e.set
@@ -515,7 +527,11 @@ def run_gate(
     return GateResult(all(o.holds for o in outcomes), outcomes, timings, provenance, counts)
 
 
+def _is_file(model: Any) -> bool:
+    return isinstance(model, str | os.PathLike) and Path(model).is_file()
+
+
 def _file_hash(model: Any) -> dict[str, str]:
-    if isinstance(model, str | os.PathLike) and Path(model).is_file():
+    if _is_file(model):
         return {"file": os.fspath(model), "file_sha256": file_digest(model)}
     return {}

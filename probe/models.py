@@ -1,15 +1,15 @@
 """Model adapters: anything that maps a batch of images to scores becomes ``images -> p(lens)``.
 
-Accepted models: a callable ``f(images) -> outputs``; a Keras model; a path to a ``.keras`` file;
-a ``"module:callable"`` spec. Outputs may be sigmoid probabilities ``(n,)`` or ``(n, 1)``, softmax
-probabilities ``(n, k >= 2)`` with the lens class at ``positive_class``, or logits of either form
-(``logits=True``). Anything else, NaN, or a probability outside [0, 1] raises.
+Accepted models: anything :func:`probe.adapters.load` accepts (Keras, PyTorch, ONNX and JAX
+models and files, a callable ``f(images) -> outputs``, a ``"module:callable"`` spec). Outputs
+may be sigmoid probabilities ``(n,)`` or ``(n, 1)``, softmax probabilities ``(n, k >= 2)`` with
+the lens class at ``positive_class``, or logits of either form (``logits=True``). Anything
+else, NaN, or a probability outside [0, 1] raises.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import json
 import os
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from probe.errors import ProbeTypeError, ProbeValueError
+from probe.adapters._base import Adapter
+from probe.errors import ModelLoadError, ProbeTypeError, ProbeValueError
 
 # Softmax rows are summed in float32 by most frameworks; 1e-3 leaves room for that rounding
 # while still catching logits passed without logits=True.
@@ -32,29 +33,14 @@ def is_keras_model(obj: Any) -> bool:
     return any(c.__module__.split(".")[0] in roots for c in type(obj).__mro__)
 
 
-def resolve_model(model: Any) -> Any:
-    """Load ``model`` if it names one (a ``.keras``/``.h5`` path or ``"module:attr"``)."""
-    if isinstance(model, str | Path):
-        text = str(model)
-        if text.endswith((".keras", ".h5")) or Path(text).exists():
-            from probe.keras_adapter import load_keras
+def resolve_model(model: Any, *, device: str = "cpu") -> Any:
+    """Load ``model`` if it names one (a model file or ``"module:attr"``); wrap a torch module.
 
-            return load_keras(text)
-        if ":" in text:
-            module_name, _, attr = text.partition(":")
-            try:
-                obj: Any = importlib.import_module(module_name)
-            except ImportError as err:
-                raise ProbeValueError(f"model {text!r}: cannot import {module_name!r}") from err
-            for part in attr.split("."):
-                if not hasattr(obj, part):
-                    raise ProbeValueError(f"model {text!r}: {module_name!r} has no {attr!r}")
-                obj = getattr(obj, part)
-            return obj
-        raise ProbeValueError(
-            f"model {text!r} is neither an existing .keras file nor a 'module:callable' spec"
-        )
-    return model
+    See :func:`probe.adapters.load` (the dispatcher this calls) for what is accepted.
+    """
+    from probe.adapters import load
+
+    return load(model, device=device)
 
 
 def model_hash(model: Any) -> tuple[str, str]:
@@ -72,7 +58,9 @@ def model_hash(model: Any) -> tuple[str, str]:
 
 
 def describe(model: Any) -> str:
-    """A short human-readable name: ``keras:<name>`` or ``module:qualname``."""
+    """A short human-readable name: ``keras:<name>``, an adapter's, or ``module:qualname``."""
+    if isinstance(model, Adapter):
+        return model.description
     if is_keras_model(model):
         return f"keras:{getattr(model, 'name', type(model).__name__)}"
     module = getattr(model, "__module__", None) or type(model).__module__
@@ -92,46 +80,58 @@ def keras_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def declared_identity(model: Any) -> dict[str, Any] | None:
+def declared_identity(model: Any, *, code: Any = None) -> dict[str, Any] | None:
     """The identity a callable declares, or None for an opaque callable.
 
     A callable declares what determines its outputs through attributes (set by
     :func:`probe.adapters.callable` or by hand): ``model_id`` (a string the user promises
     changes whenever the outputs do) and/or ``weight_files`` (paths of the files it reads; their
     bytes are hashed now, so a changed file gives another identity). The source file of the
-    callable's code is hashed too, so editing the code also changes it.
+    callable's code (``code``, default ``model``) is hashed too, so editing it changes it.
 
     Raises
     ------
-    ProbeValueError
+    ModelLoadError
         ``model_id`` not a non-empty string, or a declared weight file that does not exist.
     """
     model_id = getattr(model, "model_id", None)
     files = getattr(model, "weight_files", None)
     if model_id is None and files is None:
         return None
-    ident: dict[str, Any] = {"kind": "callable", "name": describe(model)}
+    code = model if code is None else code
+    ident: dict[str, Any] = {"kind": "callable", "name": describe(code)}
     if model_id is not None:
         if not isinstance(model_id, str) or not model_id.strip():
-            raise ProbeValueError(f"model_id must be a non-empty string; got {model_id!r}")
+            raise ModelLoadError(f"model_id must be a non-empty string; got {model_id!r}")
         ident["model_id"] = model_id
     if files is not None:
         paths = [files] if isinstance(files, str | os.PathLike) else list(files)
         if not paths:
-            raise ProbeValueError("weight_files must name at least one file; got []")
+            raise ModelLoadError("weight_files must name at least one file; got []")
         hashed = {}
         for f in paths:
             if not isinstance(f, str | os.PathLike) or not Path(f).is_file():
-                raise ProbeValueError(f"weight_files: {f!r} is not an existing file")
+                raise ModelLoadError(f"weight_files: {f!r} is not an existing file")
             hashed[os.fspath(f)] = _file_sha256(f)
         ident["weight_files"] = hashed
-    try:
-        source = inspect.getsourcefile(model) or inspect.getsourcefile(type(model))
-    except TypeError:
-        source = None
-    if source and Path(source).is_file():
-        ident["source_sha256"] = _file_sha256(source)
+    source = source_sha256(code)
+    if source:
+        ident["source_sha256"] = source
     return ident
+
+
+def source_sha256(obj: Any) -> str | None:
+    """SHA-256 of the source file defining ``obj`` (or its class); None if it has none."""
+    try:
+        source = inspect.getsourcefile(obj) or inspect.getsourcefile(type(obj))
+    except TypeError:
+        try:
+            source = inspect.getsourcefile(type(obj))
+        except TypeError:
+            source = None
+    if source and Path(source).is_file():
+        return _file_sha256(source)
+    return None
 
 
 def model_digest(model: Any) -> str | None:
@@ -181,7 +181,9 @@ def to_p_lens(raw: Any, n: int, *, positive_class: int, logits: bool) -> np.ndar
     out = out.astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(out).reshape(n, -1).all(axis=1))
     if bad.size:
-        raise ProbeValueError(f"model output contains NaN or inf at index {bad[0]}")
+        raise ProbeValueError(
+            f"model output contains NaN or inf at index {bad[0]} of a batch of {n} images"
+        )
     if out.ndim == 1:
         if logits:
             from scipy.special import expit
@@ -253,6 +255,8 @@ class ModelAdapter:
         self.positive_class = int(positive_class)
         self.logits = bool(logits)
         self.channels_first = bool(channels_first)
+        # Adapters take probe's channels-last batches and do their framework's layout.
+        self._transpose = self.channels_first and not isinstance(model, Adapter)
         self.digest = model_digest(model)
         self.description = describe(model)
         # ``hash`` (provenance, kept for compatibility) falls back to the name's hash;
@@ -268,11 +272,14 @@ class ModelAdapter:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p(lens) of a channels-last batch."""
-        x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
+        x = np.moveaxis(batch, -1, 1) if self._transpose else batch
         raw = self._call(x)
-        return to_p_lens(
-            raw, batch.shape[0], positive_class=self.positive_class, logits=self.logits
-        )
+        try:
+            return to_p_lens(
+                raw, batch.shape[0], positive_class=self.positive_class, logits=self.logits
+            )
+        except ProbeValueError as err:  # name the model: the gate runs two
+            raise ProbeValueError(f"{self.description}: {err}") from None
 
     def __repr__(self) -> str:
         return (

@@ -315,7 +315,7 @@ def test_gate_input_errors(suite, tmp_path):
     doc["expectation"][0]["over"] = "z_lens"
     with pytest.raises(ProbeValueError, match="has no truth column 'z_lens'"):
         run_gate(ring_model, Suite.from_dict(doc), baseline=ring_model, simulator=RingSim())
-    with pytest.raises(ProbeValueError, match="neither an existing .keras file"):
+    with pytest.raises(ProbeValueError, match="neither an existing model file"):
         run_gate(str(tmp_path / "nope"), suite, baseline=ring_model, simulator=RingSim())
 
 
@@ -568,8 +568,10 @@ def test_reference_finder_passes_default_suite_and_a_colour_shifted_copy_fails(t
     suite = Suite.from_dict(doc)
     weights = str(finders.weights_path("A"))
     cache_dir = tmp_path / "cache"
+    with pytest.raises(ProbeValueError, match="same model"):  # refused before simulating
+        run_gate(weights, suite, baseline=weights, cache_dir=cache_dir)
     t0 = time.perf_counter()
-    same = run_gate(weights, suite, baseline=weights, cache_dir=cache_dir)
+    same = run_gate(weights, suite, baseline=weights, cache_dir=cache_dir, allow_same_model=True)
     t_same = time.perf_counter() - t0
     assert same.passed, same.summary()
 

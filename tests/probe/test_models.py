@@ -70,7 +70,7 @@ def test_module_callable_spec(tmp_path, monkeypatch):
         ModelAdapter("specmodel:nothing")
     with pytest.raises(ProbeValueError, match="cannot import"):
         ModelAdapter("no_such_module_xyz:f")
-    with pytest.raises(ProbeValueError, match=r"neither an existing \.keras file"):
+    with pytest.raises(ProbeValueError, match=r"neither an existing model file"):
         ModelAdapter("not-a-model")
     sys.modules.pop("specmodel", None)
 

@@ -1,0 +1,61 @@
+"""What every adapter is: channels-last batch in, raw scores out, plus a content digest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+
+class Adapter(ABC):
+    """A model behind one contract: ``adapter(batch)`` with ``batch`` float ``(n, H, W, C)``.
+
+    Adapters do their framework's layout (NCHW for PyTorch), dtype and device conversion; the
+    outputs are numpy arrays that :func:`probe.models.to_p_lens` turns into p(lens).
+    ``content_digest()`` is the SHA-256 of what determines the outputs (architecture and
+    weights, or a model file's bytes), the identity caches and the gate use.
+    """
+
+    #: Short human-readable name, e.g. ``onnx:A.onnx``.
+    description: str = "adapter"
+
+    @abstractmethod
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Raw model outputs of a channels-last batch."""
+
+    @abstractmethod
+    def content_digest(self) -> str | None:
+        """SHA-256 of what determines the outputs (None: unknown, never cached)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description})"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_arrays(h: Any, named: list[tuple[str, Any]]) -> None:
+    """Feed ``(name, array)`` pairs (name, dtype, shape, bytes) into the hash ``h``."""
+    for name, value in named:
+        arr = np.ascontiguousarray(np.asarray(value))
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+
+
+def check_batch(batch: np.ndarray) -> np.ndarray:
+    """A 4-D channels-last batch as a numpy array."""
+    from probe.errors import ProbeTypeError
+
+    x = np.asarray(batch)
+    if x.ndim != 4:
+        raise ProbeTypeError(f"adapter input must be (n, H, W, C); got shape {x.shape}")
+    return x
