@@ -163,15 +163,15 @@ def model_identity(model: Any) -> dict[str, Any] | None:
     hashed now, plus its source file; :func:`probe.models.declared_identity`); an opaque
     callable declares none and gets None, because probe cannot see the files or state it reads.
     """
-    from probe.models import describe, model_digest, resolve_model
+    from probe.models import model_digest, resolve_model
 
     if isinstance(model, str | os.PathLike) and Path(model).is_file():
-        return {"kind": "file", "sha256": file_digest(model), "name": Path(model).name}
+        return {"kind": "file", "sha256": file_digest(model)}  # content, not name or mtime
     obj = resolve_model(model)
     content = model_digest(obj)
     if content is None:
         return None
-    return {"kind": "object", "digest": content, "description": describe(obj)}
+    return {"kind": "object", "digest": content}
 
 
 class Cache:

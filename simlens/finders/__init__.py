@@ -7,7 +7,8 @@
 
 Both are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``;
 the weights ship with the package (``simlens/finders/weights/{A,B}.keras``, with a
-``{A,B}.json`` training record beside each). A model takes images exactly as
+``{A,B}.json`` training record beside each, and ``{A,B}.onnx`` exports of the same weights
+made by ``scripts/export_onnx.py``: :func:`onnx_path`). A model takes images exactly as
 :meth:`simlens.Simulator.render` returns them (float32 ``(n, 100, 100, 4)``, g r i z counts at
 zero point 30; the scaling and a colour-residual channel are fixed layers inside the model) and
 returns p(lens) as ``(n, 1)`` sigmoid. Training lenses: :data:`TRAINING_LENSES`.
@@ -36,6 +37,7 @@ __all__ = [
     "TRAINING_LENSES",
     "build_model",
     "load",
+    "onnx_path",
     "training_record",
     "weights_path",
 ]
@@ -58,6 +60,15 @@ def weights_path(name: str) -> Path:
     if name not in NAMES:
         raise SimlensValueError(f"finder name must be one of {NAMES}, got {name!r}")
     return Path(str(resources.files(__package__).joinpath("weights", f"{name}.keras")))
+
+
+def onnx_path(name: str) -> Path:
+    """Path of the shipped ONNX export of finder ``name`` (``scripts/export_onnx.py``).
+
+    Same scores as the ``.keras`` weights within 1e-5; run with onnxruntime
+    (``probe.Probe(onnx_path("A"))``), no TensorFlow needed.
+    """
+    return weights_path(name).with_suffix(".onnx")
 
 
 def training_record(name: str) -> dict[str, Any]:

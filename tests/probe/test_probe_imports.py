@@ -1,4 +1,5 @@
-"""Import hygiene: probe never pulls in TensorFlow, matplotlib or simlens when imported."""
+"""Import hygiene: probe never pulls in TensorFlow, torch, onnxruntime, JAX, matplotlib or simlens
+when imported."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import sys
 
 def test_import_probe_is_light():
     code = (
-        "import sys, probe, probe.cli, probe.plotting;"
-        "bad = [m for m in ('tensorflow', 'keras', 'matplotlib', 'simlens') if m in sys.modules];"
+        "import sys, probe, probe.cli, probe.plotting, probe.adapters;"
+        "heavy = ('tensorflow', 'keras', 'matplotlib', 'simlens', 'torch', 'onnxruntime', 'jax');"
+        "bad = [m for m in heavy if m in sys.modules];"
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
