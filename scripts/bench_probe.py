@@ -16,6 +16,13 @@ Shows, for a small Keras CNN on 10,000 random 100x100x4 float32 images and a 13-
   need (``VmHWM`` after resetting it through ``/proc/self/clear_refs``; Linux only).
 
 Run ``python scripts/bench_probe.py`` (about 5 minutes on 2 cores) or ``--quick`` (seconds).
+
+``--adapters`` instead measures, per model adapter (Keras, ONNX Runtime, PyTorch module,
+TorchScript, JAX), probe's overhead over the framework's plain batched inference on the same
+images (``Probe.predict`` against a bare loop of the framework's own call; target <= 5%), and
+ONNX Runtime against Keras for the reference finder A (``A.onnx`` vs ``A.keras``)::
+
+    python scripts/bench_probe.py --adapters --n 1024     # ~1-2 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -153,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 500 images, 3 values")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--adapters", action="store_true", help="per-adapter overhead and ONNX Runtime vs Keras"
+    )
+    parser.add_argument("--device", default="cpu", help="PyTorch device of --adapters")
     args = parser.parse_args(argv)
+    if args.adapters:
+        return bench_adapters(args)
     if args.quick:
         args.n, args.values, args.repeats, args.rounds = 500, "0,0.1,0.2", 1, 1
 
@@ -238,6 +251,145 @@ def main(argv: list[str] | None = None) -> int:
         f"  peak extra RSS during the sweep: {peak_extra:.0f} MB (images {figures['images_mb']:.0f}"
         f" MB; {len(values)} perturbed copies would be {figures['all_copies_mb']:.0f} MB)"
     )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+def adapter_models(device: str = "cpu") -> dict[str, tuple[Any, Call]]:
+    """name -> (model given to probe, the framework's plain call on one NHWC float32 batch).
+
+    Keras (where TensorFlow is installed) and ONNX run the shipped reference finder A;
+    PyTorch and JAX a CNN of the same widths (strided 4x4 stem, three 3x3 stride-2
+    convolutions, dense 64, sigmoid). PyTorch runs on ``device``; JAX on its default device.
+    """
+    import onnxruntime as ort
+    import torch
+
+    import probe.adapters
+
+    weights = Path(__file__).resolve().parents[1] / "simlens" / "finders" / "weights"
+    models: dict[str, tuple[Any, Call]] = {}
+    try:
+        import tensorflow as tf
+
+        from simlens import finders
+
+        keras_a = finders.load("A")
+        fn = tf.function(
+            lambda x: keras_a(x, training=False),
+            input_signature=[tf.TensorSpec((None, 100, 100, 4), tf.float32)],
+            autograph=False,
+        )
+        models["keras (A.keras)"] = (keras_a, lambda b: np.asarray(fn(b)))
+    except ImportError:
+        pass
+    onnx_path = str(weights / "A.onnx")
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    models["onnxruntime (A.onnx)"] = (onnx_path, lambda b: session.run(None, {name: b})[0])
+
+    torch.manual_seed(0)
+    layers: list[Any] = []
+    for c_in, c_out, k in ((4, 16, 4), (16, 32, 3), (32, 64, 3), (64, 64, 3)):
+        layers += [torch.nn.Conv2d(c_in, c_out, k, stride=2, padding=1), torch.nn.ReLU()]
+    net = torch.nn.Sequential(
+        *layers, torch.nn.AdaptiveAvgPool2d(7), torch.nn.Flatten(),
+        torch.nn.Linear(64 * 49, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1), torch.nn.Sigmoid(),
+    ).eval()  # fmt: skip
+    scripted = torch.jit.script(net)
+    dev = torch.device(device)
+
+    def torch_call(module: Any) -> Call:
+        module = module.to(dev)
+
+        def call(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(batch, -1, 1)))
+                return module(x.to(dev)).to("cpu").numpy()
+
+        return call
+
+    models[f"torch module ({device})"] = (
+        probe.adapters.torch(net, device=device),
+        torch_call(net),
+    )
+    models[f"torchscript ({device})"] = (
+        probe.adapters.torch(scripted, device=device),
+        torch_call(scripted),
+    )
+    try:
+        import jax
+
+        def apply(params: Any, x: Any) -> Any:
+            for w in params["convs"]:
+                x = jax.nn.relu(
+                    jax.lax.conv_general_dilated(
+                        x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                    )
+                )
+            h = jax.nn.relu(x.reshape(x.shape[0], -1) @ params["dense"])
+            return jax.nn.sigmoid(h @ params["out"])
+
+        gen = np.random.default_rng(0)
+        convs = [
+            (gen.standard_normal((k, k, ci, co)) / np.sqrt(k * k * ci)).astype(np.float32)
+            for ci, co, k in ((4, 16, 4), (16, 32, 3), (32, 64, 3), (64, 64, 3))
+        ]
+        params = {
+            "convs": convs,
+            "dense": (gen.standard_normal((7 * 7 * 64, 64)) / 56).astype(np.float32),
+            "out": (gen.standard_normal((64, 1)) / 8).astype(np.float32),
+        }
+        jitted = jax.jit(apply)
+        models[f"jax ({jax.default_backend()})"] = (
+            probe.adapters.jax(apply, params),
+            lambda b: np.asarray(jitted(params, b)),
+        )
+    except ImportError:
+        pass
+    return models
+
+
+def bench_adapters(args: argparse.Namespace) -> int:
+    """Print (and optionally write) the per-adapter overhead figures; returns 0."""
+    import probe
+
+    gen = np.random.default_rng(0)
+    # Counts like simlens's (sky noise ~10, zero point 30), so the finders see their input range.
+    images = (10 * gen.standard_normal((args.n, 100, 100, 4)) + 5).astype(np.float32)
+    bs = args.batch_size
+    rounds = max(args.rounds, 3)
+    figures: dict[str, Any] = {"images": args.n, "batch_size": bs, "rounds": rounds,
+                               "cpu_count": os.cpu_count()}  # fmt: skip
+    print(f"{args.n} images (100, 100, 4), batch {bs}, best of {rounds} alternating rounds")
+    per_image = {}
+    for label, (model, call) in adapter_models(args.device).items():
+        call(images[:bs])  # warm up: trace, compile, allocate
+        plain, wrapped = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for s in range(0, args.n, bs):
+                call(images[s : s + bs])
+            plain.append(time.perf_counter() - t0)
+            # Warmed (traced, compiled) on other images, so that the full set is not cached.
+            p = probe.Probe(model, batch_size=bs)
+            p.predict(images[:bs] + 1.0)
+            t0 = time.perf_counter()
+            p.predict(images)
+            wrapped.append(time.perf_counter() - t0)
+        overhead = (min(wrapped) - min(plain)) / min(plain)
+        per_image[label] = min(plain) / args.n
+        figures[label] = {"plain_s": min(plain), "probe_s": min(wrapped), "overhead": overhead}
+        print(
+            f"  {label:22s} plain {1e3 * min(plain) / args.n:6.3f} ms/image, probe "
+            f"{1e3 * min(wrapped) / args.n:6.3f} ms/image: overhead {100 * overhead:+5.1f}% "
+            "(target <= 5%)"
+        )
+    if "keras (A.keras)" in per_image:
+        ratio = per_image["keras (A.keras)"] / per_image["onnxruntime (A.onnx)"]
+        figures["onnx_speedup_over_keras_A"] = ratio
+        print(f"  finder A: ONNX Runtime {ratio:.2f}x the speed of Keras (tf.function)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     return 0

@@ -384,3 +384,14 @@ def test_unsupported_extension_exits_2_with_one_line(tmp_path, capsys):
     assert "unsupported file type '.pkl'" in err
     assert ".keras, .h5, .onnx, .pt, .pth, .pt2" in err
     assert "module:callable" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_torch_on_cuda_matches_cpu(images):
+    cpu = probe.Probe(ConvNet(), batch_size=16).predict(images)
+    gpu = probe.Probe(adapters.torch(ConvNet(), device="cuda"), batch_size=16)
+    np.testing.assert_allclose(gpu.predict(images), cpu, rtol=0, atol=1e-5)
+    assert gpu.adapter.digest == probe.Probe(ConvNet()).adapter.digest  # device is not content
+    n = torch.cuda.device_count()
+    with pytest.raises(ModelLoadError, match=f"available: cpu, cuda:0.*cuda:{n - 1}"):
+        adapters.torch(ConvNet(), device=f"cuda:{n}")
