@@ -386,6 +386,17 @@ def bench_adapters(args: argparse.Namespace) -> int:
             f"{1e3 * min(wrapped) / args.n:6.3f} ms/image: overhead {100 * overhead:+5.1f}% "
             "(target <= 5%)"
         )
+    from probe.images import ImageSet
+
+    # What probe adds whatever the model: hashing the pixels (its in-memory score cache) and
+    # checking them for NaN, measured alone; independent of the framework and its load.
+    own = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        ImageSet(images).hash_pixels(bs, check=True)
+        own.append(time.perf_counter() - t0)
+    figures["hash_and_validate_s_per_image"] = min(own) / args.n
+    print(f"  probe's own pixel hash + NaN check: {1e3 * min(own) / args.n:.3f} ms/image")
     if "keras (A.keras)" in per_image:
         ratio = per_image["keras (A.keras)"] / per_image["onnxruntime (A.onnx)"]
         figures["onnx_speedup_over_keras_A"] = ratio
