@@ -22,7 +22,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from probe import perturbers
+from probe import adapters, perturbers
 from probe.binning import Binning
 from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
 from probe.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
@@ -68,6 +68,7 @@ __all__ = [
     "Trend",
     "Yield",
     "__version__",
+    "adapters",
     "correct_class_score",
     "expected_yield",
     "load_suite",

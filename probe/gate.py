@@ -356,8 +356,9 @@ def run_gate(
     Parameters
     ----------
     candidate, baseline : model
-        Anything :class:`probe.Probe` accepts (``.keras`` path, Keras model, callable,
-        ``"module:callable"``); outputs p(lens). ``baseline`` is needed by no_regression.
+        Anything :class:`probe.Probe` accepts (a Keras, PyTorch, ONNX or JAX model or file,
+        an adapter, a callable, ``"module:callable"``); outputs p(lens). ``baseline`` is
+        needed by no_regression.
     suite : Suite, path or "default"
         The expectations and their data (:func:`probe.suite.load_suite`).
     cache_dir : path, optional

@@ -137,8 +137,8 @@ def source_sha256(obj: Any) -> str | None:
 def model_digest(model: Any) -> str | None:
     """SHA-256 of what determines a (loaded) model's outputs, or None if probe cannot see it.
 
-    Keras: architecture and every weight. An object with a ``digest`` method (the adapters of
-    :mod:`probe.adapters`): its content digest. A callable with a declared identity
+    Keras: architecture and every weight. An object with a ``content_digest`` method (the
+    adapters of :mod:`probe.adapters`): its content digest. A callable with a declared identity
     (:func:`declared_identity`): the hash of that. Any other callable: None (opaque; nothing
     computed from it is cached or reused).
     """

@@ -47,6 +47,7 @@ class _Gate:
                 self.result = run_gate(
                     opt("probe_model"), self.suite, baseline=opt("probe_baseline"),
                     cache_dir=cache_dir, seed=opt("probe_seed"),
+                    allow_same_model=bool(opt("probe_allow_same_model")),
                 )  # fmt: skip
             except Exception as err:  # reported by every item, not as a crash of the session
                 self.error = err
@@ -99,7 +100,10 @@ class ExpectationItem(pytest.Item):
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The ``--probe-*`` options (the plugin does nothing without ``--probe-suite``)."""
     group = parser.getgroup("probe", "probe regression gate (docs/gate.md)")
-    group.addoption("--probe-model", help="candidate model: .keras file or module:callable")
+    group.addoption(
+        "--probe-model",
+        help="candidate model: .keras, .h5, .onnx, .pt/.pth, .pt2 file or module:callable",
+    )
     group.addoption("--probe-baseline", help="baseline model (for no_regression)")
     group.addoption("--probe-suite", help="suite TOML file or 'default': one test per expectation")
     group.addoption("--probe-out", help="write report.html, report.json, junit.xml here")
@@ -107,6 +111,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--probe-cache-dir", help="cache directory (default $PROBE_CACHE_DIR or ~/.cache/probe)"
     )
     group.addoption("--probe-seed", type=int, help="root seed (default: the suite's)")
+    group.addoption(
+        "--probe-allow-same-model",
+        action="store_true",
+        help="allow a candidate whose content digest equals the baseline's",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

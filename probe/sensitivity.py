@@ -145,10 +145,12 @@ class Probe:
 
     Parameters
     ----------
-    model : callable, keras.Model, str or pathlib.Path
-        ``f(images) -> scores``, a Keras model, a ``.keras`` file or a ``"module:callable"``
-        spec. Outputs: sigmoid ``(n,)``/``(n, 1)`` or softmax ``(n, k)`` probabilities, or
-        logits with ``logits=True``.
+    model : callable, keras.Model, torch.nn.Module, adapter, str or pathlib.Path
+        ``f(images) -> scores``, a Keras or PyTorch model, an adapter of
+        :mod:`probe.adapters` (ONNX, JAX, ...), a model file (``.keras``, ``.h5``, ``.onnx``,
+        ``.pt``/``.pth``, ``.pt2``) or a ``"module:callable"`` spec. Outputs: sigmoid
+        ``(n,)``/``(n, 1)`` or softmax ``(n, k)`` probabilities, or logits with
+        ``logits=True``.
     batch_size : int
         Images per model call. Perturbations are drawn per block of ``probe.rng.BLOCK`` (64)
         images inside each batch, so results do not depend on it; memory stays bounded by a
