@@ -154,3 +154,28 @@ def test_resimulate_identical_for_any_batch_size(model, make_sim, name, paired, 
         pd.testing.assert_frame_equal(r.table, ref.table, check_exact=True)
         pd.testing.assert_frame_equal(r.scores, ref.scores, check_exact=True)
         assert r.provenance["data"]["hash"] == ref.provenance["data"]["hash"]
+
+
+# -- the pixel hash (cache key of unperturbed scores) -----------------------------------------
+def test_pixel_hash_independent_of_batching_and_source(data, tmp_path):
+    """Threaded leaves over memory, serial over HDF5: one hash, whatever batch size; one changed
+    pixel changes it; the first non-finite image is the one named, even in a later leaf."""
+    from probe.images import HASH_LEAF, ImageSet
+
+    h5py = pytest.importorskip("h5py")
+    images, _ = data
+    assert len(images) > 3 * HASH_LEAF  # several leaves, hashed by several threads
+    ref = ImageSet(images).hash_pixels(7)
+    assert all(ImageSet(images).hash_pixels(bs) == ref for bs in (None, 64, 256, 1000))
+    path = tmp_path / "images.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = images
+    with h5py.File(path, "r") as f:
+        assert ImageSet(f["images"]).hash_pixels() == ref
+    changed = images.copy()
+    changed[-1, 0, 0, 0] = np.nextafter(changed[-1, 0, 0, 0], np.inf)
+    assert ImageSet(changed).hash_pixels() != ref
+    changed[2 * HASH_LEAF + 5, 1, 1, 0] = np.nan
+    changed[3 * HASH_LEAF + 1, 1, 1, 0] = np.inf
+    with pytest.raises(probe.errors.ProbeValueError, match=f"NaN at index {2 * HASH_LEAF + 5}$"):
+        ImageSet(changed).hash_pixels()
