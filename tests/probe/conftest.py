@@ -97,3 +97,29 @@ def small_set() -> tuple[np.ndarray, np.ndarray]:
 def make_sim() -> type[FakeSimulator]:
     """The fake simulator class, for tests that need several or non-default ones."""
     return FakeSimulator
+
+
+def _simlens_generate(path: Any, *args: str) -> Any:
+    """Run the real ``simlens generate`` CLI in a subprocess (what a team does), return path."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "simlens.cli", "generate", "--quiet", "--out", str(path), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Small sets written by ``simlens generate`` itself: 12 lenses and 12 ellipticals, 32 px."""
+    root = tmp_path_factory.mktemp("cli_sets")
+    common = ("--n", "12", "--npix", "32", "--no-neighbours")
+    return {
+        "lens": _simlens_generate(
+            root / "lens.h5", *common, "--kind", "lens", "--theta-E", "1:2.5", "--seed", "1"
+        ),
+        "elliptical": _simlens_generate(
+            root / "ell.h5", *common, "--kind", "elliptical", "--seed", "2"
+        ),
+    }
