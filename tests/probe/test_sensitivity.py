@@ -295,7 +295,8 @@ def test_resimulate_unpaired_draws_fresh_systems(model, fake_sim):
     b = r.scores[r.scores.value == 2.0]["p_lens"].to_numpy()
     assert not np.allclose(a * 1.0, b * 2.0)  # different systems, not the same ones dimmed
     assert not r.paired
-    assert "weighted least squares" in r.trend("all").method
+    assert "least squares over images" in r.trend("all").method
+    assert "weighted least squares" in r.trend("all", method="weighted").method
 
 
 def test_resimulate_lens_only_parameter(model, fake_sim):
