@@ -338,10 +338,7 @@ def image_trend(
     alpha = 1.0 - confidence
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
     se = float(boot.std(ddof=1))
-    if se == 0.0:
-        p = 0.0 if slope != 0.0 else 1.0
-    else:
-        p = float(2.0 * stats.norm.sf(abs(slope) / se))
+    p = float(2.0 * stats.norm.sf(abs(slope) / se)) if se > 0 else float(slope == 0.0)
     return Trend(slope, float(lo), float(hi), p, method, group, n, confidence, intercept)
 
 

@@ -124,7 +124,8 @@ def test_paired_trend_covers(name):
     noise = big.normal(0, 0.02, size=400_000)
 
     def mean_curve(v: np.ndarray) -> np.ndarray:
-        return np.array([np.clip(np.clip(curve(g) + offsets, 0, 1) + noise, 0, 1).mean() for g in v])
+        scores = [np.clip(np.clip(curve(g) + offsets, 0, 1) + noise, 0, 1) for g in v]
+        return np.array([s.mean() for s in scores])
 
     truth = grid_population_slope(mean_curve, grid)
     hits = 0
