@@ -12,8 +12,10 @@ Examples::
     probe yield --model finder.keras --survey des-y3 --threshold 0.9
     probe check --model cand.keras --baseline base.keras --suite default --out out/gate
 
-``probe check`` is the regression gate (docs/gate.md): exit status 0 when every expectation
-holds, 1 when one fails, 2 on bad input; it writes report.html, report.json and junit.xml.
+``probe check`` is the regression gate (docs/gate.md); it writes report.html, report.json and
+junit.xml. Exit status of every command (:mod:`probe.cli_policy`, shared with ``simlens``): 0
+success, 1 a failed check (``probe check`` only), 2 bad input or an unreadable model or file,
+with a one-line message (``--debug`` adds the traceback).
 
 Each writes ``<name>.<format>`` (the table with provenance), ``<name>_scores.parquet`` (per-sample
 scores) and ``<name>.<plot>`` into ``--out``, and prints the trend of every group.
@@ -24,13 +26,13 @@ This is the only module of probe allowed to import ``simlens`` (for ``--data``, 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
 from probe.errors import ProbeError, ProbeValueError
 
 
@@ -79,10 +81,12 @@ def make_simulator(survey: str, npix: int | None) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="probe", description="Sensitivity probe for lens finders (see docs/probe.md)."
+    parser = Parser(
+        prog="probe",
+        description="Sensitivity probe for lens finders (see docs/probe.md).",
+        epilog=EPILOG,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", required=True, help=".keras file or module:callable")
@@ -178,52 +182,44 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
     c.add_argument("--batch-size", type=int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_debug(parser, sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 probe error, 2 usage error).
+    """Run the CLI; returns the exit status (:mod:`probe.cli_policy`): 0 success, 1 a failed
+    check (``probe check``), 2 bad input or an unreadable model or file."""
 
-    ``probe check`` differs: 0 all expectations hold, 1 one fails, 2 bad input or usage.
-    """
-    args = _parser().parse_args(argv)
-    if args.command == "check":
-        return _run_check(args)
-    try:
-        return _run(args)
-    except ProbeError as err:
-        print(f"probe: error: {err}", file=sys.stderr)
-        return 1
+    def commands(args: argparse.Namespace) -> int:
+        return _run_check(args) if args.command == "check" else _run(args)
+
+    return run("probe", _parser(), commands, argv)
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    """``probe check``: 0 when every expectation holds, 1 when one fails, 2 on bad input."""
+    """``probe check``: 0 when every expectation holds, 1 when one fails; errors raise."""
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    try:
-        result = run_gate(
-            args.model,
-            args.suite,
-            baseline=args.baseline,
-            cache_dir=cache_dir,
-            seed=args.seed,
-            data=args.data,
-            batch_size=args.batch_size,
-            log=log,
-        )
-        written = result.write(args.out)
-    # Bad input: a suite error, a missing or unreadable file or model, a simulator rejecting
-    # the suite's controls. Keras reports unreadable model files as ValueError or OSError.
-    except (ProbeError, OSError, ValueError) as err:
-        print(f"probe check: error: {err}", file=sys.stderr)
-        return 2
+    # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the
+    # suite's controls) propagate: the policy turns them into exit 2 with one line.
+    result = run_gate(
+        args.model,
+        args.suite,
+        baseline=args.baseline,
+        cache_dir=cache_dir,
+        seed=args.seed,
+        data=args.data,
+        batch_size=args.batch_size,
+        log=log,
+    )
+    written = result.write(args.out)
     print(result.summary())
     for path in written.values():
         print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return EXIT_OK if result.passed else EXIT_FAILED
 
 
 def _run(args: argparse.Namespace) -> int:

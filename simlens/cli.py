@@ -28,20 +28,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simlens.errors import SimlensError
+# The exit-code policy shared with the probe command line: one module, not two copies.
+from probe.cli_policy import EPILOG, add_debug, run
+from probe.cli_policy import BadInput as _BadInput
+from probe.cli_policy import Parser as _Parser
 
 __all__ = ["main"]
 
-EXIT_OK = 0
+EXIT_OK = 0  # the same codes as probe.cli_policy (the policy both command lines follow)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 KINDS = ("lens", "elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 _LENS_ONLY = ("theta_E", "mag_source_g", "n_sersic_source")
-
-
-class _BadInput(Exception):
-    """A command-line value is invalid; the message names the parameter."""
 
 
 # --------------------------------------------------------------------------- argument types
@@ -83,18 +82,11 @@ def _seed(text: str) -> int:
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting (``main`` returns the exit code)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _BadInput(f"{self.prog}: error: {message}")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="simlens",
         description="DES-like, LensPop-style strong-lens simulator.",
-        epilog="Exit codes: 0 success, 2 bad input (nothing written), 130 interrupted.",
+        epilog=EPILOG + " Nothing is written on an error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -172,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     fits.add_argument("path", type=Path)
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
     fits.add_argument("--out", type=Path, required=True, help="output .fits file")
+    add_debug(parser, sub)
     return parser
 
 
@@ -415,23 +408,8 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``simlens`` command line; returns the exit code."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
-    except _BadInput as err:
-        print(err, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SystemExit as exit_:  # --help / --version
-        return int(exit_.code or 0)
-    try:
-        return _COMMANDS[args.command](args)
-    except (_BadInput, SimlensError, ValueError, OSError) as err:
-        print(f"simlens {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"simlens {args.command}: interrupted; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    """Run the ``simlens`` command line; returns the exit code (:mod:`probe.cli_policy`)."""
+    return run("simlens", _parser(), lambda args: _COMMANDS[args.command](args), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,16 +88,33 @@ def test_resim(model_spec, fake_sim, tmp_path, monkeypatch):
     np.testing.assert_allclose(sorted(table["value"].unique()), [0.6, 1.2, 1.8, 2.4, 3.0])
 
 
-def test_errors_exit_1_with_message(model_spec, dataset, tmp_path, capsys):
+def test_bad_input_exits_2_with_one_line(model_spec, dataset, tmp_path, capsys):
+    """One policy for both CLIs (probe.cli_policy): bad input is exit 2, one line, no
+    traceback unless --debug."""
     argv = ["sweep", "--model", model_spec, "--data", str(dataset), "--perturber", "smudge"]
-    assert cli.main([*argv, "--values", "1", "--out", str(tmp_path), "--quiet"]) == 1
-    assert "unknown perturber 'smudge'" in capsys.readouterr().err
+    assert cli.main([*argv, "--values", "1", "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "probe sweep: error:" in err
+    assert "unknown perturber 'smudge'" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
     argv = ["bin", "--model", model_spec, "--data", str(dataset), "--by", "nope"]
-    assert cli.main([*argv, "--out", str(tmp_path), "--quiet"]) == 1
+    assert cli.main([*argv, "--out", str(tmp_path), "--quiet"]) == 2
     assert "--by 'nope' is not a truth column" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["sweep"])
-    assert exc.value.code == 2
+    assert cli.main([*argv, "--out", str(tmp_path), "--quiet", "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert cli.main(["--debug", *argv, "--out", str(tmp_path), "--quiet"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    missing = ["bin", "--model", model_spec, "--data", str(tmp_path / "gone.h5"), "--by", "x"]
+    assert cli.main([*missing, "--out", str(tmp_path), "--quiet"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert cli.main(["sweep"]) == 2  # usage error
+    assert "the following arguments are required" in capsys.readouterr().err
+    bad_model = ["bin", "--model", "no_such_module_xyz:f", "--data", str(dataset), "--by", "x"]
+    assert cli.main([*bad_model, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(

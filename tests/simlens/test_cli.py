@@ -430,3 +430,13 @@ def test_real_simulator_bad_input(
     assert cli.main([*REAL, *args, "--out", str(out)]) == 2
     assert name in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_adds_the_traceback(tmp_path, capsys):
+    """The exit-code policy shared with probe: one line by default, the traceback with --debug."""
+    assert cli.main(["info", str(tmp_path / "missing.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simlens info: error:")
+    assert "Traceback" not in err
+    assert cli.main(["info", str(tmp_path / "missing.h5"), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
