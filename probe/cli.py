@@ -264,7 +264,10 @@ def _run(args: argparse.Namespace) -> int:
             if args.command == "bin":
                 if args.by not in data.truth.columns:
                     raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
-                values = data.truth[args.by].to_numpy(dtype=np.float64)
+                column = data.truth[args.by]
+                if _is_categorical(column):
+                    return _run_categories(p, data, column, args)
+                values = column.to_numpy(dtype=np.float64)
                 outside: Literal["raise", "drop"] = "drop" if args.drop_outside else "raise"
                 if args.quantiles:
                     bins: Binning | int = Binning.quantiles(values, n=args.bins, outside=outside)
@@ -313,6 +316,39 @@ def _run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _is_categorical(column: Any) -> bool:
+    """Strings, booleans and pandas categoricals are broken down by category, not binned."""
+    import pandas as pd
+
+    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _run_categories(p: Any, data: Any, column: Any, args: argparse.Namespace) -> int:
+    """``probe bin --by <string column>``: per-category scores, TPR/FPR and intervals."""
+    result = p.by_category(
+        data.images, data.labels, column.to_numpy(dtype=object), name=args.by, rng=args.seed
+    )
+    out: Path = args.out
+    stem = f"bin_{args.by}"
+    written = [result.save(out / f"{stem}.{args.format}")]
+    written.append(_save_frame(result.scores, out / f"{stem}_scores.parquet"))
+    if args.plot != "none":
+        written.append(result.plot(out / f"{stem}.{args.plot}"))
+    rate = {"lens": "TPR", "nonlens": "FPR", "all": "flagged"}
+    pct = f"{100 * result.stats.confidence:g}%"
+    print(f"{args.by}: {len(result.categories)} categories, lowest mean score first ({pct})")
+    for _, r in result.table.iterrows():
+        print(
+            f"  {r['category']:>16s} {r['group']:8s} n={r['n']:<6d} mean {r['mean']:.4f} "
+            f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]  {rate[r['group']]} at p >= "
+            f"{result.stats.threshold:g}: {r['flagged']:.4f} [{r['flagged_low']:.4f}, "
+            f"{r['flagged_high']:.4f}]"
+        )
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
 
 
 _CONTROL_RANGES = {

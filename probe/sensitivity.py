@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
 from probe.provenance import hash_frame, now_utc, package_versions
 from probe.result import Result
+
+if TYPE_CHECKING:
+    from probe.categories import CategoryResult
 from probe.statistics import StatsParams, summarise
 from probe.validation import (
     check_grid,
@@ -356,6 +359,66 @@ class Probe:
             provenance=prov,
             bins=bins_frame,
             n_dropped=n_dropped,
+            label=self.label,
+        )
+
+    def by_category(
+        self,
+        images: Any,
+        labels: Any,
+        categories: Any,
+        *,
+        name: str = "category",
+        rng: _rng.RngLike = None,
+    ) -> CategoryResult:
+        """Correct-class score per category of a categorical column (e.g. ``kind``).
+
+        Parameters
+        ----------
+        images : array_like
+            ``(n, H, W, C)`` images.
+        labels : array_like of shape (n,)
+            1 for lenses, 0 for non-lenses.
+        categories : array_like of shape (n,)
+            Category of each image (strings, or anything with a string form; missing values
+            form the category ``"<missing>"``).
+        name : str
+            Name of the column, for tables and plots.
+        rng : numpy.random.Generator, int or None
+            Seed of the bootstrap intervals.
+
+        Returns
+        -------
+        CategoryResult
+            Per (category, group): n, mean score and its interval, accuracy, and the fraction
+            flagged at ``stats.threshold`` (TPR of lenses, FPR of non-lenses) with its Wilson
+            interval; categories ordered by mean score, lowest first.
+        """
+        from probe.categories import CategoryResult, category_names, category_table
+
+        timer = _Timer()
+        t_start = time.perf_counter()
+        image_set = ImageSet(images, channels_first=self.channels_first)
+        lab = check_labels(labels, image_set.n)
+        cats = category_names(categories, image_set.n, name=name)
+        entropy = _rng.root_entropy(rng)
+        p, data_hash = self._baseline(image_set, timer)
+        score = correct_class_score(p, lab)
+        with timer("statistics"):
+            table = category_table(p, score, lab, cats, params=self.stats, entropy=entropy)
+        scores = pd.DataFrame(
+            {"sample": np.arange(image_set.n), "category": cats, "label": lab, "p_lens": p,
+             "score": score}
+        )  # fmt: skip
+        prov = self._provenance(
+            "by_category", entropy, timer, t_start, data={"hash": data_hash, "n": image_set.n}
+        )
+        return CategoryResult(
+            table=table,
+            scores=scores,
+            parameter=name,
+            stats=self.stats,
+            provenance=prov,
             label=self.label,
         )
 

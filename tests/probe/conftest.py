@@ -112,7 +112,8 @@ def _simlens_generate(path: Any, *args: str) -> Any:
 
 @pytest.fixture(scope="session")
 def cli_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Small sets written by ``simlens generate`` itself: 12 lenses and 12 ellipticals, 32 px."""
+    """Small sets written by ``simlens generate`` itself (32 px): 12 lenses, 12 ellipticals,
+    24 images of the field mixture of non-lens kinds."""
     root = tmp_path_factory.mktemp("cli_sets")
     common = ("--n", "12", "--npix", "32", "--no-neighbours")
     return {
@@ -121,5 +122,9 @@ def cli_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ),
         "elliptical": _simlens_generate(
             root / "ell.h5", *common, "--kind", "elliptical", "--seed", "2"
+        ),
+        # The field mixture: several non-lens kinds in one set.
+        "field": _simlens_generate(
+            root / "field.h5", "--n", "24", "--npix", "32", "--kind", "field", "--seed", "3"
         ),
     }
