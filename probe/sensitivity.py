@@ -574,6 +574,8 @@ class Probe:
         controls: Mapping[str, Any] | None = None,
         noise: bool = True,
         unit: str = "",
+        lens_controls: Mapping[str, Any] | None = None,
+        nonlens_controls: Mapping[str, Any] | None = None,
     ) -> Result:
         """Correct-class score on images re-simulated at each value of a simulator parameter.
 
@@ -598,11 +600,16 @@ class Probe:
             per-image slope. False: draw a fresh set per value (independent samples; the trend
             is a weighted fit of the means).
         controls : mapping, optional
-            Other fixed controls passed to both samplers (e.g. ``{"kind": "elliptical"}``).
+            Other fixed controls passed to both samplers (e.g. ``{"psf_scale": 1.2}``).
         noise : bool
             Passed to ``sim.render``.
         unit : str
             Unit of ``name`` for plots.
+        lens_controls, nonlens_controls : mapping, optional
+            Controls of the lens draw only (e.g. ``{"theta_E": (1.0, 2.0), "mag_source_g":
+            (20, 22)}``) and of the non-lens draw only (e.g. ``{"kind": "spiral"}``); they add
+            to (and override) ``controls``. A bespoke population: lens-only controls must not
+            go to the non-lens sampler.
         """
         timer = _Timer()
         t_start = time.perf_counter()
@@ -625,19 +632,29 @@ class Probe:
         )
         grid = check_grid(values)
         fixed = dict(controls or {})
-        if name in fixed:
-            raise ProbeValueError(f"controls must not contain the varied parameter {name!r}")
+        per_class = (
+            {**fixed, **dict(lens_controls or {})},
+            {**fixed, **dict(nonlens_controls or {})},
+        )
+        for where, table in (
+            ("controls", fixed),
+            ("lens_controls", per_class[0]),
+            ("nonlens_controls", per_class[1]),
+        ):
+            if name in table:
+                raise ProbeValueError(f"{where} must not contain the varied parameter {name!r}")
         entropy = _rng.root_entropy(rng)
 
         def draw(kind: int, count: int, value_index: int | None, extra: dict[str, Any]) -> Any:
             key = (_rng.SAMPLE, kind) if value_index is None else (_rng.SAMPLE, kind, value_index)
             gen = _rng.child(entropy, *key)
             sampler = sim.sample_lenses if kind == 0 else sim.sample_nonlenses
+            given = per_class[kind]
             try:
                 with timer("simulate"):
-                    truth = sampler(count, rng=gen, **fixed, **extra)
+                    truth = sampler(count, rng=gen, **given, **extra)
             except (TypeError, ValueError, KeyError) as err:
-                raise _hint(err, kind, name) from err
+                raise _hint(err, kind, name, sorted(given)) from err
             if not isinstance(truth, pd.DataFrame) or len(truth) != count:
                 raise ProbeValueError(
                     f"sim.{sampler.__name__}({count}) must return a DataFrame of {count} rows"
@@ -710,6 +727,8 @@ class Probe:
                     "parameter": name,
                     "paired": paired,
                     "controls": {k: repr(v) for k, v in fixed.items()},
+                    "lens_controls": {k: repr(v) for k, v in per_class[0].items()},
+                    "nonlens_controls": {k: repr(v) for k, v in per_class[1].items()},
                     "noise": noise,
                 }
             },
@@ -759,13 +778,19 @@ class _NoBar:
         """Do nothing (progress bars off)."""
 
 
-def _hint(err: Exception, kind: int, name: str) -> ProbeValueError:
+def _hint(
+    err: Exception, kind: int, name: str, given: list[str] | None = None
+) -> ProbeValueError:
+    """Name what the sampler was given, so a rejected fixed control is not blamed on ``name``."""
+    who = "non-lenses" if kind == 1 else "lenses"
+    sent = f"{name!r} and controls {', '.join(map(repr, given))}" if given else repr(name)
+    hint = ""
     if kind == 1:
-        return ProbeValueError(
-            f"the simulator rejected {name!r} for non-lenses ({err}); if {name!r} is a "
-            "lens-only parameter, pass n_nonlenses=0"
+        hint = (
+            f"; lens-only controls belong in lens_controls= (and if {name!r} is a lens-only "
+            "parameter, pass n_nonlenses=0)"
         )
-    return ProbeValueError(f"the simulator rejected {name!r} for lenses: {err}")
+    return ProbeValueError(f"the simulator rejected {sent} for {who} ({err}){hint}")
 
 
 def _check_rendered(images: Any, rows: int, value: float) -> np.ndarray:

@@ -326,3 +326,33 @@ def test_resimulate_validates_sim_and_arguments(model, fake_sim):
     with pytest.raises(ProbeValueError, match="controls must not contain"):
         p.resimulate(fake_sim, "psf_scale", [1.0], controls={"psf_scale": 2.0})
     assert isinstance(fake_sim, probe.SimulatorProtocol)
+
+
+def test_resimulate_separate_lens_and_nonlens_controls(make_sim, model):
+    """Lens-only controls go to the lens sampler only; a wrong routing names the controls,
+    not the varied parameter."""
+    seen: dict[str, list[dict]] = {"lens": [], "nonlens": []}
+
+    class Recording(make_sim):
+        def sample_lenses(self, n, *, rng, **kw):
+            seen["lens"].append(kw)
+            return super().sample_lenses(n, rng=rng, **kw)
+
+        def sample_nonlenses(self, n, *, rng, **kw):
+            seen["nonlens"].append(kw)
+            return super().sample_nonlenses(n, rng=rng, **kw)
+
+    p = Probe(model, progress=False)
+    with pytest.raises(ProbeValueError, match=r"'psf_scale' and controls 'theta_E' for non-lenses"):
+        p.resimulate(Recording(), "psf_scale", [1.0, 2.0], n=8, controls={"theta_E": 1.5}, rng=0)
+    seen["lens"].clear()
+    seen["nonlens"].clear()
+    r = p.resimulate(
+        Recording(), "psf_scale", [1.0, 2.0], n=8, rng=0, paired=False,
+        lens_controls={"theta_E": 1.5}, nonlens_controls={},
+    )  # fmt: skip
+    assert all(kw.get("theta_E") == 1.5 for kw in seen["lens"])
+    assert all("theta_E" not in kw for kw in seen["nonlens"])
+    assert r.provenance["simulator"]["lens_controls"] == {"theta_E": "1.5"}
+    with pytest.raises(ProbeValueError, match="lens_controls must not contain the varied"):
+        p.resimulate(Recording(), "theta_E", [1.0, 2.0], n=8, lens_controls={"theta_E": 1.0})
