@@ -778,9 +778,7 @@ class _NoBar:
         """Do nothing (progress bars off)."""
 
 
-def _hint(
-    err: Exception, kind: int, name: str, given: list[str] | None = None
-) -> ProbeValueError:
+def _hint(err: Exception, kind: int, name: str, given: list[str] | None = None) -> ProbeValueError:
     """Name what the sampler was given, so a rejected fixed control is not blamed on ``name``."""
     who = "non-lenses" if kind == 1 else "lenses"
     sent = f"{name!r} and controls {', '.join(map(repr, given))}" if given else repr(name)
