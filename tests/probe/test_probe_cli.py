@@ -162,3 +162,34 @@ def test_bin_by_kind_breaks_down_by_category(model_spec, cli_sets, tmp_path, mon
         assert row["flagged"] == pytest.approx(np.mean(p >= 0.5))
         assert row["flagged_low"] <= row["flagged"] <= row["flagged_high"]
     assert (out / "bin_kind.png").is_file()
+
+
+def test_resim_population_flags_reach_the_lens_draw_only(model_spec, fake_sim, tmp_path,
+                                                          monkeypatch):  # fmt: skip
+    """--theta-E goes to sample_lenses only (the fake's sample_nonlenses rejects theta_E)."""
+    monkeypatch.setattr(cli, "make_simulator", lambda survey, npix: fake_sim)
+    out = tmp_path / "r"
+    argv = ["resim", "--model", model_spec, "--survey", "des-sv", "--param", "psf_scale",
+            "--values", "1,2", "--n", "6", "--theta-E", "1.7", "--out", str(out), "--quiet",
+            "--format", "json"]  # fmt: skip
+    assert cli.main(argv) == 0
+    meta = probe.read_metadata(out / "resim_psf_scale.json")
+    assert meta["provenance"]["simulator"]["lens_controls"] == {"theta_E": "1.7"}
+    assert meta["provenance"]["simulator"]["nonlens_controls"] == {}
+    bad = [*argv[:-5], "--theta-E", "1:x", "--out", str(out)]
+    assert cli.main(bad) == 2
+
+
+@pytest.mark.slow
+def test_selection_population_flags_with_simlens(model_spec, tmp_path):
+    """A bespoke simulated population: --theta-E and --mag-source-g restrict the lenses."""
+    out = tmp_path / "s"
+    argv = ["selection", "--model", model_spec, "--param", "theta_E", "--n", "16",
+            "--npix", "24", "--theta-E", "1.2:1.6", "--mag-source-g", "21:22", "--bins", "2",
+            "--thresholds", "0.5", "--out", str(out), "--quiet", "--plot", "none"]  # fmt: skip
+    assert cli.main(argv) == 0
+    samples = pd.read_parquet(out / "selection_theta_E_scores.parquet")
+    x = samples["value"].to_numpy()
+    assert len(x) == 16
+    assert x.min() >= 1.2
+    assert x.max() <= 1.6

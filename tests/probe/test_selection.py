@@ -429,3 +429,50 @@ def test_cli_selection_surface_with_fifty_percent_contour(model_spec, tmp_path, 
     assert len(table) == 5 * 3
     assert table["n"].sum() == n
     assert (out / "selection_mag_source_g_theta_E.png").is_file()
+
+
+class _Ax:
+    """Records the spans and lines a plot helper draws."""
+
+    def __init__(self):
+        self.spans, self.lines = [], []
+
+    def axvspan(self, lo, hi, **kw):
+        self.spans.append((lo, hi, kw))
+
+    def axvline(self, x, **kw):
+        self.lines.append(x)
+
+
+@pytest.mark.parametrize(
+    ("x50", "low", "high", "spans", "hatched", "lines"),
+    [
+        (21.0, 20.5, 21.5, [(20.5, 21.5)], False, [21.0]),  # closed, inside
+        (21.0, 20.5, np.inf, [(20.5, 25.0)], True, [21.0]),  # open above: hatched to the edge
+        (26.0, 25.5, 27.0, [], False, []),  # wholly outside the range: nothing drawn
+        (24.8, 24.0, 26.0, [(24.0, 25.0)], False, [24.8]),  # clipped at the range
+    ],
+)
+def test_fifty_percent_shading_stays_inside_the_range(x50, low, high, spans, hatched, lines):
+    from types import SimpleNamespace
+
+    from probe.selection_plots import _shade_fifty_percent_point
+
+    ax = _Ax()
+    _shade_fifty_percent_point(ax, SimpleNamespace(x50=x50, low=low, high=high), 19.0, 25.0, "C0")
+    assert [(lo, hi) for lo, hi, _ in ax.spans] == spans
+    assert all(("hatch" in kw) == hatched for _, _, kw in ax.spans)
+    assert ax.lines == lines
+
+
+def test_thresholds_are_shown_as_given():
+    from probe.selection import format_threshold
+    from probe.selection_plots import threshold_legend
+
+    assert threshold_legend(0.9996, "0.9996") == "p >= 0.9996"
+    assert threshold_legend(0.99963, "fpr=0.001") == "fpr=0.001 (p >= 0.99963)"
+    assert format_threshold(0.99999987) != "1"
+    assert float(format_threshold(0.99999987)) < 1
+    pos = np.linspace(0, 1, 50)
+    sf = probe.selection_function(pos, None, pos, 4, [0.9996, 0.5])
+    assert list(sf.overall["threshold_label"]) == ["0.9996", "0.5"]
