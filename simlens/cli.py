@@ -160,6 +160,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
     show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
 
+    tr = sub.add_parser(
+        "truth",
+        help="export a set's truth table (parquet, fits, ecsv)",
+        description="Write the truth table of a saved set to a file that pandas, astropy and "
+        "TOPCAT read: Parquet, a FITS binary table or ECSV, with the set's provenance in the "
+        "table metadata.",
+    )
+    tr.add_argument("path", type=Path)
+    tr.add_argument("--format", choices=("parquet", "fits", "ecsv"), default="parquet")
+    tr.add_argument("--out", type=Path, help="output file (default: SET.truth.<format>)")
+
     fits = sub.add_parser("fits", help="export one system to multi-extension FITS")
     fits.add_argument("path", type=Path)
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
@@ -336,6 +347,42 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_TRUTH_SUFFIX = {"parquet": ".parquet", "fits": ".fits", "ecsv": ".ecsv"}
+
+
+def _truth(args: argparse.Namespace) -> int:
+    """``simlens truth``: the truth table as Parquet (pandas), FITS or ECSV (astropy)."""
+    from simlens.dataset import atomic_path, load, read_info, truth_records
+
+    info = read_info(args.path)
+    ds = load(args.path, lazy=True)
+    try:
+        truth = ds.truth
+    finally:
+        ds.close()
+    out = args.out or args.path.with_name(args.path.stem + ".truth" + _TRUTH_SUFFIX[args.format])
+    provenance = {"set": str(args.path), "meta": info["meta"], "writer": info["writer"]}
+    with atomic_path(out) as tmp:
+        if args.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(truth, preserve_index=False)
+            merged = {**(table.schema.metadata or {}), b"simlens": json.dumps(provenance).encode()}
+            pq.write_table(table.replace_schema_metadata(merged), tmp)
+        else:
+            from astropy.table import Table
+
+            # Record arrays keep every column's type (bytes strings, bools) for FITS readers.
+            t = Table(truth_records(truth))
+            if args.format == "ecsv":
+                t = Table.from_pandas(truth)
+            t.meta["simlens"] = json.dumps(provenance)
+            t.write(tmp, format="fits" if args.format == "fits" else "ascii.ecsv", overwrite=True)
+    print(f"wrote the truth of {info['n']} images ({len(truth.columns)} columns) to {out}")
+    return EXIT_OK
+
+
 def _fits(args: argparse.Namespace) -> int:
     from simlens.dataset import load
     from simlens.fits import to_fits
@@ -404,6 +451,7 @@ _COMMANDS = {
     "info": _info,
     "show": _show,
     "fits": _fits,
+    "truth": _truth,
 }
 
 
