@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
     common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")
+    common.add_argument(
+        "--band",
+        choices=("ci", "std", "sem"),
+        default="ci",
+        help="error bars of bin/sweep/resim plots: interval of the mean (ci, default), std, sem",
+    )
     common.add_argument("--label", help="model label in plots")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -319,7 +325,7 @@ def _run(args: argparse.Namespace) -> int:
     written = [result.save(out / f"{stem}.{args.format}")]
     written.append(_save_scores(result, out / f"{stem}_scores.parquet"))
     if args.plot != "none":
-        written.append(result.plot(out / f"{stem}.{args.plot}"))
+        written.append(result.plot(out / f"{stem}.{args.plot}", band=args.band))
     for group in result.groups:
         try:
             t = result.trend(group)

@@ -33,7 +33,7 @@ def plot_results(
     *,
     labels: Sequence[str] | None = None,
     groups: Sequence[str] | None = None,
-    band: str = "std",
+    band: str = "ci",
     title: str | None = None,
     threshold: float | None = 0.5,
     dpi: int = 150,
@@ -50,9 +50,10 @@ def plot_results(
         Legend labels, one per result (default: each result's ``label``).
     groups : sequence of str, optional
         Panels, from "lens", "nonlens", "all" (default: every group present in any result).
-    band : {"std", "sem", "ci"}
-        Error bars: one standard deviation (the paper's figures), the standard error, or the
-        bootstrap interval of the mean.
+    band : {"ci", "std", "sem"}
+        Error bars: the bootstrap interval of the mean (default: how well each mean is known),
+        one standard deviation of the scores (the paper's figures: their spread), or the
+        standard error.
     title : str, optional
         Figure title.
     threshold : float or None

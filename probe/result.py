@@ -202,7 +202,8 @@ class Result:
         return save_table(self.table, self.metadata(), path)
 
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-        """Plot mean +/- std against the value, one panel per group; see :func:`plot_results`."""
+        """Plot the mean and its interval (``band="ci"``; ``"std"`` for the spread) against the
+        value, one panel per group; see :func:`plot_results`."""
         from probe.plotting import plot_results
 
         return plot_results([self], path, **kwargs)
