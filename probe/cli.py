@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--model", required=True, help=".keras file or module:callable")
     common.add_argument("--out", type=Path, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=int, default=256)
