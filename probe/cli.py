@@ -117,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quantiles", action="store_true", help="equal-count bins")
     b.add_argument("--drop-outside", action="store_true", help="drop values outside --range")
     b.add_argument("--unit", default="", help="unit of the --by column")
+    b.add_argument(
+        "--classes",
+        help="multi-class model, --by a category column: output column of each category's "
+        "true class, e.g. elliptical=0,lens=1,spiral=2 (the score is that class's probability)",
+    )
 
     s = sub.add_parser("sweep", parents=[common], help="score under a perturbation")
     s.add_argument("--data", required=True, help="HDF5 image set")
@@ -290,6 +295,8 @@ def _run(args: argparse.Namespace) -> int:
                 column = data.truth[args.by]
                 if _is_categorical(column):
                     return _run_categories(p, data, column, args)
+                if args.classes:
+                    raise ProbeValueError("--classes applies to --by a category column")
                 values = column.to_numpy(dtype=np.float64)
                 outside: Literal["raise", "drop"] = "drop" if args.drop_outside else "raise"
                 if args.quantiles:
@@ -348,10 +355,31 @@ def _is_categorical(column: Any) -> bool:
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
+def _parse_classes(text: str) -> dict[str, int]:
+    """``"a=0,b=1"`` -> {"a": 0, "b": 1}."""
+    out: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, column = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = int(column)
+        except ValueError:
+            raise ProbeValueError(
+                f"--classes {text!r}: expected name=column pairs, e.g. elliptical=0,lens=1"
+            ) from None
+    return out
+
+
 def _run_categories(p: Any, data: Any, column: Any, args: argparse.Namespace) -> int:
     """``probe bin --by <string column>``: per-category scores, TPR/FPR and intervals."""
     result = p.by_category(
-        data.images, data.labels, column.to_numpy(dtype=object), name=args.by, rng=args.seed
+        data.images,
+        data.labels,
+        column.to_numpy(dtype=object),
+        name=args.by,
+        rng=args.seed,
+        classes=_parse_classes(args.classes) if args.classes else None,
     )
     out: Path = args.out
     stem = f"bin_{args.by}"

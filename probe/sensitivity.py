@@ -232,6 +232,42 @@ class Probe:
             self._cache.popitem(last=False)
         return p, data_hash
 
+    def _true_class_scores(
+        self,
+        image_set: ImageSet,
+        cats: np.ndarray,
+        classes: Mapping[str, int],
+        timer: _Timer,
+    ) -> np.ndarray:
+        """Probability of each image's true class (its category's column of the output)."""
+        from probe.models import to_p_lens
+
+        missing = sorted(set(cats.tolist()) - set(classes))
+        if missing:
+            raise ProbeValueError(
+                f"classes has no output column for categor{'ies' if len(missing) > 1 else 'y'} "
+                f"{', '.join(map(repr, missing))}"
+            )
+        column = np.array([int(classes[c]) for c in cats])
+        score = np.empty(image_set.n)
+        for start, stop in image_set.spans(self.batch_size):
+            batch = image_set.batch(start, stop)
+            x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
+            with timer("inference"):
+                raw = np.asarray(self.adapter._call(x))
+            if raw.ndim != 2 or raw.shape[1] < 2:
+                raise ProbeValueError(
+                    f"classes= needs a multi-class model output (n, k >= 2); got {raw.shape}"
+                )
+            cols = column[start:stop]
+            # to_p_lens validates and normalises one column at a time (softmax for logits).
+            for k in np.unique(cols):
+                rows = np.flatnonzero(cols == k)
+                probs = to_p_lens(raw, raw.shape[0], positive_class=int(k),
+                                  logits=self.adapter.logits)  # fmt: skip
+                score[start + rows] = probs[rows]
+        return score
+
     def _predict_all(
         self, image_set: ImageSet, timer: _Timer, pending_hash: Future[str] | None
     ) -> np.ndarray:
@@ -370,6 +406,7 @@ class Probe:
         *,
         name: str = "category",
         rng: _rng.RngLike = None,
+        classes: Mapping[str, int] | None = None,
     ) -> CategoryResult:
         """Correct-class score per category of a categorical column (e.g. ``kind``).
 
@@ -386,6 +423,12 @@ class Probe:
             Name of the column, for tables and plots.
         rng : numpy.random.Generator, int or None
             Seed of the bootstrap intervals.
+        classes : mapping of str to int, optional
+            For a multi-class model (output ``(n, k)``): the output column of each category's
+            true class (e.g. ``{"lens": 1, "spiral": 2, "elliptical": 0, ...}``). The score of an
+            image is then the probability of its true class (``logits=True`` applies a
+            softmax); ``flagged`` still uses p(lens), the ``positive_class`` column. Without it,
+            the score is the correct-class score of the lens/non-lens label.
 
         Returns
         -------
@@ -403,7 +446,10 @@ class Probe:
         cats = category_names(categories, image_set.n, name=name)
         entropy = _rng.root_entropy(rng)
         p, data_hash = self._baseline(image_set, timer)
-        score = correct_class_score(p, lab)
+        if classes is None:
+            score = correct_class_score(p, lab)
+        else:
+            score = self._true_class_scores(image_set, cats, classes, timer)
         with timer("statistics"):
             table = category_table(p, score, lab, cats, params=self.stats, entropy=entropy)
         scores = pd.DataFrame(
@@ -413,6 +459,7 @@ class Probe:
         prov = self._provenance(
             "by_category", entropy, timer, t_start, data={"hash": data_hash, "n": image_set.n}
         )
+        prov["classes"] = None if classes is None else {str(k): int(v) for k, v in classes.items()}
         return CategoryResult(
             table=table,
             scores=scores,

@@ -193,3 +193,18 @@ def test_selection_population_flags_with_simlens(model_spec, tmp_path):
     assert len(x) == 16
     assert x.min() >= 1.2
     assert x.max() <= 1.6
+
+
+def test_classes_flag_and_band(model_spec, dataset, tmp_path, capsys):
+    assert cli._parse_classes("elliptical=0, lens=1") == {"elliptical": 0, "lens": 1}
+    with pytest.raises(probe.ProbeValueError, match="name=column pairs"):
+        cli._parse_classes("lens")
+    argv = ["bin", "--model", model_spec, "--data", str(dataset), "--by", "theta_E",
+            "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert cli.main([*argv, "--classes", "lens=1"]) == 2
+    assert "--classes applies to --by a category column" in capsys.readouterr().err
+    assert cli.main([*argv, "--band", "std", "--bins", "3"]) == 0
+    assert cli.main([*argv, "--band", "iqr"]) == 2
+    import inspect
+
+    assert inspect.signature(probe.plot_results).parameters["band"].default == "ci"

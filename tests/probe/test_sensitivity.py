@@ -356,3 +356,32 @@ def test_resimulate_separate_lens_and_nonlens_controls(make_sim, model):
     assert r.provenance["simulator"]["lens_controls"] == {"theta_E": "1.5"}
     with pytest.raises(ProbeValueError, match="lens_controls must not contain the varied"):
         p.resimulate(Recording(), "theta_E", [1.0, 2.0], n=8, lens_controls={"theta_E": 1.0})
+
+
+def test_by_category_multiclass_reports_the_true_class_score():
+    """A 3-class model (elliptical, lens, spiral): each image's score is its own class's
+    probability; flagged uses p(lens)."""
+    gen = np.random.default_rng(3)
+    probs = gen.dirichlet([1.0, 1.0, 1.0], size=30)
+    images = np.zeros((30, 2, 2, 1), np.float32)
+    images[:, 0, 0, 0] = np.arange(30)  # the model looks its row up by the first pixel
+
+    def model(x):
+        return probs[np.asarray(x)[:, 0, 0, 0].astype(int)]
+
+    kinds = np.array(["elliptical", "lens", "spiral"] * 10, dtype=object)
+    labels = (kinds == "lens").astype(int)
+    classes = {"elliptical": 0, "lens": 1, "spiral": 2}
+    r = Probe(model, progress=False, batch_size=7).by_category(
+        images, labels, kinds, name="kind", rng=0, classes=classes
+    )
+    col = np.array([classes[k] for k in kinds])
+    np.testing.assert_allclose(r.scores["score"], probs[np.arange(30), col])
+    np.testing.assert_allclose(r.scores["p_lens"], probs[:, 1])
+    spiral = r.table[(r.table.category == "spiral") & (r.table.group == "nonlens")]
+    assert spiral["mean"].item() == pytest.approx(probs[kinds == "spiral", 2].mean())
+    assert spiral["flagged"].item() == pytest.approx(np.mean(probs[kinds == "spiral", 1] >= 0.5))
+    with pytest.raises(ProbeValueError, match="no output column for category 'spiral'"):
+        Probe(model, progress=False).by_category(
+            images, labels, kinds, classes={"elliptical": 0, "lens": 1}
+        )
