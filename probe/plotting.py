@@ -118,7 +118,11 @@ def _draw(ax: Any, result: Result, group: str, name: str, band: str) -> None:
     x = rows["value"].to_numpy(dtype=float)
     y = rows["mean"].to_numpy(dtype=float)
     if band == "ci":
-        err: Any = [y - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - y]
+        # A bootstrap interval can miss its own mean by a rounding error (all scores equal):
+        # clip, or matplotlib refuses the negative bar.
+        err: Any = np.clip(
+            [y - rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float) - y], 0, None
+        )
     else:
         err = rows[band].to_numpy(dtype=float)
     line = ax.errorbar(x, y, yerr=err, marker="o", ms=3.5, capsize=2, lw=1.2, label=name)
