@@ -160,6 +160,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
     show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
 
+    cat = sub.add_parser(
+        "concat",
+        help="join saved sets into one (e.g. lenses + non-lenses)",
+        description="Write the images and truth of several saved sets, in order, to one set "
+        "(same image size and bands; truth columns missing from a set are left missing). "
+        "Streams block by block: the sets need not fit in memory.",
+    )
+    cat.add_argument("paths", type=Path, nargs="+", help="input .h5 sets, in order")
+    cat.add_argument("--out", type=Path, required=True, help="output .h5 set")
+    cat.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
+
     tr = sub.add_parser(
         "truth",
         help="export a set's truth table (parquet, fits, ecsv)",
@@ -347,6 +358,43 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _concat(args: argparse.Namespace) -> int:
+    """``simlens concat``: several saved sets joined into one, streamed block by block."""
+    import pandas as pd
+
+    from simlens.dataset import DatasetWriter, load
+
+    if args.out.resolve() in {p.resolve() for p in args.paths}:
+        raise _BadInput("--out: must not be one of the input sets")
+    sets = [load(p, lazy=True) for p in args.paths]
+    try:
+        first = sets[0]
+        for path, ds in zip(args.paths, sets):
+            if ds.bands != first.bands or ds.npix != first.npix:
+                raise _BadInput(
+                    f"{path}: bands {ds.bands} and {ds.npix} px differ from {args.paths[0]} "
+                    f"({first.bands}, {first.npix} px)"
+                )
+        truth = pd.concat([ds.truth for ds in sets], ignore_index=True)
+        meta = {"concat": [{"path": str(p), "meta": ds.meta} for p, ds in zip(args.paths, sets)]}
+        compression = None if args.compression == "none" else args.compression
+        offset = 0
+        with DatasetWriter(
+            args.out, first.npix, first.bands, meta, compression=compression
+        ) as writer:
+            for ds in sets:
+                for start in range(0, len(ds), 256):
+                    stop = min(start + 256, len(ds))
+                    rows = truth.iloc[offset + start : offset + stop].reset_index(drop=True)
+                    writer.append(ds.images[start:stop], rows)
+                offset += len(ds)
+    finally:
+        for ds in sets:
+            ds.close()
+    print(f"wrote {len(truth)} images from {len(sets)} sets to {args.out}")
+    return EXIT_OK
+
+
 _TRUTH_SUFFIX = {"parquet": ".parquet", "fits": ".fits", "ecsv": ".ecsv"}
 
 
@@ -452,6 +500,7 @@ _COMMANDS = {
     "show": _show,
     "fits": _fits,
     "truth": _truth,
+    "concat": _concat,
 }
 
 

@@ -68,13 +68,16 @@ def test_readme_walkthrough_runs(tmp_path):
     assert theta[theta["group"] == "lens"]["n"].sum() == 60
     kinds = pd.read_parquet(tmp_path / "out/kind/bin_kind.parquet")
     assert kinds[kinds["group"] == "nonlens"]["n"].sum() == 60
+    assert kinds[kinds["group"] == "lens"]["category"].tolist() == ["lens"]
+    assert kinds[kinds["group"] == "lens"]["n"].sum() == 60
     assert kinds["flagged"].between(0, 1).all()
     sel = pd.read_parquet(tmp_path / "out/sel/selection_theta_E.parquet")
     assert "fpr=0.1" in set(sel["threshold_label"])
-    for out in ("gate", "gate2"):
+    for out, n_nonlenses in (("gate", 0), ("gate2", 60)):
         report = json.loads((tmp_path / "out" / out / "report.json").read_text())
         assert report["passed"] is True
         assert report["provenance"]["data"]["saved set"]["n_lenses"] == 60
+        assert report["provenance"]["data"]["saved set"]["n_nonlenses"] == n_nonlenses
 
     # The same suite with a bar the toy finder cannot meet: exit 1, naming the expectation.
     strict = blocks["suite.toml"].replace("min_mean = 0.2", "min_mean = 0.999")

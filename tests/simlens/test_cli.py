@@ -494,3 +494,25 @@ print(json.dumps(out))
         __import__("pyarrow.parquet").parquet.read_schema(tmp_path / "field.truth.parquet").metadata
     )
     assert json.loads(meta[b"simlens"])["meta"]["seed"] == 4
+
+
+def _small_set(n: int, seed: int, **extra: Any) -> Any:
+    from simlens.dataset import Dataset
+
+    gen = np.random.default_rng(seed)
+    truth = pd.DataFrame({"label": gen.integers(0, 2, n), "kind": ["lens"] * n, **extra})
+    return Dataset(gen.normal(size=(n, 8, 8, 4)).astype(np.float32), truth, {"seed": seed})
+
+
+def test_concat_joins_sets_in_order(tmp_path):
+    from simlens.dataset import Dataset
+
+    a, b = _small_set(3, 0), _small_set(4, 1, extra=np.arange(4.0))
+    pa, pb = a.save(tmp_path / "a.h5"), b.save(tmp_path / "b.h5")
+    assert cli.main(["concat", str(pa), str(pb), "--out", str(tmp_path / "ab.h5")]) == 0
+    ab = load(tmp_path / "ab.h5")
+    np.testing.assert_array_equal(ab.images, np.concatenate([a.images, b.images]))
+    assert ab.truth["extra"].isna().sum() == 3
+    assert [part["path"] for part in ab.meta["concat"]] == [str(pa), str(pb)]
+    assert isinstance(ab, Dataset)
+    assert cli.main(["concat", str(pa), "--out", str(pa)]) == 2
