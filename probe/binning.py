@@ -3,6 +3,11 @@
 Bins are half-open, ``[e_i, e_{i+1})``, except the last, which is closed, ``[e_{k-1}, e_k]``, so
 every value inside the range lands in exactly one bin and the maximum of a range built from the
 data is kept (Sensie dropped it). A bin is reported by its edges and centre ``(e_i + e_{i+1}) / 2``.
+
+Round numbers stay round: :meth:`Binning.uniform` snaps its edges to the decimal grid of ``lo``,
+``hi`` and the step (``uniform(0, 1, n=10)`` has the edge 0.3, not linspace's
+0.30000000000000004), and a value within ``1e-9`` of a bin width below an edge counts as on the
+edge (a gridded value such as ``0.7 - 0.4 = 0.29999999999999993`` goes to the bin of 0.3).
 """
 
 from __future__ import annotations
@@ -15,6 +20,32 @@ import numpy as np
 from probe.errors import ProbeTypeError, ProbeValueError
 
 Outside = Literal["raise", "drop"]
+
+#: A value this fraction of the narrowest bin width below an edge is taken as on the edge.
+EDGE_TOLERANCE = 1e-9
+
+
+def _decimals(x: float) -> int:
+    """Digits after the point in the shortest decimal that reads back as ``x``."""
+    from decimal import Decimal
+
+    exponent = Decimal(repr(float(x))).normalize().as_tuple().exponent
+    return max(0, -int(exponent)) if isinstance(exponent, int) else 0
+
+
+def _decimal_edges(lo: float, hi: float, n: int) -> np.ndarray:
+    """``n + 1`` equal-width edges from ``lo`` to ``hi``, on the decimal grid of the inputs when
+    there is one (lo, hi and the step all short decimals), else :func:`numpy.linspace`'s."""
+    edges = np.linspace(lo, hi, n + 1)
+    step = float(f"{(hi - lo) / n:.12g}")
+    if abs(step * n - (hi - lo)) > 1e-14 * max(abs(hi), abs(lo)):
+        return edges  # the step is no short decimal (e.g. 1/3): nothing to snap to
+    d = max(_decimals(lo), _decimals(hi), _decimals(step))
+    if d > 12:
+        return edges
+    snapped = np.round(lo + step * np.arange(n + 1), d)
+    snapped[0], snapped[-1] = lo, hi
+    return snapped
 
 
 @dataclass(frozen=True)
@@ -60,7 +91,7 @@ class Binning:
         lo_f, hi_f = float(lo), float(hi)
         if not (np.isfinite(lo_f) and np.isfinite(hi_f)) or hi_f <= lo_f:
             raise ProbeValueError(f"uniform binning needs finite lo < hi; got lo={lo}, hi={hi}")
-        return cls(tuple(np.linspace(lo_f, hi_f, int(n) + 1)), outside)
+        return cls(tuple(_decimal_edges(lo_f, hi_f, int(n))), outside)
 
     @classmethod
     def edges(cls, edges: Any, *, outside: Outside = "raise") -> Binning:
@@ -122,11 +153,13 @@ class Binning:
         """
         v = np.asarray(values, dtype=np.float64)
         edges = np.asarray(self.bin_edges)
+        # A value a rounding error below an edge is on it: 0.7 - 0.4 belongs with 0.3.
+        tol = EDGE_TOLERANCE * float(np.min(np.diff(edges)))
         # side="right" puts a value equal to an inner edge in the bin above (half-open bins);
         # the clip then folds the top edge itself into the last bin (closed last bin).
-        idx = np.searchsorted(edges, v, side="right") - 1
-        idx = np.minimum(idx, self.n_bins - 1)
-        out = (v < edges[0]) | (v > edges[-1]) | ~np.isfinite(v)
+        idx = np.searchsorted(edges - tol, v, side="right") - 1
+        idx = np.clip(idx, 0, self.n_bins - 1)
+        out = (v < edges[0] - tol) | (v > edges[-1] + tol) | ~np.isfinite(v)
         if np.any(out):
             if self.outside == "raise":
                 i = int(np.flatnonzero(out)[0])

@@ -12,8 +12,10 @@ Examples::
     probe yield --model finder.keras --survey des-y3 --threshold 0.9
     probe check --model cand.keras --baseline base.keras --suite default --out out/gate
 
-``probe check`` is the regression gate (docs/gate.md): exit status 0 when every expectation
-holds, 1 when one fails, 2 on bad input; it writes report.html, report.json and junit.xml.
+``probe check`` is the regression gate (docs/gate.md); it writes report.html, report.json and
+junit.xml. Exit status of every command (:mod:`probe.cli_policy`, shared with ``simlens``): 0
+success, 1 a failed check (``probe check`` only), 2 bad input or an unreadable model or file,
+with a one-line message (``--debug`` adds the traceback).
 
 Each writes ``<name>.<format>`` (the table with provenance), ``<name>_scores.parquet`` (per-sample
 scores) and ``<name>.<plot>`` into ``--out``, and prints the trend of every group.
@@ -24,14 +26,14 @@ This is the only module of probe allowed to import ``simlens`` (for ``--data``, 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from probe.errors import ModelLoadError, ProbeError, ProbeValueError
+from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
+from probe.errors import ProbeError, ProbeValueError
 
 
 def parse_values(text: str) -> np.ndarray:
@@ -82,12 +84,14 @@ _MODEL_HELP = ".keras, .h5, .onnx, .pt/.pth (TorchScript), .pt2 (torch.export) o
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="probe", description="Sensitivity probe for lens finders (see docs/probe.md)."
+    parser = Parser(
+        prog="probe",
+        description="Sensitivity probe for lens finders (see docs/probe.md).",
+        epilog=EPILOG,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
     common.add_argument("--out", type=Path, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=int, default=256)
@@ -99,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
     common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")
+    common.add_argument(
+        "--band",
+        choices=("ci", "std", "sem"),
+        default="ci",
+        help="error bars of bin/sweep/resim plots: interval of the mean (ci, default), std, sem",
+    )
     common.add_argument("--label", help="model label in plots")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -110,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quantiles", action="store_true", help="equal-count bins")
     b.add_argument("--drop-outside", action="store_true", help="drop values outside --range")
     b.add_argument("--unit", default="", help="unit of the --by column")
+    b.add_argument(
+        "--classes",
+        help="multi-class model, --by a category column: output column of each category's "
+        "true class, e.g. elliptical=0,lens=1,spiral=2 (the score is that class's probability)",
+    )
 
     s = sub.add_parser("sweep", parents=[common], help="score under a perturbation")
     s.add_argument("--data", required=True, help="HDF5 image set")
@@ -125,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--unpaired", action="store_true", help="fresh systems at every value")
     r.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
     r.add_argument("--unit", default="", help="unit of --param")
+    r.add_argument("--kind", help="non-lens kind to simulate (default: the simulator's)")
+    _population_args(r)
 
     sel = sub.add_parser("selection", parents=[common], help="completeness against a parameter")
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
@@ -133,7 +150,16 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
     sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
     sel.add_argument("--n", type=int, default=1000, help="lenses to simulate")
-    sel.add_argument("--n-nonlenses", type=int, default=0, help="non-lenses (for --fpr, TPR)")
+    sel.add_argument(
+        "--n-nonlenses", type=int, help="non-lenses to simulate (for --fpr, TPR; default 0)"
+    )
+    sel.add_argument(
+        "--negatives", help="HDF5 set whose non-lenses (label 0) set --fpr thresholds and TPR"
+    )
+    sel.add_argument("--param2", help="second property: a 2-D selection surface")
+    sel.add_argument("--range2", nargs=2, type=float, metavar=("LO", "HI"), help="its range")
+    sel.add_argument("--bins2", type=int, default=6, help="bins of --param2 (6)")
+    sel.add_argument("--unit2", default="", help="unit of --param2")
     sel.add_argument("--kind", default="elliptical", help="non-lens kind to simulate")
     sel.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range")
     sel.add_argument("--bins", type=int, default=12, help="number of uniform bins")
@@ -141,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--interval", choices=("wilson", "jeffreys"), default="wilson")
     sel.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
     sel.add_argument("--unit", default="", help="unit of --param")
+    _population_args(sel)
 
     y = sub.add_parser("yield", parents=[common], help="expected number of lenses found")
     y.add_argument("--survey", default="des-y3", help="simlens survey preset")
@@ -186,56 +213,45 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
     c.add_argument("--batch-size", type=int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_debug(parser, sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 probe error, 2 usage error).
+    """Run the CLI; returns the exit status (:mod:`probe.cli_policy`): 0 success, 1 a failed
+    check (``probe check``), 2 bad input or an unreadable model or file."""
 
-    ``probe check`` differs: 0 all expectations hold, 1 one fails, 2 bad input or usage.
-    """
-    args = _parser().parse_args(argv)
-    if args.command == "check":
-        return _run_check(args)
-    try:
-        return _run(args)
-    except ModelLoadError as err:  # bad input, like a usage error
-        print(f"probe: error: {err}", file=sys.stderr)
-        return 2
-    except ProbeError as err:
-        print(f"probe: error: {err}", file=sys.stderr)
-        return 1
+    def commands(args: argparse.Namespace) -> int:
+        return _run_check(args) if args.command == "check" else _run(args)
+
+    return run("probe", _parser(), commands, argv)
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    """``probe check``: 0 when every expectation holds, 1 when one fails, 2 on bad input."""
+    """``probe check``: 0 when every expectation holds, 1 when one fails; errors raise."""
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
-    try:
-        result = run_gate(
-            args.model,
-            args.suite,
-            baseline=args.baseline,
-            cache_dir=cache_dir,
-            seed=args.seed,
-            data=args.data,
-            batch_size=args.batch_size,
-            log=log,
-            allow_same_model=args.allow_same_model,
-        )
-        written = result.write(args.out)
-    # Bad input: a suite error, a missing or unreadable file or model, a simulator rejecting
-    # the suite's controls. Keras reports unreadable model files as ValueError or OSError.
-    except (ProbeError, OSError, ValueError) as err:
-        print(f"probe check: error: {err}", file=sys.stderr)
-        return 2
+    # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the
+    # suite's controls) propagate: the policy turns them into exit 2 with one line.
+    result = run_gate(
+        args.model,
+        args.suite,
+        baseline=args.baseline,
+        cache_dir=cache_dir,
+        seed=args.seed,
+        data=args.data,
+        batch_size=args.batch_size,
+        log=log,
+        allow_same_model=args.allow_same_model,
+    )
+    written = result.write(args.out)
     print(result.summary())
     for path in written.values():
         print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return EXIT_OK if result.passed else EXIT_FAILED
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -263,6 +279,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.command == "resim":
         sim = make_simulator(args.survey, args.npix)
+        lens_c, nonlens_c = _population_controls(args)
+        if args.param in lens_c:
+            raise ProbeValueError(f"--param {args.param} is varied; do not also fix it")
         result = p.resimulate(
             sim,
             args.param,
@@ -272,6 +291,8 @@ def _run(args: argparse.Namespace) -> int:
             rng=args.seed,
             paired=not args.unpaired,
             unit=args.unit,
+            lens_controls=lens_c,
+            nonlens_controls={**({"kind": args.kind} if args.kind else {}), **nonlens_c},
         )
         stem = f"resim_{args.param}"
     else:
@@ -280,7 +301,12 @@ def _run(args: argparse.Namespace) -> int:
             if args.command == "bin":
                 if args.by not in data.truth.columns:
                     raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
-                values = data.truth[args.by].to_numpy(dtype=np.float64)
+                column = data.truth[args.by]
+                if _is_categorical(column):
+                    return _run_categories(p, data, column, args)
+                if args.classes:
+                    raise ProbeValueError("--classes applies to --by a category column")
+                values = column.to_numpy(dtype=np.float64)
                 outside: Literal["raise", "drop"] = "drop" if args.drop_outside else "raise"
                 if args.quantiles:
                     bins: Binning | int = Binning.quantiles(values, n=args.bins, outside=outside)
@@ -315,7 +341,7 @@ def _run(args: argparse.Namespace) -> int:
     written = [result.save(out / f"{stem}.{args.format}")]
     written.append(_save_scores(result, out / f"{stem}_scores.parquet"))
     if args.plot != "none":
-        written.append(result.plot(out / f"{stem}.{args.plot}"))
+        written.append(result.plot(out / f"{stem}.{args.plot}", band=args.band))
     for group in result.groups:
         try:
             t = result.trend(group)
@@ -329,6 +355,60 @@ def _run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _is_categorical(column: Any) -> bool:
+    """Strings, booleans and pandas categoricals are broken down by category, not binned."""
+    import pandas as pd
+
+    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _parse_classes(text: str) -> dict[str, int]:
+    """``"a=0,b=1"`` -> {"a": 0, "b": 1}."""
+    out: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, column = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = int(column)
+        except ValueError:
+            raise ProbeValueError(
+                f"--classes {text!r}: expected name=column pairs, e.g. elliptical=0,lens=1"
+            ) from None
+    return out
+
+
+def _run_categories(p: Any, data: Any, column: Any, args: argparse.Namespace) -> int:
+    """``probe bin --by <string column>``: per-category scores, TPR/FPR and intervals."""
+    result = p.by_category(
+        data.images,
+        data.labels,
+        column.to_numpy(dtype=object),
+        name=args.by,
+        rng=args.seed,
+        classes=_parse_classes(args.classes) if args.classes else None,
+    )
+    out: Path = args.out
+    stem = f"bin_{args.by}"
+    written = [result.save(out / f"{stem}.{args.format}")]
+    written.append(_save_frame(result.scores, out / f"{stem}_scores.parquet"))
+    if args.plot != "none":
+        written.append(result.plot(out / f"{stem}.{args.plot}"))
+    rate = {"lens": "TPR", "nonlens": "FPR", "all": "flagged"}
+    pct = f"{100 * result.stats.confidence:g}%"
+    print(f"{args.by}: {len(result.categories)} categories, lowest mean score first ({pct})")
+    for _, r in result.table.iterrows():
+        print(
+            f"  {r['category']:>16s} {r['group']:8s} n={r['n']:<6d} mean {r['mean']:.4f} "
+            f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]  {rate[r['group']]} at p >= "
+            f"{result.stats.threshold:g}: {r['flagged']:.4f} [{r['flagged_low']:.4f}, "
+            f"{r['flagged_high']:.4f}]"
+        )
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
 
 
 _CONTROL_RANGES = {
@@ -358,52 +438,111 @@ def _floats(text: str | None) -> list[float]:
 
 
 def _run_selection(args: argparse.Namespace) -> int:
-    """``probe selection``: completeness against --param on a saved or simulated set."""
-    from probe.selection import selection_function
+    """``probe selection``: completeness against --param (and --param2: a 2-D surface) on a
+    saved or simulated set; --negatives adds a saved set of non-lenses for --fpr and TPR."""
+    from probe.selection import format_threshold, selection_function, selection_surface
 
     if args.out is None:
         raise ProbeValueError("--out is required")
+    params = [args.param] + ([args.param2] if args.param2 else [])
+    if args.data and args.n_nonlenses is not None:
+        raise ProbeValueError(
+            "--n-nonlenses applies when simulating; with --data the set's own non-lenses are "
+            "used (add others with --negatives FILE)"
+        )
+    if args.data and _population_controls(args) != ({}, {}):
+        raise ProbeValueError(
+            "--theta-E, --mag-source-g, ... choose a simulated population; with --data the "
+            "set is used as it is"
+        )
     p = _predictor(args)
-    param = args.param
     if args.data:
         data = load_data(args.data)
         try:
-            if param not in data.truth.columns:
-                raise ProbeValueError(f"--param {param!r} is not a truth column of {args.data}")
-            values = data.truth[param].to_numpy(dtype=np.float64)
+            for name in params:
+                if name not in data.truth.columns:
+                    raise ProbeValueError(f"{name!r} is not a truth column of {args.data}")
+            values = np.column_stack([data.truth[n].to_numpy(dtype=np.float64) for n in params])
             labels = np.asarray(data.labels)
             p_lens = p.predict(data.images)
         finally:
-            close = getattr(data, "close", None)
-            if callable(close):
-                close()
+            _close(data)
     else:
         sim = make_simulator(args.survey, args.npix)
         rng = args.seed
-        lo_hi = tuple(args.range) if args.range else _CONTROL_RANGES.get(param)
-        controls = {param: lo_hi} if param in _CONTROL_RANGES else {}
-        truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **controls)
-        if param not in truth.columns:
-            raise ProbeValueError(f"--param {param!r} is neither a control nor a truth column")
-        values = truth[param].to_numpy(dtype=np.float64)
+        lens_c, nonlens_c = _population_controls(args)
+        ranges = [tuple(args.range) if args.range else None]
+        ranges.append(tuple(args.range2) if args.param2 and args.range2 else None)
+        for name, lo_hi in zip(params, ranges):
+            if name in lens_c:
+                continue  # the user's own control of the population wins
+            lo_hi = lo_hi or _CONTROL_RANGES.get(name)
+            if name in _CONTROL_RANGES:
+                lens_c[name] = lo_hi
+        truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **lens_c)
+        for name in params:
+            if name not in truth.columns:
+                raise ProbeValueError(f"{name!r} is neither a control nor a truth column")
+        values = np.column_stack([truth[n].to_numpy(dtype=np.float64) for n in params])
         p_lens = p.predict(sim.render(truth))
         labels = np.ones(len(truth), dtype=np.int64)
-        if args.n_nonlenses > 0:
-            neg = sim.sample_nonlenses(args.n_nonlenses, rng=rng + 1, kind=args.kind)
+        n_neg = args.n_nonlenses or 0
+        if n_neg > 0:
+            neg = sim.sample_nonlenses(n_neg, rng=rng + 1, kind=args.kind, **nonlens_c)
             p_lens = np.concatenate([p_lens, p.predict(sim.render(neg))])
             labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
-            values = np.concatenate([values, np.full(len(neg), np.nan)])
+            values = np.concatenate([values, np.full((len(neg), len(params)), np.nan)])
+    if args.negatives:
+        neg_p = _negative_scores(p, args.negatives)
+        p_lens = np.concatenate([p_lens, neg_p])
+        labels = np.concatenate([labels, np.zeros(neg_p.size, dtype=np.int64)])
+        values = np.concatenate([values, np.full((neg_p.size, len(params)), np.nan)])
     from probe.binning import Binning
 
-    lens_values = values[labels == 1]
-    lo, hi = args.range if args.range else (np.nanmin(lens_values), np.nanmax(lens_values))
-    bins = Binning.uniform(lo, hi, n=args.bins, outside="drop" if args.range else "raise")
+    def binning(column: int, given: Any, n_bins: int) -> Binning:
+        lens_values = values[labels == 1, column]
+        lo, hi = given if given else (np.nanmin(lens_values), np.nanmax(lens_values))
+        return Binning.uniform(lo, hi, n=n_bins, outside="drop" if given else "raise")
+
     fprs = _floats(args.fpr)
+    provenance = {
+        "model": p.adapter.description,
+        "seed": args.seed,
+        "data": args.data,
+        "negatives": args.negatives,
+    }
+    out: Path = args.out
+    written: list[Path] = []
+    if args.param2:
+        surface = selection_surface(
+            p_lens, labels, values[:, 0], values[:, 1],
+            binning(0, args.range, args.bins), binning(1, args.range2, args.bins2),
+            _floats(args.thresholds), fpr=fprs or None, interval=args.interval,
+            min_count=args.min_count, x_name=args.param, y_name=args.param2,
+            x_unit=args.unit, y_unit=args.unit2, label=args.label or p.label,
+        )  # fmt: skip
+        surface.provenance.update(provenance)
+        stem = f"selection_{args.param}_{args.param2}"
+        written.append(surface.save(out / f"{stem}.{args.format}"))
+        if args.plot != "none":
+            written.append(surface.plot(out / f"{stem}.{args.plot}"))
+        for label in surface.table["threshold_label"].unique():
+            rows = surface.table[surface.table["threshold_label"] == label]
+            t = float(rows["threshold"].iloc[0])
+            print(
+                f"threshold {label:>10s} (p >= {format_threshold(t)}): completeness per cell "
+                f"{np.nanmin(rows['completeness']):.3f} to {np.nanmax(rows['completeness']):.3f} "
+                f"over {len(rows)} cells"
+            )
+        for path in written:
+            print(f"wrote {path}")
+        return EXIT_OK
+    param = args.param
     sf = selection_function(
         p_lens,
         labels,
-        values,
-        bins,
+        values[:, 0],
+        binning(0, args.range, args.bins),
         _floats(args.thresholds),
         fpr=fprs or None,
         interval=args.interval,
@@ -411,9 +550,8 @@ def _run_selection(args: argparse.Namespace) -> int:
         name=param,
         unit=args.unit,
         label=args.label or p.label,
-        provenance={"model": p.adapter.description, "seed": args.seed, "data": args.data},
+        provenance=provenance,
     )
-    out: Path = args.out
     stem = f"selection_{param}"
     points = sf.fifty_percent_points()
     written = [sf.save(out / f"{stem}.{args.format}")]
@@ -426,13 +564,82 @@ def _run_selection(args: argparse.Namespace) -> int:
             print(f"{r['label']} {r['completeness']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]")
             continue
         print(
-            f"threshold {r['label']:>10s} (p >= {r['threshold']:.4g}): completeness "
-            f"{r['completeness']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
+            f"threshold {r['label']:>10s} (p >= {format_threshold(r['threshold'])}): "
+            f"completeness {r['completeness']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
             f"{param}_50 = {r['x50']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
         )
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return EXIT_OK
+
+
+def _close(data: Any) -> None:
+    close = getattr(data, "close", None)
+    if callable(close):
+        close()
+
+
+def _negative_scores(p: Any, path: str) -> np.ndarray:
+    """p(lens) of the non-lenses (label 0) of a saved set: the negatives of --fpr and TPR."""
+    data = load_data(path)
+    try:
+        labels = np.asarray(data.labels)
+        if not np.any(labels == 0):
+            raise ProbeValueError(f"--negatives {path!r} holds no non-lenses (label 0)")
+        scores = np.asarray(p.predict(data.images), dtype=np.float64)
+    finally:
+        _close(data)
+    return scores[labels == 0]
+
+
+#: Population controls of ``probe resim`` and ``probe selection``: flag -> (control, lens only).
+_POPULATION_FLAGS: dict[str, tuple[str, bool]] = {
+    "--theta-E": ("theta_E", True),
+    "--mag-source-g": ("mag_source_g", True),
+    "--n-sersic-source": ("n_sersic_source", True),
+    "--mag-lens-r": ("mag_lens_r", True),
+    "--psf-scale": ("psf_scale", False),
+}
+
+
+def _control_value(text: str) -> float | tuple[float, float]:
+    """``"x"`` -> x (fixed); ``"lo:hi"`` -> (lo, hi) (uniform), as ``simlens generate``."""
+    try:
+        parts = [float(v) for v in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or lo:hi, got {text!r}") from None
+    if len(parts) == 1 and np.isfinite(parts[0]):
+        return parts[0]
+    if len(parts) == 2 and np.all(np.isfinite(parts)) and parts[0] <= parts[1]:
+        return (parts[0], parts[1])
+    raise argparse.ArgumentTypeError(f"expected a number or lo:hi with lo <= hi, got {text!r}")
+
+
+def _population_args(parser: argparse.ArgumentParser) -> None:
+    """Flags that shape the simulated population (lens-only ones go to the lens draw only)."""
+    helps = {
+        "theta_E": "Einstein radius, arcsec: x or lo:hi (lenses)",
+        "mag_source_g": "lensed source g mag: x or lo:hi (lenses)",
+        "n_sersic_source": "source Sersic index: x or lo:hi (lenses)",
+        "mag_lens_r": "lens galaxy r mag: x or lo:hi (lenses)",
+        "psf_scale": "PSF FWHM / preset: x or lo:hi (lenses and non-lenses)",
+    }
+    for flag, (name, _) in _POPULATION_FLAGS.items():
+        parser.add_argument(flag, dest=name, type=_control_value, help=helps[name])
+
+
+def _population_controls(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(lens controls, non-lens controls) from the population flags given."""
+    lens: dict[str, Any] = {}
+    nonlens: dict[str, Any] = {}
+    for name, lens_only in _POPULATION_FLAGS.values():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        lens[name] = value
+        if not lens_only:
+            nonlens[name] = value
+    return lens, nonlens
 
 
 def _run_yield(args: argparse.Namespace) -> int:

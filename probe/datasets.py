@@ -2,6 +2,8 @@
 
 A set is an HDF5 file with a dataset ``images`` ``(n, H, W, C)`` and a truth table ``truth``,
 stored either as a compound (record) dataset or as a group with one 1-D dataset per column.
+This is the layout ``simlens generate`` and ``Dataset.save`` write (``/truth`` with a JSON
+``columns`` attribute, missing strings flagged in ``/truth_na``), read without importing simlens.
 Labels come from the truth's ``label`` column, else from a top-level ``labels`` dataset.
 Images stay on disk and are read batch by batch (``h5py.Dataset`` slicing).
 """
@@ -67,9 +69,32 @@ def read_truth(node: Any) -> pd.DataFrame:
     lengths = {len(v) for v in columns.values()}
     if len(lengths) != 1:
         raise ProbeValueError(f"truth columns have different lengths {sorted(lengths)}")
-    order = node.attrs.get("columns")
-    names = [str(c) for c in order] if order is not None else list(columns)
+    names = _column_order(node.attrs.get("columns"), list(columns))
     return pd.DataFrame({c: columns[c] for c in names if c in columns})
+
+
+def _column_order(order: Any, found: list[str]) -> list[str]:
+    """Column order from a ``columns`` attribute: a JSON list (what simlens writes), or an array
+    of names; the datasets' own order when absent."""
+    import json
+
+    if order is None:
+        return found
+    if isinstance(order, bytes):
+        order = order.decode("utf-8")
+    if isinstance(order, str):
+        # A string is a JSON list, never a sequence of one-character column names.
+        try:
+            order = json.loads(order)
+        except json.JSONDecodeError:
+            raise ProbeValueError(
+                f"truth attribute 'columns' is neither a JSON list nor an array: {order[:60]!r}"
+            ) from None
+        if not isinstance(order, list):
+            raise ProbeValueError(f"truth attribute 'columns' must be a list; got {order!r}")
+    names = [c.decode("utf-8") if isinstance(c, bytes) else str(c) for c in order]
+    # Columns the attribute does not name are kept, after those it orders.
+    return names + [c for c in found if c not in names]
 
 
 def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
@@ -88,6 +113,11 @@ def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
             raise ProbeKeyError(f"{os.fspath(path)!r} has no 'images' dataset")
         images = handle["images"]
         truth = read_truth(handle["truth"]) if "truth" in handle else pd.DataFrame()
+        if "truth_na" in handle:  # simlens marks missing strings in /truth_na/<column>
+            for name in handle["truth_na"]:
+                if name in truth.columns:
+                    missing = np.asarray(handle["truth_na"][name][()], dtype=bool)
+                    truth[name] = truth[name].astype(object).where(~missing, None)
         if "label" in truth.columns:
             labels = truth["label"].to_numpy()
         elif "labels" in handle:

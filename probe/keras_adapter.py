@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from probe.errors import ProbeTypeError
+from probe.errors import ProbeTypeError, ProbeValueError
 
 
 def load_keras(path: str) -> Any:
@@ -24,19 +24,34 @@ def load_keras(path: str) -> Any:
     """
     import keras
 
-    import_custom_layers(path)
-    return keras.models.load_model(path, compile=False)
+    missing = import_custom_layers(path)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (TypeError, ValueError) as err:
+        text = str(err)
+        if not (missing or "Could not locate" in text or "Unknown layer" in text):
+            raise
+        # Keras's own message runs to the whole layer config: name what is missing instead.
+        where = (
+            f" (module{'s' if len(missing) > 1 else ''} {', '.join(missing)})" if missing else ""
+        )
+        raise ProbeValueError(
+            f"{os.fspath(path)!r} uses a custom layer that cannot be imported{where}: put its "
+            "module on PYTHONPATH (it must register the layer with "
+            "@keras.saving.register_keras_serializable) and try again"
+        ) from err
 
 
-def import_custom_layers(model: Any) -> None:
-    """Import the modules defining a ``.keras`` file's registered custom objects.
+def import_custom_layers(model: Any) -> list[str]:
+    """Import the modules defining a ``.keras`` file's registered custom objects; returns the
+    modules that could not be imported.
 
     Keras deserialises a registered custom layer (e.g. simlens's ``AsinhStretch``) only if its
     module was imported first; the archive's ``config.json`` names that module. Only modules of
     packages already installed are imported; anything unreadable is left for Keras to report.
     """
     if not isinstance(model, str | os.PathLike) or not os.fspath(model).endswith(".keras"):
-        return
+        return []
     import importlib.util
     import json
     import zipfile
@@ -45,7 +60,7 @@ def import_custom_layers(model: Any) -> None:
         with zipfile.ZipFile(model) as archive:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return
+        return []
     modules: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -60,12 +75,16 @@ def import_custom_layers(model: Any) -> None:
                 walk(value)
 
     walk(config)
+    missing = []
     for module in sorted(modules):
         try:
-            if importlib.util.find_spec(module.split(".")[0]) is not None:
-                importlib.import_module(module)
+            if importlib.util.find_spec(module.split(".")[0]) is None:
+                missing.append(module)
+                continue
+            importlib.import_module(module)
         except ImportError:
-            continue
+            missing.append(module)
+    return missing
 
 
 def fast_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -318,6 +318,7 @@ def write_report(
     rule: VerdictRule | None = None,
     yields: SurveyYields | None = None,
     selection: bool = True,
+    band: str = "ci",
 ) -> Path:
     """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path.
 
@@ -344,6 +345,7 @@ def write_report(
             root / "figures" / f"{e.name}.png",
             labels=[r.label for r in rs],
             title=f"{e.title} (paper section {e.section})",
+            band=band,
             dpi=110,
         )
     summary = summarise(study, rule)

@@ -14,7 +14,15 @@ import pandas as pd
 from probe import rng as _rng
 from probe.errors import ProbeKeyError, ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
-from probe.statistics import GROUPS, StatsParams, Trend, column_methods, paired_trend, wls_trend
+from probe.statistics import (
+    GROUPS,
+    StatsParams,
+    Trend,
+    column_methods,
+    image_trend,
+    paired_trend,
+    wls_trend,
+)
 from probe.validation import names_list
 
 _SUFFIXES = (".parquet", ".pq", ".csv", ".json")
@@ -84,29 +92,53 @@ class Result:
         """``"parameter [unit]"`` for plot axes."""
         return f"{self.parameter} [{self.unit}]" if self.unit else self.parameter
 
-    def trend(self, group: str = "all") -> Trend:
+    def trend(self, group: str = "all", *, method: str | None = None) -> Trend:
         """Slope of the mean correct-class score against the value, with interval and p-value.
 
-        Binned parameters and unpaired re-simulations (independent samples per value) use a
-        weighted least-squares fit of the means; sweeps and paired re-simulations (the same
-        images at every value) use the mean of per-image slopes. ``Trend.method`` gives the
-        formulas.
+        Binned parameters and unpaired re-simulations (independent samples per value) use, by
+        default, least squares over images with a bootstrap interval over images
+        (:func:`probe.statistics.image_trend`); ``method="weighted"`` fits the bin means with
+        weights 1/sem^2 instead (biased when scores saturate; see
+        :func:`probe.statistics.wls_trend`). Sweeps and paired re-simulations (the same images
+        at every value) use the mean of per-image slopes. ``Trend.method`` gives the formulas.
 
         Parameters
         ----------
         group : {"lens", "nonlens", "all"}
             Which samples.
+        method : {"images", "weighted"}, optional
+            Trend of unpaired results; default :attr:`StatsParams.trend`.
         """
         if group not in self.groups:
             raise ProbeKeyError(
                 f"group {group!r} not in this result; have {names_list(self.groups)}"
             )
+        chosen = self.stats.trend if method is None else method
+        if chosen not in ("images", "weighted"):
+            raise ProbeValueError(f"method must be 'images' or 'weighted'; got {method!r}")
         g = GROUPS.index(group)
+        entropy = int(self.provenance["seeds"]["entropy"])
+        if not self.paired and chosen == "images":
+            sel = self.scores if group == "all" else self.scores[self._label_mask(group)]
+            sel = sel[np.isfinite(sel["value"].to_numpy(dtype=np.float64))]
+            labels = sel["label"].to_numpy(dtype=np.int64)
+            x = sel["value"].to_numpy(dtype=np.float64)
+            # Binned values are drawn with the images: resample images within class only.
+            # A re-simulation fixes the count per value: resample within (value, class).
+            strata = labels if self.kind == "by_parameter" else _value_strata(x, labels)
+            return image_trend(
+                x,
+                sel["score"].to_numpy(dtype=np.float64),
+                strata,
+                n_boot=self.stats.n_boot,
+                confidence=self.stats.confidence,
+                rng=_rng.child(entropy, _rng.TREND, g),
+                group=group,
+            )
         if self.paired:
             sel = self.scores if group == "all" else self.scores[self._label_mask(group)]
             matrix = sel.pivot(index="sample", columns="value", values="score")
             values = matrix.columns.to_numpy(dtype=np.float64)
-            entropy = int(self.provenance["seeds"]["entropy"])
             return paired_trend(
                 values,
                 matrix.to_numpy(dtype=np.float64),
@@ -170,7 +202,8 @@ class Result:
         return save_table(self.table, self.metadata(), path)
 
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-        """Plot mean +/- std against the value, one panel per group; see :func:`plot_results`."""
+        """Plot the mean and its interval (``band="ci"``; ``"std"`` for the spread) against the
+        value, one panel per group; see :func:`plot_results`."""
         from probe.plotting import plot_results
 
         return plot_results([self], path, **kwargs)
@@ -181,6 +214,12 @@ class Result:
             f"<Result {self.kind} of {self.label!r} over {self.parameter!r}: {values} values, "
             f"groups {', '.join(self.groups)}, n_dropped={self.n_dropped}>"
         )
+
+
+def _value_strata(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """One stratum per (value, class)."""
+    _, code = np.unique(x, return_inverse=True)
+    return code.astype(np.int64) * 2 + (labels == 1)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

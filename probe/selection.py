@@ -258,6 +258,18 @@ def _bins_for(bins: Any, values: np.ndarray) -> Binning:
     return Binning.edges(bins)
 
 
+def format_threshold(t: float) -> str:
+    """A score threshold with enough digits to tell it from 1 (and 0): 0.9996, never "1".
+
+    At least 4 significant digits, and two of ``1 - t`` (or of ``t`` near 0)."""
+    t = float(t)
+    if not math.isfinite(t) or t in (0.0, 1.0):
+        return f"{t:g}"
+    gap = min(abs(1.0 - t), abs(t)) or 1e-16
+    digits = max(4, math.ceil(-math.log10(gap)) + 2)
+    return f"{t:.{min(digits, 17)}g}"
+
+
 def _threshold_list(
     thresholds: Sequence[float], fpr: float | Sequence[float] | None, neg: np.ndarray
 ) -> list[tuple[float, str, float]]:
@@ -267,7 +279,7 @@ def _threshold_list(
         tf = float(t)
         if not math.isfinite(tf):
             raise ProbeValueError(f"thresholds must be finite; got {t!r}")
-        out.append((tf, f"{tf:g}", math.nan))
+        out.append((tf, repr(tf), math.nan))  # the label is the threshold as given
     if fpr is not None:
         rates = [fpr] if isinstance(fpr, float | int) else list(fpr)
         if neg.size == 0:

@@ -90,7 +90,7 @@ def plot_selection(
                 ms=3.5,
                 capsize=2,
                 color=colour,
-                label=f"p >= {tl}" if not tl.startswith("fpr") else f"{tl} (p >= {t:.3g})",
+                label=threshold_legend(t, tl),
             )
             low = rows["low_count"].to_numpy(bool)
             if low.any():
@@ -102,11 +102,9 @@ def plot_selection(
                     continue
                 if np.isfinite(cf.x50):
                     ax.plot(xs, cf.curve(xs), "-", color=colour, lw=1.1)
-                    ax.axvline(cf.x50, color=colour, lw=0.8, ls=":")
-                    lo = max(cf.low, lo_x) if np.isfinite(cf.low) else lo_x
-                    hi = min(cf.high, hi_x) if np.isfinite(cf.high) else hi_x
-                    ax.axvspan(lo, hi, color=colour, alpha=0.08, lw=0)
+                    _shade_fifty_percent_point(ax, cf, lo_x, hi_x, colour)
         ax.axhline(0.5, color="0.5", lw=0.8, ls="--", zorder=0)
+        ax.set_xlim(lo_x, hi_x)  # nothing drawn beyond the data range widens the axis
         ax.set_xlabel(sf.axis_label)
         ax.set_title(name)
         ax.grid(alpha=0.3)
@@ -126,8 +124,9 @@ def plot_surface(
     annotate: bool = True,
     dpi: int = 150,
 ) -> Path:
-    """Heat maps per threshold: completeness (thin cells hatched grey) and interval width; cell
-    counts written in the completeness panels when ``annotate``."""
+    """Heat maps per threshold: completeness (thin cells hatched grey) with its 50% contour
+    (white line, through the cell centres, thin cells left out) and interval width; cell counts
+    written in the completeness panels when ``annotate``."""
     target, fmt = _figure_target(path)
     labels = surface.table["threshold_label"].unique().tolist()
     from matplotlib.figure import Figure
@@ -140,8 +139,8 @@ def plot_surface(
     counts = surface.counts()
     thin = counts < surface.min_count
     for row, tl in zip(axes, labels):
-        comp = np.ma.masked_where(thin, surface.grid("completeness", tl))
-        width = np.ma.masked_where(counts == 0, surface.grid("width", tl))
+        comp = np.ma.masked_where(thin, surface.grid("completeness", tl).to_numpy(float))
+        width = np.ma.masked_where(counts == 0, surface.grid("width", tl).to_numpy(float))
         for ax, data, cmap, vmax, name in (
             (row[0], comp, "viridis", 1.0, "completeness"),
             (row[1], width, "magma_r", None, f"{surface.confidence:.0%} interval width"),
@@ -152,6 +151,7 @@ def plot_surface(
             ax.set_xlabel(xl)
             ax.set_ylabel(yl)
             ax.set_title(f"{surface.label}: {name}, p >= {tl}", fontsize="small")
+        _fifty_percent_contour(row[0], surface, comp)
         if thin.any():
             row[0].pcolor(
                 ex, ey, np.ma.masked_where(~thin, np.ones_like(counts)).T, hatch="//", alpha=0.0
@@ -298,3 +298,43 @@ def report_section(
             "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
         )
     return "\n".join(parts)
+
+
+def _fifty_percent_contour(ax: Any, surface: SelectionSurface, comp: np.ma.MaskedArray) -> None:
+    """The C = 0.5 contour of the completeness grid, where the grid crosses 0.5."""
+    values = comp.compressed()
+    if min(comp.shape) < 2 or values.size == 0 or not values.min() < 0.5 < values.max():
+        return
+    cx, cy = surface.x_binning.centres, surface.y_binning.centres
+    ax.contour(cx, cy, comp.T, levels=[0.5], colors="w", linewidths=1.6)
+
+
+def threshold_legend(threshold: float, label: str) -> str:
+    """Legend text of a threshold as the user gave it (``p >= 0.9996``); a threshold set at a
+    false positive rate shows its score with enough digits to tell it from 1."""
+    if not label.startswith("fpr"):
+        return f"p >= {label}"
+    from probe.selection import format_threshold
+
+    return f"{label} (p >= {format_threshold(threshold)})"
+
+
+def _shade_fifty_percent_point(ax: Any, cf: Any, lo_x: float, hi_x: float, colour: str) -> None:
+    """The 50% point (dotted line) and its interval (shaded) inside the data range only.
+
+    A closed interval is shaded solid; an open side (the data do not bound it) is hatched up
+    to the edge of the range, so it never reads as a measured bound; a point or interval
+    outside the range draws nothing beyond the axis (the legend of the fit says extrapolated).
+    """
+    if lo_x <= cf.x50 <= hi_x:
+        ax.axvline(cf.x50, color=colour, lw=0.8, ls=":")
+    low = cf.low if np.isfinite(cf.low) else -np.inf
+    high = cf.high if np.isfinite(cf.high) else np.inf
+    lo, hi = max(low, lo_x), min(high, hi_x)
+    if not lo < hi:
+        return  # the interval lies wholly outside the data range
+    open_interval = not (np.isfinite(cf.low) and np.isfinite(cf.high))
+    if open_interval:
+        ax.axvspan(lo, hi, facecolor="none", edgecolor=colour, hatch="//", alpha=0.35, lw=0)
+    else:
+        ax.axvspan(lo, hi, color=colour, alpha=0.08, lw=0)

@@ -64,8 +64,11 @@ class SelectionSurface:
     provenance: dict[str, Any]
     label: str = ""
 
-    def grid(self, column: str, threshold: float | str | None = None) -> np.ndarray:
-        """``column`` as an array of shape (n_x bins, n_y bins) at one threshold."""
+    def grid(self, column: str, threshold: float | str | None = None) -> pd.DataFrame:
+        """``column`` at one threshold as a labelled (n_x bins, n_y bins) table: rows are the
+        x bins, columns the y bins, each an :class:`pandas.IntervalIndex` named after its
+        property (``grid(...).loc[x_value, y_value]`` reads the cell holding those values;
+        ``.to_numpy()`` gives the bare array)."""
         labels = self.table["threshold_label"].unique().tolist()
         if threshold is None:
             if len(labels) != 1:
@@ -78,12 +81,18 @@ class SelectionSurface:
         if sel.empty:
             raise ProbeKeyError(f"threshold {threshold!r} not in {labels}")
         nx, ny = self.x_binning.n_bins, self.y_binning.n_bins
-        return sel[column].to_numpy().reshape(nx, ny)
+        return pd.DataFrame(
+            sel[column].to_numpy().reshape(nx, ny),
+            index=pd.IntervalIndex.from_breaks(self.x_binning.bin_edges, name=self.x_name,
+                                               closed="left"),
+            columns=pd.IntervalIndex.from_breaks(self.y_binning.bin_edges, name=self.y_name,
+                                                 closed="left"),
+        )  # fmt: skip
 
     def counts(self) -> np.ndarray:
         """Lenses per cell, shape (n_x bins, n_y bins)."""
         first = self.table["threshold_label"].iloc[0]
-        return self.grid("n", first).astype(np.int64)
+        return self.grid("n", first).to_numpy().astype(np.int64)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the table with its metadata (as :meth:`SelectionFunction.save`)."""

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
 from probe.provenance import hash_frame, now_utc, package_versions
 from probe.result import Result
+
+if TYPE_CHECKING:
+    from probe.categories import CategoryResult
 from probe.statistics import StatsParams, summarise
 from probe.validation import (
     check_grid,
@@ -231,6 +234,42 @@ class Probe:
             self._cache.popitem(last=False)
         return p, data_hash
 
+    def _true_class_scores(
+        self,
+        image_set: ImageSet,
+        cats: np.ndarray,
+        classes: Mapping[str, int],
+        timer: _Timer,
+    ) -> np.ndarray:
+        """Probability of each image's true class (its category's column of the output)."""
+        from probe.models import to_p_lens
+
+        missing = sorted(set(cats.tolist()) - set(classes))
+        if missing:
+            raise ProbeValueError(
+                f"classes has no output column for categor{'ies' if len(missing) > 1 else 'y'} "
+                f"{', '.join(map(repr, missing))}"
+            )
+        column = np.array([int(classes[c]) for c in cats])
+        score = np.empty(image_set.n)
+        for start, stop in image_set.spans(self.batch_size):
+            batch = image_set.batch(start, stop)
+            x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
+            with timer("inference"):
+                raw = np.asarray(self.adapter._call(x))
+            if raw.ndim != 2 or raw.shape[1] < 2:
+                raise ProbeValueError(
+                    f"classes= needs a multi-class model output (n, k >= 2); got {raw.shape}"
+                )
+            cols = column[start:stop]
+            # to_p_lens validates and normalises one column at a time (softmax for logits).
+            for k in np.unique(cols):
+                rows = np.flatnonzero(cols == k)
+                probs = to_p_lens(raw, raw.shape[0], positive_class=int(k),
+                                  logits=self.adapter.logits)  # fmt: skip
+                score[start + rows] = probs[rows]
+        return score
+
     def _predict_all(
         self, image_set: ImageSet, timer: _Timer, pending_hash: Future[str] | None
     ) -> np.ndarray:
@@ -358,6 +397,77 @@ class Probe:
             provenance=prov,
             bins=bins_frame,
             n_dropped=n_dropped,
+            label=self.label,
+        )
+
+    def by_category(
+        self,
+        images: Any,
+        labels: Any,
+        categories: Any,
+        *,
+        name: str = "category",
+        rng: _rng.RngLike = None,
+        classes: Mapping[str, int] | None = None,
+    ) -> CategoryResult:
+        """Correct-class score per category of a categorical column (e.g. ``kind``).
+
+        Parameters
+        ----------
+        images : array_like
+            ``(n, H, W, C)`` images.
+        labels : array_like of shape (n,)
+            1 for lenses, 0 for non-lenses.
+        categories : array_like of shape (n,)
+            Category of each image (strings, or anything with a string form; missing values
+            form the category ``"<missing>"``).
+        name : str
+            Name of the column, for tables and plots.
+        rng : numpy.random.Generator, int or None
+            Seed of the bootstrap intervals.
+        classes : mapping of str to int, optional
+            For a multi-class model (output ``(n, k)``): the output column of each category's
+            true class (e.g. ``{"lens": 1, "spiral": 2, "elliptical": 0, ...}``). The score of an
+            image is then the probability of its true class (``logits=True`` applies a
+            softmax); ``flagged`` still uses p(lens), the ``positive_class`` column. Without it,
+            the score is the correct-class score of the lens/non-lens label.
+
+        Returns
+        -------
+        CategoryResult
+            Per (category, group): n, mean score and its interval, accuracy, and the fraction
+            flagged at ``stats.threshold`` (TPR of lenses, FPR of non-lenses) with its Wilson
+            interval; categories ordered by mean score, lowest first.
+        """
+        from probe.categories import CategoryResult, category_names, category_table
+
+        timer = _Timer()
+        t_start = time.perf_counter()
+        image_set = ImageSet(images, channels_first=self.channels_first)
+        lab = check_labels(labels, image_set.n)
+        cats = category_names(categories, image_set.n, name=name)
+        entropy = _rng.root_entropy(rng)
+        p, data_hash = self._baseline(image_set, timer)
+        if classes is None:
+            score = correct_class_score(p, lab)
+        else:
+            score = self._true_class_scores(image_set, cats, classes, timer)
+        with timer("statistics"):
+            table = category_table(p, score, lab, cats, params=self.stats, entropy=entropy)
+        scores = pd.DataFrame(
+            {"sample": np.arange(image_set.n), "category": cats, "label": lab, "p_lens": p,
+             "score": score}
+        )  # fmt: skip
+        prov = self._provenance(
+            "by_category", entropy, timer, t_start, data={"hash": data_hash, "n": image_set.n}
+        )
+        prov["classes"] = None if classes is None else {str(k): int(v) for k, v in classes.items()}
+        return CategoryResult(
+            table=table,
+            scores=scores,
+            parameter=name,
+            stats=self.stats,
+            provenance=prov,
             label=self.label,
         )
 
@@ -513,6 +623,8 @@ class Probe:
         controls: Mapping[str, Any] | None = None,
         noise: bool = True,
         unit: str = "",
+        lens_controls: Mapping[str, Any] | None = None,
+        nonlens_controls: Mapping[str, Any] | None = None,
     ) -> Result:
         """Correct-class score on images re-simulated at each value of a simulator parameter.
 
@@ -537,11 +649,16 @@ class Probe:
             per-image slope. False: draw a fresh set per value (independent samples; the trend
             is a weighted fit of the means).
         controls : mapping, optional
-            Other fixed controls passed to both samplers (e.g. ``{"kind": "elliptical"}``).
+            Other fixed controls passed to both samplers (e.g. ``{"psf_scale": 1.2}``).
         noise : bool
             Passed to ``sim.render``.
         unit : str
             Unit of ``name`` for plots.
+        lens_controls, nonlens_controls : mapping, optional
+            Controls of the lens draw only (e.g. ``{"theta_E": (1.0, 2.0), "mag_source_g":
+            (20, 22)}``) and of the non-lens draw only (e.g. ``{"kind": "spiral"}``); they add
+            to (and override) ``controls``. A bespoke population: lens-only controls must not
+            go to the non-lens sampler.
         """
         timer = _Timer()
         t_start = time.perf_counter()
@@ -564,19 +681,29 @@ class Probe:
         )
         grid = check_grid(values)
         fixed = dict(controls or {})
-        if name in fixed:
-            raise ProbeValueError(f"controls must not contain the varied parameter {name!r}")
+        per_class = (
+            {**fixed, **dict(lens_controls or {})},
+            {**fixed, **dict(nonlens_controls or {})},
+        )
+        for where, table in (
+            ("controls", fixed),
+            ("lens_controls", per_class[0]),
+            ("nonlens_controls", per_class[1]),
+        ):
+            if name in table:
+                raise ProbeValueError(f"{where} must not contain the varied parameter {name!r}")
         entropy = _rng.root_entropy(rng)
 
         def draw(kind: int, count: int, value_index: int | None, extra: dict[str, Any]) -> Any:
             key = (_rng.SAMPLE, kind) if value_index is None else (_rng.SAMPLE, kind, value_index)
             gen = _rng.child(entropy, *key)
             sampler = sim.sample_lenses if kind == 0 else sim.sample_nonlenses
+            given = per_class[kind]
             try:
                 with timer("simulate"):
-                    truth = sampler(count, rng=gen, **fixed, **extra)
+                    truth = sampler(count, rng=gen, **given, **extra)
             except (TypeError, ValueError, KeyError) as err:
-                raise _hint(err, kind, name) from err
+                raise _hint(err, kind, name, sorted(given)) from err
             if not isinstance(truth, pd.DataFrame) or len(truth) != count:
                 raise ProbeValueError(
                     f"sim.{sampler.__name__}({count}) must return a DataFrame of {count} rows"
@@ -649,6 +776,8 @@ class Probe:
                     "parameter": name,
                     "paired": paired,
                     "controls": {k: repr(v) for k, v in fixed.items()},
+                    "lens_controls": {k: repr(v) for k, v in per_class[0].items()},
+                    "nonlens_controls": {k: repr(v) for k, v in per_class[1].items()},
                     "noise": noise,
                 }
             },
@@ -698,13 +827,17 @@ class _NoBar:
         """Do nothing (progress bars off)."""
 
 
-def _hint(err: Exception, kind: int, name: str) -> ProbeValueError:
+def _hint(err: Exception, kind: int, name: str, given: list[str] | None = None) -> ProbeValueError:
+    """Name what the sampler was given, so a rejected fixed control is not blamed on ``name``."""
+    who = "non-lenses" if kind == 1 else "lenses"
+    sent = f"{name!r} and controls {', '.join(map(repr, given))}" if given else repr(name)
+    hint = ""
     if kind == 1:
-        return ProbeValueError(
-            f"the simulator rejected {name!r} for non-lenses ({err}); if {name!r} is a "
-            "lens-only parameter, pass n_nonlenses=0"
+        hint = (
+            f"; lens-only controls belong in lens_controls= (and if {name!r} is a lens-only "
+            "parameter, pass n_nonlenses=0)"
         )
-    return ProbeValueError(f"the simulator rejected {name!r} for lenses: {err}")
+    return ProbeValueError(f"the simulator rejected {sent} for {who} ({err}){hint}")
 
 
 def _check_rendered(images: Any, rows: int, value: float) -> np.ndarray:

@@ -7,7 +7,7 @@ both travel with saved results.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,10 @@ import pandas as pd
 from probe import rng as _rng
 from probe.errors import ProbeValueError
 from probe.validation import check_positive_int
+
+TrendMethod = Literal["images", "weighted"]
+TREND_METHODS: tuple[str, ...] = ("images", "weighted")
+"""Trend statistics of unpaired results (:attr:`StatsParams.trend`)."""
 
 GROUPS: tuple[str, ...] = ("lens", "nonlens", "all")
 """Sample groups reported for every bin or value: label 1, label 0, and both pooled."""
@@ -47,15 +51,27 @@ class StatsParams:
         A bin or value whose group has fewer samples is flagged ``low_count`` (kept, not dropped).
     threshold : float
         A sample counts as correct when its correct-class score exceeds this.
+    trend : {"images", "weighted"}
+        Trend of unpaired results (binned parameters, unpaired re-simulations). "images"
+        (default): least squares over images (bins weighted by their counts) with a bootstrap
+        interval over images, :func:`image_trend`. "weighted": bins weighted by 1/sem^2,
+        :func:`wls_trend`; biased when scores saturate (a near-perfect bin has a tiny sem and
+        takes almost all the weight, so the slope is the one of the flat end): kept for
+        comparison, not for verdicts. Paired results always use :func:`paired_trend`.
     """
 
     n_boot: int = 1000
     confidence: float = 0.95
     min_count: int = 30
     threshold: float = 0.5
+    trend: TrendMethod = "images"
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_boot, "n_boot", minimum=10)
+        if self.trend not in TREND_METHODS:
+            raise ProbeValueError(
+                f"trend must be one of {', '.join(TREND_METHODS)}; got {self.trend!r}"
+            )
         check_positive_int(self.min_count, "min_count", minimum=0)
         if not 0.0 < float(self.confidence) < 1.0:
             raise ProbeValueError(f"confidence must be in (0, 1); got {self.confidence!r}")
@@ -246,6 +262,86 @@ class Trend:
         return asdict(self)
 
 
+def bootstrap_slopes(
+    x: np.ndarray,
+    y: np.ndarray,
+    strata: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Least-squares slopes of ``y`` on ``x`` over ``n_boot`` resamples of the points, drawn with
+    replacement within each stratum (stratum sizes kept); chunked to bound memory."""
+    order = np.lexsort((y, x, strata))  # results depend on the multiset of points only
+    x, y, strata = x[order], y[order], strata[order]
+    bounds = np.flatnonzero(np.diff(strata)) + 1
+    starts = np.concatenate([[0], bounds])
+    stops = np.concatenate([bounds, [x.size]])
+    n = x.size
+    slopes = np.empty(n_boot)
+    chunk = max(1, 2_000_000 // max(n, 1))
+    for first in range(0, n_boot, chunk):
+        last = min(first + chunk, n_boot)
+        idx = np.concatenate(
+            [rng.integers(a, b, size=(last - first, b - a)) for a, b in zip(starts, stops)],
+            axis=1,
+        )
+        xs, ys = x[idx], y[idx]
+        xc = xs - xs.mean(axis=1, keepdims=True)
+        sxx = np.sum(xc * xc, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slopes[first:last] = np.sum(xc * ys, axis=1) / sxx
+    return slopes
+
+
+def image_trend(
+    x: np.ndarray,
+    scores: np.ndarray,
+    strata: np.ndarray,
+    *,
+    n_boot: int,
+    confidence: float,
+    rng: np.random.Generator,
+    group: str,
+) -> Trend:
+    """Least-squares slope of per-image scores against per-image values, bootstrap over images.
+
+    ``slope = sum_i (x_i - xbar)(s_i - sbar) / sum_i (x_i - xbar)^2`` over images: for binned
+    values (every image at its bin centre) this is the fit of the bin means weighted by their
+    counts, an unbiased estimate of the population's least-squares slope whatever the shape of
+    the curve (saturating, linear or flat). The interval is a percentile bootstrap over images,
+    resampled with replacement within ``strata`` (class; also value when the design fixes the
+    count per value), and the two-sided p-value is normal with the bootstrap standard error.
+    """
+    from scipy import stats
+
+    x = np.asarray(x, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    n = x.size
+    if n < 2 or np.ptp(x) == 0:
+        raise ProbeValueError(
+            f"a trend needs images at 2 or more distinct values in group {group!r}"
+        )
+    xc = x - x.mean()
+    slope = float(np.sum(xc * (s - s.mean())) / np.sum(xc**2))
+    intercept = float(s.mean() - slope * x.mean())
+    method = (
+        "least squares over images, s_i = a + slope * x_i (x_i: the image's bin centre or "
+        "value; equal to bin means weighted by counts); "
+        f"{100 * confidence:g}% percentile bootstrap interval over images ({n_boot} resamples "
+        "within class and, for fixed designs, value; seeded); p-value: two-sided normal with the "
+        "bootstrap standard error"
+    )
+    boot = bootstrap_slopes(x, s, np.asarray(strata), n_boot, rng)
+    boot = boot[np.isfinite(boot)]
+    if boot.size < 2:
+        return Trend(slope, np.nan, np.nan, np.nan, method, group, n, confidence, intercept)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    se = float(boot.std(ddof=1))
+    p = float(2.0 * stats.norm.sf(abs(slope) / se)) if se > 0 else float(slope == 0.0)
+    return Trend(slope, float(lo), float(hi), p, method, group, n, confidence, intercept)
+
+
 def wls_trend(
     x: np.ndarray,
     mean: np.ndarray,
@@ -256,6 +352,11 @@ def wls_trend(
     group: str,
 ) -> Trend:
     """Weighted least-squares slope of bin means against bin values (independent bins).
+
+    Not the default (:func:`image_trend` is): when scores saturate, the bins near 0 or 1 have
+    tiny sems and take almost all the weight, so the slope is that of the flat end and its
+    interval misses the population slope (17% coverage at 95% on saturating scores; see
+    tests/probe/test_trend_coverage.py).
 
     Model ``mean_b = a + slope * x_b``, weights ``w_b = 1 / sem_b^2`` over bins with ``n_b >= 2``
     (a zero sem is raised to the smallest positive sem, so one noiseless bin cannot take all the

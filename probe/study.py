@@ -572,6 +572,12 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--band",
+        choices=("ci", "std", "sem"),
+        default="ci",
+        help="error bars: interval of the mean (ci, default), std of the scores, or sem",
+    )
     return p
 
 
@@ -596,17 +602,18 @@ def run_study_cli(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     sim = _load_factory(args.simulator)(survey=args.survey)
-    if not args.yields:
-        run_study(sim, models, args.out, config=config)
-        return 0
     from probe.report import write_report
 
     result = run_study(sim, models, None, config=config)
     # The lens population comes from simlens (simlens.yields), whatever simulator ran the study.
-    ylds = study_yields(
-        models, size=size, survey=args.yields, seed=args.seed, batch_size=args.batch_size
+    ylds = (
+        study_yields(
+            models, size=size, survey=args.yields, seed=args.seed, batch_size=args.batch_size
+        )
+        if args.yields
+        else None
     )
-    path = write_report(result, args.out, yields=ylds)
+    path = write_report(result, args.out, yields=ylds, band=getattr(args, "band", "ci"))
     if not args.quiet:
         print(f"wrote {path}")
     return 0

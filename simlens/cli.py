@@ -28,20 +28,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simlens.errors import SimlensError
+# The exit-code policy shared with the probe command line: one module, not two copies.
+from probe.cli_policy import EPILOG, add_debug, run
+from probe.cli_policy import BadInput as _BadInput
+from probe.cli_policy import Parser as _Parser
 
 __all__ = ["main"]
 
-EXIT_OK = 0
+EXIT_OK = 0  # the same codes as probe.cli_policy (the policy both command lines follow)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 KINDS = ("lens", "elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 _LENS_ONLY = ("theta_E", "mag_source_g", "n_sersic_source")
-
-
-class _BadInput(Exception):
-    """A command-line value is invalid; the message names the parameter."""
 
 
 # --------------------------------------------------------------------------- argument types
@@ -83,18 +82,11 @@ def _seed(text: str) -> int:
     return value
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise instead of exiting (``main`` returns the exit code)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _BadInput(f"{self.prog}: error: {message}")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="simlens",
         description="DES-like, LensPop-style strong-lens simulator.",
-        epilog="Exit codes: 0 success, 2 bad input (nothing written), 130 interrupted.",
+        epilog=EPILOG + " Nothing is written on an error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -168,10 +160,33 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
     show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
 
+    cat = sub.add_parser(
+        "concat",
+        help="join saved sets into one (e.g. lenses + non-lenses)",
+        description="Write the images and truth of several saved sets, in order, to one set "
+        "(same image size and bands; truth columns missing from a set are left missing). "
+        "Streams block by block: the sets need not fit in memory.",
+    )
+    cat.add_argument("paths", type=Path, nargs="+", help="input .h5 sets, in order")
+    cat.add_argument("--out", type=Path, required=True, help="output .h5 set")
+    cat.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
+
+    tr = sub.add_parser(
+        "truth",
+        help="export a set's truth table (parquet, fits, ecsv)",
+        description="Write the truth table of a saved set to a file that pandas, astropy and "
+        "TOPCAT read: Parquet, a FITS binary table or ECSV, with the set's provenance in the "
+        "table metadata.",
+    )
+    tr.add_argument("path", type=Path)
+    tr.add_argument("--format", choices=("parquet", "fits", "ecsv"), default="parquet")
+    tr.add_argument("--out", type=Path, help="output file (default: SET.truth.<format>)")
+
     fits = sub.add_parser("fits", help="export one system to multi-extension FITS")
     fits.add_argument("path", type=Path)
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
     fits.add_argument("--out", type=Path, required=True, help="output .fits file")
+    add_debug(parser, sub)
     return parser
 
 
@@ -343,6 +358,79 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _concat(args: argparse.Namespace) -> int:
+    """``simlens concat``: several saved sets joined into one, streamed block by block."""
+    import pandas as pd
+
+    from simlens.dataset import DatasetWriter, load
+
+    if args.out.resolve() in {p.resolve() for p in args.paths}:
+        raise _BadInput("--out: must not be one of the input sets")
+    sets = [load(p, lazy=True) for p in args.paths]
+    try:
+        first = sets[0]
+        for path, ds in zip(args.paths, sets):
+            if ds.bands != first.bands or ds.npix != first.npix:
+                raise _BadInput(
+                    f"{path}: bands {ds.bands} and {ds.npix} px differ from {args.paths[0]} "
+                    f"({first.bands}, {first.npix} px)"
+                )
+        truth = pd.concat([ds.truth for ds in sets], ignore_index=True)
+        meta = {"concat": [{"path": str(p), "meta": ds.meta} for p, ds in zip(args.paths, sets)]}
+        compression = None if args.compression == "none" else args.compression
+        offset = 0
+        with DatasetWriter(
+            args.out, first.npix, first.bands, meta, compression=compression
+        ) as writer:
+            for ds in sets:
+                for start in range(0, len(ds), 256):
+                    stop = min(start + 256, len(ds))
+                    rows = truth.iloc[offset + start : offset + stop].reset_index(drop=True)
+                    writer.append(ds.images[start:stop], rows)
+                offset += len(ds)
+    finally:
+        for ds in sets:
+            ds.close()
+    print(f"wrote {len(truth)} images from {len(sets)} sets to {args.out}")
+    return EXIT_OK
+
+
+_TRUTH_SUFFIX = {"parquet": ".parquet", "fits": ".fits", "ecsv": ".ecsv"}
+
+
+def _truth(args: argparse.Namespace) -> int:
+    """``simlens truth``: the truth table as Parquet (pandas), FITS or ECSV (astropy)."""
+    from simlens.dataset import atomic_path, load, read_info, truth_records
+
+    info = read_info(args.path)
+    ds = load(args.path, lazy=True)
+    try:
+        truth = ds.truth
+    finally:
+        ds.close()
+    out = args.out or args.path.with_name(args.path.stem + ".truth" + _TRUTH_SUFFIX[args.format])
+    provenance = {"set": str(args.path), "meta": info["meta"], "writer": info["writer"]}
+    with atomic_path(out) as tmp:
+        if args.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(truth, preserve_index=False)
+            merged = {**(table.schema.metadata or {}), b"simlens": json.dumps(provenance).encode()}
+            pq.write_table(table.replace_schema_metadata(merged), tmp)
+        else:
+            from astropy.table import Table
+
+            # Record arrays keep every column's type (bytes strings, bools) for FITS readers.
+            t = Table(truth_records(truth))
+            if args.format == "ecsv":
+                t = Table.from_pandas(truth)
+            t.meta["simlens"] = json.dumps(provenance)
+            t.write(tmp, format="fits" if args.format == "fits" else "ascii.ecsv", overwrite=True)
+    print(f"wrote the truth of {info['n']} images ({len(truth.columns)} columns) to {out}")
+    return EXIT_OK
+
+
 def _fits(args: argparse.Namespace) -> int:
     from simlens.dataset import load
     from simlens.fits import to_fits
@@ -411,27 +499,14 @@ _COMMANDS = {
     "info": _info,
     "show": _show,
     "fits": _fits,
+    "truth": _truth,
+    "concat": _concat,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``simlens`` command line; returns the exit code."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
-    except _BadInput as err:
-        print(err, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SystemExit as exit_:  # --help / --version
-        return int(exit_.code or 0)
-    try:
-        return _COMMANDS[args.command](args)
-    except (_BadInput, SimlensError, ValueError, OSError) as err:
-        print(f"simlens {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"simlens {args.command}: interrupted; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    """Run the ``simlens`` command line; returns the exit code (:mod:`probe.cli_policy`)."""
+    return run("simlens", _parser(), lambda args: _COMMANDS[args.command](args), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

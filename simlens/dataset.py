@@ -17,6 +17,12 @@ the code that wrote the file), ``created_utc``, ``compression``.
   mask in ``/truth_na/<column>``. Each carries attribute ``pandas_dtype``; ``/truth`` carries
   ``columns`` (JSON list, the column order). No pandas-specific encoding is used, so any HDF5
   reader (h5py, ``h5dump``, Julia, C) can read a set.
+- ``/truth_table``: the same truth as one compound (record) table, written when the set is
+  closed, so table tools read it without simlens: ``astropy.table.Table.read(path,
+  path="truth_table")`` or ``pandas.DataFrame(h5py.File(path)["truth_table"][()])``. Strings are
+  fixed-width UTF-8 bytes (a missing string is empty; ``/truth_na`` keeps the mask). Optional:
+  sets written before it have only ``/truth``. ``simlens truth SET --format parquet|fits|ecsv``
+  exports the table to a file.
 
 Files are written to a temporary name in the target directory and renamed into place only when
 complete (:func:`atomic_path`): a failed or interrupted write leaves no file and never damages an
@@ -54,6 +60,7 @@ __all__ = [
     "concat",
     "load",
     "read_info",
+    "truth_records",
 ]
 
 #: Value of the root attribute ``format`` in every simlens set.
@@ -625,6 +632,7 @@ class DatasetWriter:
         self._done = True
         self._finalizer.detach()
         try:
+            _write_truth_table(self._file, self.compression)
             self._file.close()
         except BaseException:
             self._context.__exit__(*_exc_info())
@@ -646,6 +654,54 @@ class DatasetWriter:
             f"DatasetWriter({str(self.path)!r}, npix={self.npix}, bands={self.bands}, "
             f"n={self.n}, {state})"
         )
+
+
+#: Name of the compound copy of the truth table (see the module docstring).
+TRUTH_TABLE = "truth_table"
+
+
+def truth_records(truth: pd.DataFrame) -> np.ndarray:
+    """The truth table as a numpy record array that any HDF5 or FITS tool reads: numbers and
+    booleans in their own dtype, strings as fixed-width UTF-8 bytes (missing: empty)."""
+    fields: list[tuple[str, Any]] = []
+    columns: dict[str, np.ndarray] = {}
+    for name in truth.columns:
+        series = truth[name]
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+            values = series.to_numpy()
+        elif pd.api.types.is_bool_dtype(dtype):
+            values = series.fillna(False).to_numpy(dtype=bool)
+        elif pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            encoded = [b"" if pd.isna(v) else str(v).encode("utf-8") for v in series]
+            width = max([1, *(len(b) for b in encoded)])
+            values = np.array(encoded, dtype=f"S{width}")
+        columns[str(name)] = values
+        fields.append((str(name), values.dtype))
+    records = np.empty(len(truth), dtype=fields)
+    for name, values in columns.items():
+        records[name] = values
+    return records
+
+
+def _write_truth_table(file: h5py.File, compression: Compression) -> None:
+    truth = _read_truth(file)
+    if not len(truth.columns):
+        return  # nothing was appended: no columns to tabulate
+    records = truth_records(truth)
+    dset = file.create_dataset(
+        TRUTH_TABLE,
+        data=records,
+        chunks=(min(max(len(records), 1), _TRUTH_CHUNK),) if len(records) else None,
+        maxshape=(None,) if len(records) else None,
+        compression=compression if len(records) else None,
+    )
+    dset.attrs["description"] = (
+        "copy of /truth as one compound table: strings are fixed-width UTF-8 (missing: empty; "
+        "the mask is in /truth_na)"
+    )
 
 
 def _exc_info() -> tuple[Any, Any, Any]:

@@ -97,3 +97,34 @@ def small_set() -> tuple[np.ndarray, np.ndarray]:
 def make_sim() -> type[FakeSimulator]:
     """The fake simulator class, for tests that need several or non-default ones."""
     return FakeSimulator
+
+
+def _simlens_generate(path: Any, *args: str) -> Any:
+    """Run the real ``simlens generate`` CLI in a subprocess (what a team does), return path."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "simlens.cli", "generate", "--quiet", "--out", str(path), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Small sets written by ``simlens generate`` itself (32 px): 12 lenses, 12 ellipticals,
+    24 images of the field mixture of non-lens kinds."""
+    root = tmp_path_factory.mktemp("cli_sets")
+    common = ("--n", "12", "--npix", "32", "--no-neighbours")
+    return {
+        "lens": _simlens_generate(
+            root / "lens.h5", *common, "--kind", "lens", "--theta-E", "1:2.5", "--seed", "1"
+        ),
+        "elliptical": _simlens_generate(
+            root / "ell.h5", *common, "--kind", "elliptical", "--seed", "2"
+        ),
+        # The field mixture: several non-lens kinds in one set.
+        "field": _simlens_generate(
+            root / "field.h5", "--n", "24", "--npix", "32", "--kind", "field", "--seed", "3"
+        ),
+    }

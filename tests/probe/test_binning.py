@@ -95,3 +95,28 @@ def test_bins_partition_the_sample(values, n):
     last = idx == n - 1
     assert np.all(arr[~last] < highs[~last])
     assert np.all(arr[last] <= highs[last])
+
+
+def test_uniform_edges_sit_on_the_decimal_grid():
+    b = Binning.uniform(0, 1, n=10)
+    assert b.bin_edges == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    assert Binning.uniform(0.6, 3.0, n=12).bin_edges[1:4] == (0.8, 1.0, 1.2)
+    # No short decimal step (1/3): linspace's edges are kept.
+    np.testing.assert_array_equal(Binning.uniform(0, 1, n=3).bin_edges, np.linspace(0, 1, 4))
+
+
+def test_gridded_values_land_in_the_bin_they_start():
+    """Values on an edge go to the bin above (the top edge to the last bin), also when they
+    carry a rounding error from how the grid was made."""
+    b = Binning.uniform(0, 1, n=10)
+    exact = np.round(np.arange(11) * 0.1, 10)
+    np.testing.assert_array_equal(b.assign(exact), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9])
+    arange = np.arange(0.0, 1.0, 0.1)  # 0.30000000000000004, 0.6000000000000001, ...
+    np.testing.assert_array_equal(b.assign(arange), np.arange(10))
+    below = np.array([0.7 - 0.4, 1.0 - 0.4, 0.1 + 0.2 + 0.3 + 0.1])  # 0.2999..., 0.6, 0.7
+    assert below[0] < 0.3
+    np.testing.assert_array_equal(b.assign(below), [3, 6, 7])
+    # A value just below the lowest edge by rounding is in range; a real miss is not.
+    assert b.assign([-1e-17]).tolist() == [0]
+    with pytest.raises(ProbeValueError, match="outside the binning range"):
+        b.assign([-1e-6])

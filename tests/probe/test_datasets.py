@@ -56,3 +56,36 @@ def test_probe_reads_h5py_dataset_in_batches(tmp_path, model):
     with load_hdf5(path) as ds:
         p = Probe(model, batch_size=8)
         np.testing.assert_allclose(p.predict(ds.images), model(images))
+
+
+def test_reads_sets_written_by_simlens_generate(cli_sets):
+    """The real file layout: /truth carries 'columns' as a JSON string, not an array."""
+    import simlens
+
+    for path in cli_sets.values():
+        with h5py.File(path) as f:
+            assert isinstance(f["truth"].attrs["columns"], str)
+        ref = simlens.load(path)
+        with load_hdf5(path) as ds:
+            assert list(ds.truth.columns) == list(ref.truth.columns)
+            assert len(ds.truth.columns) > 20
+            np.testing.assert_array_equal(ds.labels, ref.labels)
+            np.testing.assert_array_equal(ds.truth["theta_E"], ref.truth["theta_E"])
+            assert ds.truth["kind"].tolist() == ref.truth["kind"].tolist()
+            np.testing.assert_array_equal(ds.images[:], ref.images)
+
+
+def test_columns_attribute_forms(tmp_path):
+    path = tmp_path / "c.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = np.zeros((2, 4, 4, 1), np.float32)
+        g = f.create_group("truth")
+        g["label"] = [1, 0]
+        g["b"] = [1.0, 2.0]
+        g.attrs["columns"] = '["b"]'  # names only some: the rest follow
+    with load_hdf5(path) as ds:
+        assert list(ds.truth.columns) == ["b", "label"]
+    with h5py.File(path, "a") as f:
+        f["truth"].attrs["columns"] = "not json"
+    with pytest.raises(ProbeValueError, match="neither a JSON list"):
+        load_hdf5(path)

@@ -80,3 +80,49 @@ def test_load_keras_imports_the_modules_of_custom_layers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(None, 1)"
+
+
+LAYER_MODULE = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="teamlayers")
+class Double(keras.layers.Layer):
+    def call(self, x):
+        return 2.0 * x
+"""
+
+
+@pytest.mark.tf
+def test_unimportable_custom_layer_is_one_line_exit_2(tmp_path):
+    """A team's .keras file whose custom layer's module is not importable: `probe bin` exits 2
+    with one line naming the module, not Keras's page of traceback."""
+    import subprocess
+    import sys
+
+    import h5py
+
+    (tmp_path / "teamlayers_mod.py").write_text(LAYER_MODULE)
+    save = (
+        "import sys, keras; sys.path.insert(0, sys.argv[1]); import teamlayers_mod as m; "
+        "model = keras.Sequential([keras.Input((4, 4, 1)), m.Double(), keras.layers.Flatten(), "
+        "keras.layers.Dense(1, activation='sigmoid')]); model.save(sys.argv[2])"
+    )
+    path = tmp_path / "team.keras"
+    subprocess.run([sys.executable, "-c", save, str(tmp_path), str(path)], check=True)
+    data = tmp_path / "d.h5"
+    with h5py.File(data, "w") as f:
+        f["images"] = np.zeros((4, 4, 4, 1), np.float32)
+        f["labels"] = [0, 1, 0, 1]
+    done = subprocess.run(
+        [sys.executable, "-m", "probe.cli", "bin", "--model", str(path), "--data", str(data),
+         "--by", "x", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, check=False, cwd=tmp_path / "..",
+    )  # fmt: skip
+    assert done.returncode == 2
+    # TensorFlow's own start-up lines (absl, oneDNN) aside, probe says one line.
+    err = [line for line in done.stderr.splitlines() if line.startswith("probe")]
+    assert len(err) == 1, done.stderr
+    assert err[0].startswith("probe bin: error:")
+    assert "custom layer that cannot be imported (module teamlayers_mod)" in err[0]
+    assert "Traceback" not in done.stderr

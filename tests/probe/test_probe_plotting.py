@@ -63,3 +63,18 @@ def test_plot_errors(results, tmp_path):
     with pytest.raises(ProbeValueError, match="band"):
         results[0].plot(tmp_path / "x.png", band="iqr")
     assert not np.any([p.suffix == ".png" for p in tmp_path.iterdir()])
+
+
+def test_ci_band_tolerates_an_interval_a_rounding_error_off_its_mean(tmp_path):
+    """All scores equal: the bootstrap interval can sit 1e-17 beside the mean."""
+    import numpy as np
+
+    import probe
+
+    images = np.full((40, 2, 2, 1), 0.3, np.float32)
+    labels = np.arange(40) % 2
+    r = probe.Probe(lambda x: x.mean(axis=(1, 2, 3)), progress=False).by_parameter(
+        images, labels, np.linspace(0, 1, 40), bins=2, rng=0
+    )
+    r.table.loc[0, "ci_low"] = r.table.loc[0, "mean"] + 1e-17
+    assert r.plot(tmp_path / "p.png").is_file()

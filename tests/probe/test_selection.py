@@ -223,7 +223,16 @@ def test_selection_surface():
     assert np.allclose(w, s.grid("ci_high", 0.9) - s.grid("ci_low", 0.9))
     assert np.array_equal(s.grid("thin", "0.5"), counts < s.min_count)
     c = s.grid("completeness", 0.5)
-    assert c[0].mean() > c[-1].mean()  # brighter sources are found more often
+    assert c.iloc[0].mean() > c.iloc[-1].mean()  # brighter sources are found more often
+    # Labelled: rows are g bins, columns r bins; .loc finds the cell holding a value.
+    assert (c.index.name, c.columns.name) == ("g", "r")
+    assert c.index[0].left == s.x_binning.bin_edges[0]
+    i, j = 1, 2
+    xv, yv = s.x_binning.centres[i], s.y_binning.centres[j]
+    assert c.loc[xv, yv] == c.to_numpy()[i, j]
+    row = s.table[(s.table.threshold_label == "0.5") & np.isclose(s.table.x, xv)
+                  & np.isclose(s.table.y, yv)]  # fmt: skip
+    assert row["completeness"].item() == pytest.approx(c.loc[xv, yv], nan_ok=True)
 
 
 def test_selected_vs_parent():
@@ -347,8 +356,12 @@ def test_cli_selection(model_spec, dataset, tmp_path, capsys):
 
 
 def test_cli_selection_needs_out(model_spec, dataset):
-    assert cli.main(["selection", "--model", model_spec, "--data", str(dataset),
-                     "--param", "mag_source_g"]) == 1  # fmt: skip
+    assert (
+        cli.main(
+            ["selection", "--model", model_spec, "--data", str(dataset), "--param", "mag_source_g"]
+        )
+        == 2
+    )  # fmt: skip (bad input: exit 2)
 
 
 def test_import_stays_light():
@@ -359,3 +372,107 @@ def test_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_cli_selection_n_nonlenses_with_data_is_an_error(model_spec, dataset, tmp_path, capsys):
+    argv = ["selection", "--model", model_spec, "--data", str(dataset), "--param",
+            "mag_source_g", "--n-nonlenses", "100", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert "--n-nonlenses applies when simulating" in capsys.readouterr().err
+
+
+def test_cli_selection_negatives_file_sets_fpr_thresholds(model_spec, dataset, tmp_path, capsys):
+    import h5py
+
+    g = np.random.default_rng(5)
+    level = g.uniform(0.0, 0.6, 500)  # non-lenses' p(lens) = their pixel level
+    neg = tmp_path / "neg.h5"
+    with h5py.File(neg, "w") as f:
+        f["images"] = np.broadcast_to(level[:, None, None, None], (500, 4, 4, 2)).astype("f4")
+        f["labels"] = np.zeros(500, np.int64)
+    out = tmp_path / "out"
+    argv = ["selection", "--model", model_spec, "--data", str(dataset), "--param",
+            "mag_source_g", "--thresholds", "0.5", "--fpr", "0.01", "--negatives", str(neg),
+            "--out", str(out), "--quiet", "--format", "csv"]  # fmt: skip
+    assert cli.main(argv) == 0
+    table = pd.read_csv(out / "selection_mag_source_g.csv", comment="#")
+    t = table[table["threshold_label"] == "fpr=0.01"]["threshold"].iloc[0]
+    with h5py.File(dataset) as f:
+        own = f["images"][:, 0, 0, 0][f["truth"]["label"] == 0]
+    negatives = np.concatenate([own, level.astype("f4")]).astype(np.float64)
+    assert t == pytest.approx(probe.selection.threshold_at_fpr(negatives, 0.01))
+    assert np.mean(negatives >= t) <= 0.01
+    assert "TPR0" in capsys.readouterr().out
+
+
+def test_cli_selection_surface_with_fifty_percent_contour(model_spec, tmp_path, monkeypatch):
+    import h5py
+
+    g = np.random.default_rng(1)
+    n = 600
+    mag = g.uniform(19.0, 25.0, n)
+    theta = g.uniform(1.0, 2.5, n)
+    level = norm.cdf(SLOPE * (X50 - mag) + 2.0 * (theta - 1.75) + 0.5 * g.standard_normal(n))
+    truth = np.zeros(n, dtype=[("mag_source_g", "f8"), ("theta_E", "f8"), ("label", "i8")])
+    truth["mag_source_g"], truth["theta_E"], truth["label"] = mag, theta, 1
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = np.broadcast_to(level[:, None, None, None], (n, 4, 4, 2)).astype("f4")
+        f["truth"] = truth
+    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    out = tmp_path / "out"
+    argv = ["selection", "--model", model_spec, "--data", str(path), "--param", "mag_source_g",
+            "--param2", "theta_E", "--bins", "5", "--bins2", "3", "--thresholds", "0.5",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 0
+    table = pd.read_parquet(out / "selection_mag_source_g_theta_E.parquet")
+    assert len(table) == 5 * 3
+    assert table["n"].sum() == n
+    assert (out / "selection_mag_source_g_theta_E.png").is_file()
+
+
+class _Ax:
+    """Records the spans and lines a plot helper draws."""
+
+    def __init__(self):
+        self.spans, self.lines = [], []
+
+    def axvspan(self, lo, hi, **kw):
+        self.spans.append((lo, hi, kw))
+
+    def axvline(self, x, **kw):
+        self.lines.append(x)
+
+
+@pytest.mark.parametrize(
+    ("x50", "low", "high", "spans", "hatched", "lines"),
+    [
+        (21.0, 20.5, 21.5, [(20.5, 21.5)], False, [21.0]),  # closed, inside
+        (21.0, 20.5, np.inf, [(20.5, 25.0)], True, [21.0]),  # open above: hatched to the edge
+        (26.0, 25.5, 27.0, [], False, []),  # wholly outside the range: nothing drawn
+        (24.8, 24.0, 26.0, [(24.0, 25.0)], False, [24.8]),  # clipped at the range
+    ],
+)
+def test_fifty_percent_shading_stays_inside_the_range(x50, low, high, spans, hatched, lines):
+    from types import SimpleNamespace
+
+    from probe.selection_plots import _shade_fifty_percent_point
+
+    ax = _Ax()
+    _shade_fifty_percent_point(ax, SimpleNamespace(x50=x50, low=low, high=high), 19.0, 25.0, "C0")
+    assert [(lo, hi) for lo, hi, _ in ax.spans] == spans
+    assert all(("hatch" in kw) == hatched for _, _, kw in ax.spans)
+    assert ax.lines == lines
+
+
+def test_thresholds_are_shown_as_given():
+    from probe.selection import format_threshold
+    from probe.selection_plots import threshold_legend
+
+    assert threshold_legend(0.9996, "0.9996") == "p >= 0.9996"
+    assert threshold_legend(0.99963, "fpr=0.001") == "fpr=0.001 (p >= 0.99963)"
+    assert format_threshold(0.99999987) != "1"
+    assert float(format_threshold(0.99999987)) < 1
+    pos = np.linspace(0, 1, 50)
+    sf = probe.selection_function(pos, None, pos, 4, [0.9996, 0.5])
+    assert list(sf.overall["threshold_label"]) == ["0.9996", "0.5"]

@@ -295,7 +295,8 @@ def test_resimulate_unpaired_draws_fresh_systems(model, fake_sim):
     b = r.scores[r.scores.value == 2.0]["p_lens"].to_numpy()
     assert not np.allclose(a * 1.0, b * 2.0)  # different systems, not the same ones dimmed
     assert not r.paired
-    assert "weighted least squares" in r.trend("all").method
+    assert "least squares over images" in r.trend("all").method
+    assert "weighted least squares" in r.trend("all", method="weighted").method
 
 
 def test_resimulate_lens_only_parameter(model, fake_sim):
@@ -325,3 +326,62 @@ def test_resimulate_validates_sim_and_arguments(model, fake_sim):
     with pytest.raises(ProbeValueError, match="controls must not contain"):
         p.resimulate(fake_sim, "psf_scale", [1.0], controls={"psf_scale": 2.0})
     assert isinstance(fake_sim, probe.SimulatorProtocol)
+
+
+def test_resimulate_separate_lens_and_nonlens_controls(make_sim, model):
+    """Lens-only controls go to the lens sampler only; a wrong routing names the controls,
+    not the varied parameter."""
+    seen: dict[str, list[dict]] = {"lens": [], "nonlens": []}
+
+    class Recording(make_sim):
+        def sample_lenses(self, n, *, rng, **kw):
+            seen["lens"].append(kw)
+            return super().sample_lenses(n, rng=rng, **kw)
+
+        def sample_nonlenses(self, n, *, rng, **kw):
+            seen["nonlens"].append(kw)
+            return super().sample_nonlenses(n, rng=rng, **kw)
+
+    p = Probe(model, progress=False)
+    with pytest.raises(ProbeValueError, match=r"'psf_scale' and controls 'theta_E' for non-lenses"):
+        p.resimulate(Recording(), "psf_scale", [1.0, 2.0], n=8, controls={"theta_E": 1.5}, rng=0)
+    seen["lens"].clear()
+    seen["nonlens"].clear()
+    r = p.resimulate(
+        Recording(), "psf_scale", [1.0, 2.0], n=8, rng=0, paired=False,
+        lens_controls={"theta_E": 1.5}, nonlens_controls={},
+    )  # fmt: skip
+    assert all(kw.get("theta_E") == 1.5 for kw in seen["lens"])
+    assert all("theta_E" not in kw for kw in seen["nonlens"])
+    assert r.provenance["simulator"]["lens_controls"] == {"theta_E": "1.5"}
+    with pytest.raises(ProbeValueError, match="lens_controls must not contain the varied"):
+        p.resimulate(Recording(), "theta_E", [1.0, 2.0], n=8, lens_controls={"theta_E": 1.0})
+
+
+def test_by_category_multiclass_reports_the_true_class_score():
+    """A 3-class model (elliptical, lens, spiral): each image's score is its own class's
+    probability; flagged uses p(lens)."""
+    gen = np.random.default_rng(3)
+    probs = gen.dirichlet([1.0, 1.0, 1.0], size=30)
+    images = np.zeros((30, 2, 2, 1), np.float32)
+    images[:, 0, 0, 0] = np.arange(30)  # the model looks its row up by the first pixel
+
+    def model(x):
+        return probs[np.asarray(x)[:, 0, 0, 0].astype(int)]
+
+    kinds = np.array(["elliptical", "lens", "spiral"] * 10, dtype=object)
+    labels = (kinds == "lens").astype(int)
+    classes = {"elliptical": 0, "lens": 1, "spiral": 2}
+    r = Probe(model, progress=False, batch_size=7).by_category(
+        images, labels, kinds, name="kind", rng=0, classes=classes
+    )
+    col = np.array([classes[k] for k in kinds])
+    np.testing.assert_allclose(r.scores["score"], probs[np.arange(30), col])
+    np.testing.assert_allclose(r.scores["p_lens"], probs[:, 1])
+    spiral = r.table[(r.table.category == "spiral") & (r.table.group == "nonlens")]
+    assert spiral["mean"].item() == pytest.approx(probs[kinds == "spiral", 2].mean())
+    assert spiral["flagged"].item() == pytest.approx(np.mean(probs[kinds == "spiral", 1] >= 0.5))
+    with pytest.raises(ProbeValueError, match="no output column for category 'spiral'"):
+        Probe(model, progress=False).by_category(
+            images, labels, kinds, classes={"elliptical": 0, "lens": 1}
+        )

@@ -175,7 +175,7 @@ def test_unpaired_lens_only_theta_e(sim):
     lens, pooled = r.table[r.table.group == "lens"], r.table[r.table.group == "all"]
     np.testing.assert_allclose(lens["mean"].to_numpy(), pooled["mean"].to_numpy(), rtol=1e-12)
     assert r.provenance["data"]["n_nonlenses"] == 0
-    assert "weighted least squares" in r.trend("lens").method
+    assert "least squares over images" in r.trend("lens").method
 
     again = p.resimulate(sim, "theta_E", THETA_VALUES, n=8, n_nonlenses=0, rng=0, paired=False)
     pd.testing.assert_frame_equal(again.table, r.table, check_exact=True)

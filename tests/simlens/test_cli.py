@@ -430,3 +430,89 @@ def test_real_simulator_bad_input(
     assert cli.main([*REAL, *args, "--out", str(out)]) == 2
     assert name in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_adds_the_traceback(tmp_path, capsys):
+    """The exit-code policy shared with probe: one line by default, the traceback with --debug."""
+    assert cli.main(["info", str(tmp_path / "missing.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simlens info: error:")
+    assert "Traceback" not in err
+    assert cli.main(["info", str(tmp_path / "missing.h5"), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_truth_is_read_by_pandas_and_astropy_without_simlens(tmp_path, capsys):
+    """The stored truth table (/truth_table in the set) and `simlens truth` exports open in
+    pandas and astropy in a process that never imports simlens."""
+    import subprocess
+    import sys
+
+    from simlens.dataset import load
+
+    path = tmp_path / "field.h5"
+    gen = ["generate", "--kind", "field", "--n", "6", "--npix", "16", "--seed", "4", "--quiet"]
+    assert cli.main([*gen, "--out", str(path)]) == 0
+    for fmt in ("parquet", "fits", "ecsv"):
+        assert cli.main(["truth", str(path), "--format", fmt]) == 0
+    assert (
+        cli.main(["truth", str(path), "--format", "fits", "--out", str(tmp_path / "t.fits")]) == 0
+    )
+    truth = load(path).truth
+    code = f"""
+import json, sys
+import h5py, pandas as pd
+from astropy.table import Table
+path = {str(path)!r}
+stem = path[:-3] + ".truth"
+tables = {{
+    "astropy h5": Table.read(path, path="truth_table").to_pandas(),
+    "pandas h5": pd.DataFrame(h5py.File(path, "r")["truth_table"][()]),
+    "parquet": pd.read_parquet(stem + ".parquet"),
+    "fits": Table.read(stem + ".fits").to_pandas(),
+    "ecsv": Table.read(stem + ".ecsv").to_pandas(),
+}}
+out = {{}}
+for name, t in tables.items():
+    kind = [k.decode() if isinstance(k, bytes) else str(k) for k in t["kind"]]
+    out[name] = {{"columns": list(t.columns), "kind": kind, "theta_E": t["theta_E"].tolist(),
+                  "label": [int(v) for v in t["label"]]}}
+assert not any(m.split(".")[0] == "simlens" for m in sys.modules), "simlens was imported"
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, t in got.items():
+        assert t["columns"] == list(truth.columns), name
+        assert t["kind"] == truth["kind"].tolist(), name
+        assert t["label"] == truth["label"].tolist(), name
+        np.testing.assert_array_equal(t["theta_E"], truth["theta_E"].to_numpy(), err_msg=name)
+    meta = (
+        __import__("pyarrow.parquet").parquet.read_schema(tmp_path / "field.truth.parquet").metadata
+    )
+    assert json.loads(meta[b"simlens"])["meta"]["seed"] == 4
+
+
+def _small_set(n: int, seed: int, **extra: Any) -> Any:
+    from simlens.dataset import Dataset
+
+    gen = np.random.default_rng(seed)
+    truth = pd.DataFrame({"label": gen.integers(0, 2, n), "kind": ["lens"] * n, **extra})
+    return Dataset(gen.normal(size=(n, 8, 8, 4)).astype(np.float32), truth, {"seed": seed})
+
+
+def test_concat_joins_sets_in_order(tmp_path):
+    from simlens.dataset import Dataset
+
+    a, b = _small_set(3, 0), _small_set(4, 1, extra=np.arange(4.0))
+    pa, pb = a.save(tmp_path / "a.h5"), b.save(tmp_path / "b.h5")
+    assert cli.main(["concat", str(pa), str(pb), "--out", str(tmp_path / "ab.h5")]) == 0
+    ab = load(tmp_path / "ab.h5")
+    np.testing.assert_array_equal(ab.images, np.concatenate([a.images, b.images]))
+    assert ab.truth["extra"].isna().sum() == 3
+    assert [part["path"] for part in ab.meta["concat"]] == [str(pa), str(pb)]
+    assert isinstance(ab, Dataset)
+    assert cli.main(["concat", str(pa), "--out", str(pa)]) == 2

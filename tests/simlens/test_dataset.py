@@ -421,3 +421,19 @@ def test_load_refuses_newer_format(tmp_path: Path) -> None:
         f.attrs["format_version"] = FORMAT_VERSION + 1
     with pytest.raises(SimlensValueError, match="format_version"):
         load(path)
+
+
+def test_truth_table_copy_matches_the_truth(tmp_path: Path) -> None:
+    """/truth_table holds the truth as one compound table (strings as UTF-8, missing empty)."""
+    ds = make_dataset(5)
+    truth = ds.truth.copy()
+    truth["note"] = pd.Series(["a", None, "ünï", "", "b"], dtype=object)
+    path = dataclasses.replace(ds, truth=truth).save(tmp_path / "s.h5")
+    with h5py.File(path) as f:
+        rec = f["truth_table"][()]
+    assert list(rec.dtype.names) == list(truth.columns)
+    assert [v.decode("utf-8") for v in rec["note"]] == ["a", "", "ünï", "", "b"]
+    for name in truth.columns:
+        if truth[name].dtype.kind in "biuf":
+            np.testing.assert_array_equal(rec[name], truth[name].to_numpy(), err_msg=name)
+    assert load(path).truth["note"].isna().tolist() == [False, True, False, False, False]

@@ -1,0 +1,121 @@
+"""One exit-code policy for both command lines, ``simlens`` and ``probe``.
+
+- 0: success.
+- 1: a check ran and failed (``probe check`` only: an expectation does not hold).
+- 2: bad input: a usage error, a bad value, a missing or unreadable file or model. One line on
+  stderr, ``<prog> <command>: error: <message>``, and no traceback unless ``--debug``.
+- 130: interrupted (Ctrl-C).
+
+Both CLIs build their parsers with :class:`Parser` (usage errors raise instead of exiting, so
+``main`` returns the code) and run their commands through :func:`run`. Every command accepts
+``--debug`` (anywhere on the line), which prints the traceback of an error as well.
+
+This module is deliberately tiny and imports nothing heavy: ``simlens.cli`` uses it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "BadInput",
+    "Parser",
+    "add_debug",
+    "one_line",
+    "run",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+EPILOG = (
+    "Exit codes: 0 success, 1 a check failed (probe check), 2 bad input or an unreadable "
+    "file/model (one-line message; --debug adds the traceback), 130 interrupted."
+)
+
+_MAX_MESSAGE = 400  # characters of an error message printed without --debug
+
+
+class BadInput(Exception):
+    """A command-line value is invalid; the message names the parameter."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors raise :class:`BadInput` instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{self.prog}: error: {message}")
+
+
+def add_debug(parser: argparse.ArgumentParser, commands: Any) -> None:
+    """Add ``--debug`` to ``parser`` and to each sub-command of ``commands`` (the object
+    ``parser.add_subparsers()`` returned); call it once every sub-command is added."""
+    help_text = "print the traceback of an error (default: one line)"
+    parser.add_argument("--debug", action="store_true", help=help_text)
+    for sub in commands.choices.values():
+        # SUPPRESS: a sub-command's default must not overwrite a --debug given before it.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=help_text)
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message (Keras and h5py errors run to many lines)."""
+    text = str(err).strip()
+    if isinstance(err, KeyError) and len(err.args) == 1 and text.startswith(("'", '"')):
+        text = str(err.args[0])
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(err).__name__
+    if len(first) > _MAX_MESSAGE:
+        first = first[: _MAX_MESSAGE - 3] + "..."
+    if len(lines) > 1 or len(text) > len(first):
+        first += " (more with --debug)"
+    return first
+
+
+def run(
+    prog: str,
+    parser: argparse.ArgumentParser,
+    commands: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None,
+) -> int:
+    """Parse ``argv`` and run ``commands(args)`` under the exit-code policy above.
+
+    ``commands`` returns 0 or 1 (a failed check); any exception it raises is bad input: exit
+    2 with one line on stderr (and the traceback with ``--debug``).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        args = parser.parse_args(args_list)
+    except BadInput as err:
+        print(err, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exit_:  # --help, --version
+        return int(exit_.code or 0)
+    command = getattr(args, "command", None)
+    where = f"{prog} {command}" if command else prog
+    try:
+        return commands(args)
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:
+        if debug:
+            traceback.print_exc()
+        known = isinstance(err, ValueError | TypeError | KeyError | OSError | ImportError)
+        kind = "" if known or _is_package_error(err) else f"{type(err).__name__}: "
+        print(f"{where}: error: {kind}{one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _is_package_error(err: BaseException) -> bool:
+    return type(err).__module__.split(".")[0] in ("probe", "simlens")
