@@ -41,6 +41,7 @@ from . import sed
 from ._catalogs import catalog_file, load_toml
 from .controls import parse_control
 from .errors import SimlensValueError
+from .lenspop import CRITERIA
 from .lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
 from .lens_systems import C_KM_S as C_KM_S
 from .lens_systems import (
@@ -171,6 +172,8 @@ def _empty_components(m: int, bands: tuple[str, ...]) -> dict[str, Any]:
         "magnification": np.ones(m),
         "snr_source": z.copy(),
         "snr_band": np.array([bands[0]] * m, dtype=object),
+        "fwhm_detection": z.copy(),
+        **{c: np.zeros(m, dtype=bool) for c in CRITERIA},
         "resolved": np.zeros(m, dtype=bool),
         "detectable": np.zeros(m, dtype=bool),
     }
@@ -415,6 +418,7 @@ def _placeholder(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
     """A block row outside the requested range: complete in schema, never returned."""
     row.pop("_target_g", None)
     row.update(magnification=1.0, snr_source=0.0, snr_band=bands[0], resolved=False)
+    row.update(fwhm_detection=0.0, **dict.fromkeys(CRITERIA, False))
     row["detectable"] = True  # never redrawn
     for b in bands:
         row[f"mag_source_{b}"] = row[f"mag_source_unlensed_{b}"]

@@ -223,7 +223,9 @@ class Simulator:
                 out.loc[lens, col] = NO_LIGHT_MAG
         out.loc[lens, "magnification"] = 1.0
         out.loc[lens, "snr_source"] = 0.0
-        out.loc[lens, "detectable"] = False
+        for col in ("pass_snr", "pass_magnification", "detectable"):
+            if col in out.columns:
+                out.loc[lens, col] = False
         out.loc[lens, "label"] = 0
         out.loc[lens, "kind"] = "unlensed"
         return out
