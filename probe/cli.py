@@ -428,7 +428,7 @@ def _run_yield(args: argparse.Namespace) -> int:
     import json
 
     from probe.provenance import atomic_write, dumps
-    from probe.yields import survey_yields
+    from probe.yields import QUESTIONS, survey_yields
 
     p = _predictor(args)
     res = survey_yields(
@@ -450,15 +450,23 @@ def _run_yield(args: argparse.Namespace) -> int:
         f"{sky.n_detectable_high:.0f}] over {sky.area_deg2:g} deg^2 "
         f"(LensPop's own DES prediction: {sky.lenspop_prediction:.0f})"
     )
+    for text in QUESTIONS.values():
+        print(f"  {text}")
     results = next(iter(res.yields.values()))
-    for y in results:
-        print(y)
+    found = next(iter(res.detectable_found.values()))
+    for y, f in zip(results, found):
+        print(
+            f"p >= {y.threshold:g}: detectable lenses found {f.expected:.0f} "
+            f"[{f.low:.0f}, {f.high:.0f}]; all strong lenses flagged {y}"
+        )
     if args.out is not None:
         doc = {
             "model": p.adapter.description,
             "seed": args.seed,
             "sky": sky.as_dict(),
+            "questions": dict(QUESTIONS),
             "yields": [y.as_dict() for y in results],
+            "detectable_found": [f.as_dict() for f in found],
         }
         path = args.out / "yield.json"
         text = json.dumps(json.loads(dumps(doc)), indent=1)
