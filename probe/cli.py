@@ -148,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     y.add_argument("--n-other", type=int, default=500, help="non-detectable lenses to score")
     y.add_argument(
-        "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~1%%)"
+        "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~0.4%%)"
     )
     y.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
 

@@ -297,7 +297,7 @@ def survey_yields(
     area : float, optional
         Search area, deg^2 (default: the preset's footprint).
     n_density : int
-        Population draws for the detectable fraction (about 1% are detectable).
+        Population draws for the detectable fraction (about 0.4% are detectable at DR1 depth).
     n_other : int
         Non-detectable lenses scored.
     n : int
