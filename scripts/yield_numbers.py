@@ -47,7 +47,8 @@ def main() -> None:
     p = pop.population_parameters()
     for m in (23.5, 24.5, 25.5, 26.5):
         z0 = p.source_z0_slope * m + p.source_z0_intercept
-        print(f"source median z at i = {m}: {stats.gamma.ppf(0.5, p.source_gamma_shape, scale=z0):.2f}")
+        med = stats.gamma.ppf(0.5, p.source_gamma_shape, scale=z0)
+        print(f"source median z at i = {m}: {med:.2f}")
 
 
 if __name__ == "__main__":

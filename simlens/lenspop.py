@@ -14,9 +14,9 @@ The best band is the band of largest ``S/N_0`` among bands where criterion 3 hol
 third-ranked S/N (``SNs[2]``, 0 if there is none) as LensPop ranks unresolved bands.
 
 Seeing and depth per band come from the survey: the row's ``psf_fwhm_<b>`` and the preset's
-``n_exposures``, unless the preset has a ``[lenspop]`` table (``catalogs/surveys/lenspop-des.toml``):
-then, as LensPop's ``StochasticObserving``, ``n_draws`` exposures per band are drawn from the
-band's seeing table and the strategy keeps some (``"optimal-coadd"``: seeing below
+``n_exposures``, unless the preset has a ``[lenspop]`` table
+(``catalogs/surveys/lenspop-des.toml``): then, as LensPop's ``StochasticObserving``,
+``n_draws`` exposures per band are drawn from the band's seeing table and the strategy keeps some (``"optimal-coadd"``: seeing below
 ``min(sqrt(2 theta_E^2 - 2 r_s^2), mu r_s)``; ``"full-coadd"``: all; ``"best-epoch"``: the best);
 the coadd's FWHM is the worst kept, its depth ``n_kept`` exposures. The draws use a generator
 seeded by the row's geometry, so a row's verdict never depends on the other rows.
@@ -163,7 +163,7 @@ def _gauss_kernel(sigma_px: float, half: int) -> F64:
 
 
 def _lens_light(row: dict[str, Any], x: F64, y: F64, ps: float, ss: int = 3) -> F64:
-    """Unit-flux lens light integrated over pixels centred at ``x, y`` (arcsec), ``ss^2`` samples."""
+    """Unit-flux lens light per pixel centred at ``x, y`` (arcsec), ``ss^2`` samples each."""
     off = (np.arange(ss) + 0.5) / ss - 0.5
     acc = np.zeros_like(x)
     for dy in off:
@@ -226,7 +226,7 @@ def lenspop_criteria(
             seeing[b], n_exp[b] = (float(kept.max()), float(kept.size)) if kept.size else (0, 0)
     usable = [b for b in bands if n_exp[b] > 0]
     sig_px = max([seeing[b] for b in usable], default=ps) * FWHM_TO_SIGMA / ps
-    half = int(math.ceil(5.0 * sig_px)) + 1
+    half = math.ceil(5.0 * sig_px) + 1
     src = np.pad(np.asarray(grid.image, dtype=float), half)
     ny, nx = src.shape
     c = (npix - 1) / 2.0
@@ -247,9 +247,7 @@ def lenspop_criteria(
         g = big * 10.0 ** (-0.4 * (row[f"mag_lens_{b}"] - zp))
         band = survey.band(b)
         # electrons per image count of a coadd of n_exp[b] exposures
-        epc = n_exp[b] * survey.exposure_time * 10.0 ** (
-            -0.4 * (zp - band.zero_point_electron)
-        )
+        epc = n_exp[b] * survey.exposure_time * 10.0 ** (-0.4 * (zp - band.zero_point_electron))
         var_e = (s + g + survey.sky_counts_per_pixel(b)) * epc + n_exp[b] * survey.read_noise**2
         snrs[b] = lenspop_snr(s * epc, np.sqrt(var_e))
     arcs = {b: mu * rs > seeing[b] for b in usable}

@@ -41,7 +41,6 @@ from . import sed
 from ._catalogs import catalog_file, load_toml
 from .controls import parse_control
 from .errors import SimlensValueError
-from .lenspop import CRITERIA
 from .lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
 from .lens_systems import C_KM_S as C_KM_S
 from .lens_systems import (
@@ -52,6 +51,7 @@ from .lens_systems import (
     _row_grid,
     lensing_truth,
 )
+from .lenspop import CRITERIA
 from .psf import psf_fwhm_draws
 from .schema import absent_columns, records
 from .seeding import (

@@ -23,7 +23,8 @@ integrals are done on grids (Simpson's rule); the sampler's joint distribution o
 LensPop-detectable lenses) is ``Sigma`` times its fraction among sampled lenses.
 
 The detectable fraction is a Monte Carlo estimate with the simulator's own ``detectable``
-column (:func:`simlens.sampling.lensing_truth`: LensPop's four criteria, :mod:`simlens.lenspop`). ``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
+column (:func:`simlens.sampling.lensing_truth`: LensPop's four criteria, :mod:`simlens.lenspop`).
+``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
 traces only those passing the sampler's cheap necessary conditions
 (``sampling._may_be_detectable``, tested to reject no detectable system), which is ~10x faster
 and unbiased; ``method="sampler"`` calls ``sample_lenses`` and reads its column.
@@ -91,7 +92,7 @@ def survey_area(survey: str | Survey) -> float:
 
 
 def lenspop_des_prediction() -> float:
-    """LensPop's predicted number of detectable lenses in DES (Collett 2015, optimal coadd): 2400."""
+    """LensPop's predicted number of detectable DES lenses (Collett 2015, optimal coadd): 2400."""
     return _entry("lenspop", "des_detectable")
 
 

@@ -87,7 +87,9 @@ def test_snfunc_is_the_best_prefix_by_pixel_snr_and_ranks_regions():
     for sl in (np.s_[1:3, 1:4], np.s_[6:8, 5:8]):
         o = np.argsort(-(d[sl] / s[sl]).ravel())
         a, b = d[sl].ravel()[o], s[sl].ravel()[o]
-        regions.append(max(a[: i + 1].sum() / math.sqrt((b[: i + 1] ** 2).sum()) for i in range(a.size)))
+        regions.append(
+            max(a[: i + 1].sum() / math.sqrt((b[: i + 1] ** 2).sum()) for i in range(a.size))
+        )
     np.testing.assert_allclose(out, sorted([best, *regions], reverse=True), rtol=1e-12)
     assert out.size == 3
 
@@ -98,8 +100,10 @@ def test_flat_source_snr_has_the_closed_form_with_sky_read_and_source_noise():
     out = crit(row, mu=4.0)
     b = out["snr_band"]
     band = SURVEY.band(b)
-    epc = band.n_exposures * SURVEY.exposure_time * 10 ** (
-        -0.4 * (SURVEY.zero_point - band.zero_point_electron)
+    epc = (
+        band.n_exposures
+        * SURVEY.exposure_time
+        * 10 ** (-0.4 * (SURVEY.zero_point - band.zero_point_electron))
     )
     f_e = 4.0 * 10 ** (-0.4 * (23.0 - SURVEY.zero_point)) * epc
     sky_e = SURVEY.sky_counts_per_pixel(b) * epc
@@ -121,17 +125,22 @@ def test_lens_light_photon_noise_lowers_the_snr():
 
 def _flip(row_in: dict, row_out: dict, key: str, mu_in: float = 6.0, mu_out: float = 6.0):
     a, b = crit(row_in, mu_in), crit(row_out, mu_out)
-    assert a[key] and not b[key]
-    assert a["detectable"] and not b["detectable"]
+    assert a[key]
+    assert not b[key]
+    assert a["detectable"]
+    assert not b["detectable"]
     for other in LP.CRITERIA:
         if other != key:
-            assert a[other] and b[other], other
+            assert a[other], other
+            assert b[other], other
     return a, b
 
 
 def test_base_system_passes_all_four():
     out = crit(base_row())
-    assert all(out[c] for c in LP.CRITERIA) and out["detectable"] and out["resolved"]
+    assert all(out[c] for c in LP.CRITERIA)
+    assert out["detectable"]
+    assert out["resolved"]
 
 
 def test_snr_boundary():
@@ -142,7 +151,7 @@ def test_snr_boundary():
         lo, hi = (mid, hi) if crit(row)["snr_source"] > 20.0 else (lo, mid)
     inside = base_row(**{f"mag_source_unlensed_{b}": lo - 1e-6 for b in BANDS})
     outside = base_row(**{f"mag_source_unlensed_{b}": hi + 1e-6 for b in BANDS})
-    a, b = _flip(inside, outside, "pass_snr")
+    a, _b = _flip(inside, outside, "pass_snr")
     assert a["snr_source"] == pytest.approx(20.0, rel=1e-5)
 
 
@@ -154,14 +163,23 @@ def test_arcs_resolved_boundary():
     """mu r_s > FWHM (strict): r_s just above and at FWHM / mu, with theta_E resolved."""
     mu, fw = 6.0, 1.0
     rs = fw / mu
-    _flip(base_row(R_sersic_source=rs * (1 + 1e-6)), base_row(R_sersic_source=rs), "pass_arcs_resolved")
+    _flip(
+        base_row(R_sersic_source=rs * (1 + 1e-6)),
+        base_row(R_sersic_source=rs),
+        "pass_arcs_resolved",
+    )
 
 
 def test_theta_E_resolved_boundary():
-    """2 theta_E^2 >= 4 r_s^2 + FWHM^2 (LensPop's bfac = rfac = 2), not theta_E^2 > r_s^2 + (FWHM/2)^2."""
+    """2 theta_E^2 >= 4 r_s^2 + FWHM^2 (LensPop's bfac = rfac = 2), not the looser
+    theta_E^2 > r_s^2 + (FWHM/2)^2."""
     rs, fw = 0.5, 1.0
     th = math.sqrt((4 * rs**2 + fw**2) / 2)
-    _flip(base_row(theta_E=th * (1 + 1e-9)), base_row(theta_E=th * (1 - 1e-6)), "pass_theta_E_resolved")
+    _flip(
+        base_row(theta_E=th * (1 + 1e-9)),
+        base_row(theta_E=th * (1 - 1e-6)),
+        "pass_theta_E_resolved",
+    )
     # the old, looser rule would have called this one resolved
     th_old = 1.01 * math.sqrt(rs**2 + (fw / 2) ** 2)
     assert not crit(base_row(theta_E=th_old))["pass_theta_E_resolved"]
@@ -173,13 +191,15 @@ def test_best_band_is_judged_by_its_own_fwhm():
     row["psf_fwhm_i"] = 0.8
     row["mag_source_unlensed_i"] = 22.5  # brightest and sharpest: the best band
     out = crit(row)
-    assert out["snr_band"] == "i" and out["fwhm_detection"] == 0.8
+    assert out["snr_band"] == "i"
+    assert out["fwhm_detection"] == 0.8
     # an unresolved band is ranked by its third S/N (0 for a single region) and loses
     row = base_row(R_sersic_source=0.2, theta_E=1.5, **{f"psf_fwhm_{b}": 1.5 for b in BANDS})
     row["psf_fwhm_g"] = 1.0
     row["mag_source_unlensed_r"] = 21.0  # brighter in r, but mu r_s = 1.2 < 1.5 there
     out = crit(row)
-    assert out["snr_band"] == "g" and out["pass_arcs_resolved"]
+    assert out["snr_band"] == "g"
+    assert out["pass_arcs_resolved"]
 
 
 # -------------------------------------------------------------------------------------------
@@ -189,7 +209,9 @@ def test_best_band_is_judged_by_its_own_fwhm():
 
 def test_observing_rule_strategies():
     rule = LP.observing_rule(load_survey("lenspop-des"))
-    assert rule is not None and rule.strategy == "optimal-coadd" and rule.bands == ("g", "r", "i")
+    assert rule is not None
+    assert rule.strategy == "optimal-coadd"
+    assert rule.bands == ("g", "r", "i")
     assert LP.observing_rule(SURVEY) is None
     fw = np.array([0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7])
     # floor = min(sqrt(2 theta^2 - 2 r_s^2), mu r_s): PSFfloor with bfac = rfac = 2
@@ -204,7 +226,8 @@ def test_observing_rule_strategies():
     np.testing.assert_array_equal(best.accept(fw[::-1], th, rs, mu), [0.8])
     draws = np.concatenate([rule.draw(np.random.default_rng(i), "i") for i in range(300)])
     q = np.asarray(rule.seeing_quantiles["i"])
-    assert q[0] <= draws.min() and draws.max() <= q[-1]
+    assert q[0] <= draws.min()
+    assert draws.max() <= q[-1]
     assert np.median(draws) == pytest.approx(q[20], rel=0.03)
 
 
