@@ -16,7 +16,8 @@ third-ranked S/N (``SNs[2]``, 0 if there is none) as LensPop ranks unresolved ba
 Seeing and depth per band come from the survey: the row's ``psf_fwhm_<b>`` and the preset's
 ``n_exposures``, unless the preset has a ``[lenspop]`` table
 (``catalogs/surveys/lenspop-des.toml``): then, as LensPop's ``StochasticObserving``,
-``n_draws`` exposures per band are drawn from the band's seeing table and the strategy keeps some (``"optimal-coadd"``: seeing below
+``n_draws`` exposures per band are drawn from the band's seeing table and the strategy keeps
+some (``"optimal-coadd"``: seeing below
 ``min(sqrt(2 theta_E^2 - 2 r_s^2), mu r_s)``; ``"full-coadd"``: all; ``"best-epoch"``: the best);
 the coadd's FWHM is the worst kept, its depth ``n_kept`` exposures. The draws use a generator
 seeded by the row's geometry, so a row's verdict never depends on the other rows.
