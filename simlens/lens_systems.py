@@ -141,12 +141,13 @@ def _lens_systems(
     cfg: SamplerSettings,
     theta: F64 | None,
     *,
-    source_colour: str = "star-forming",
+    source_colour: str = "mixture",
     n_sersic: F64 | None = None,
 ) -> dict[str, F64]:
     """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``.
 
-    ``source_colour`` is the SED template of the source; ``n_sersic`` its Sersic index per
+    ``source_colour`` is ``"mixture"`` (an SED drawn per source, :func:`sed.source_coefficients`)
+    or one SED template for all; ``n_sersic`` the Sersic index per
     system (default: ``source.n_sersic`` of the settings, exponential).
     """
     if theta is None:
@@ -172,7 +173,11 @@ def _lens_systems(
     r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
     q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
     phi_s = rng.uniform(0.0, np.pi, m)
-    col = np.asarray(sed.colours(source_colour, zs), dtype=float)  # m_b - m_r
+    if source_colour == sed.MIXTURE:
+        # the last draw of a system, so everything above is as for a single template
+        col = sed.colours_from_coefficients(sed.source_coefficients(zs, rng), zs)  # m_b - m_r
+    else:
+        col = np.asarray(sed.colours(source_colour, zs), dtype=float)
     i_idx = 2
     mag_src = mag_i[:, None] - col[:, i_idx : i_idx + 1] + col
     e1l, e2l = _axis_angle(q_l, phi_l)

@@ -42,6 +42,7 @@ from ._catalogs import catalog_file, load_toml
 from .errors import SimlensValueError
 from .lensing import sersic_surface_brightness
 from .psf import FWHM_TO_SIGMA
+from .seeding import value_rng
 from .survey import Survey
 
 __all__ = [
@@ -63,6 +64,7 @@ SIGNIFICANCE_FLOOR = 0.5  # SignaltoNoise.SNfunc: pixels below 0.5 sigma split r
 CRITERIA = ("pass_snr", "pass_magnification", "pass_arcs_resolved", "pass_theta_E_resolved")
 
 STRATEGIES = ("optimal-coadd", "full-coadd", "best-epoch")
+_EXPOSURE_STREAM = 1  # value_rng stream of the exposures drawn per lens
 
 
 def lenspop_snr(data: F64, sigma: F64) -> F64:
@@ -152,8 +154,7 @@ def observing_rule(survey: Survey) -> ObservingRule | None:
 def _row_rng(row: dict[str, Any]) -> np.random.Generator:
     """A generator seeded by the row's geometry: pure, independent of the other rows."""
     keys = ("theta_E", "R_sersic_source", "center_x_source", "center_y_source", "z_source")
-    bits = np.array([float(row[k]) for k in keys], dtype=np.float64).view(np.uint32)
-    return np.random.default_rng(np.random.SeedSequence([int(b) for b in bits]))
+    return value_rng(*(float(row[k]) for k in keys), stream=_EXPOSURE_STREAM)
 
 
 def _gauss_kernel(sigma_px: float, half: int) -> F64:

@@ -359,8 +359,8 @@ def sample_sources(
     """Draw unlensed source i-band magnitudes and redshifts.
 
     Magnitudes follow power-law counts dN/dm ~ 10^(0.33 m) (Metcalfe et al. 2001) on
-    [mag_min, mag_max]. Redshifts follow p(z | i) ~ z^2 exp(-z/z0(i)), z0 = 0.0417 i - 0.744
-    (LSST Science Book 2009), truncated to [z_min, z_max]: the truncation acts on p(z | i) only,
+    [mag_min, mag_max]. Redshifts follow p(z | i) ~ z^2 exp(-z/z0(i)), z0 = 0.0598 i - 1.0846
+    (fitted to the COSMOS photo-z medians of Ilbert et al. 2009), truncated to [z_min, z_max]: the truncation acts on p(z | i) only,
     the magnitude distribution is not re-weighted.
 
     Parameters
@@ -370,7 +370,7 @@ def sample_sources(
     rng : numpy.random.Generator
         Source of randomness.
     mag_min, mag_max : float
-        Magnitude range (AB, i band); mag_min > 17.85 (where z0 > 0), mag_min < mag_max <= 40.
+        Magnitude range (AB, i band); mag_min > 18.14 (where z0 > 0), mag_min < mag_max <= 40.
     z_min : array_like
         Lower redshift bound, scalar or shape (n,) (e.g. the lens redshift of each system),
         in [0, z_max).

@@ -72,7 +72,7 @@ NO_LIGHT_MAG = 99.0
 NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
-SOURCE_COLOURS = sed.TEMPLATES
+SOURCE_COLOURS = (sed.MIXTURE, *sed.TEMPLATES)
 _KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
 
 F64 = NDArray[np.float64]
@@ -202,7 +202,7 @@ def sample_lenses(
     supersampling: int = 3,
     source_model: str = "sersic",
     n_sersic_source: Any = None,
-    source_colour: str = "star-forming",
+    source_colour: str = "mixture",
     neighbours: bool = True,
 ) -> pd.DataFrame:
     """Truth table of ``n`` strong lenses (see the module docstring for the population).
