@@ -366,8 +366,8 @@ def detectable_fraction(
     Parameters
     ----------
     n : int
-        Lenses to draw (> 0). The fraction is ~0.37% at DR1 depth: ``n = 40000`` gives ~150
-        detectable lenses, a ~8% relative error.
+        Lenses to draw (> 0). The fraction is ~0.45% at DR1 depth: ``n = 40000`` gives ~180
+        detectable lenses, a ~7.5% relative error.
     survey, cosmology, npix, supersampling
         As :class:`simlens.Simulator`.
     rng : int
