@@ -360,8 +360,8 @@ def sample_sources(
 
     Magnitudes follow power-law counts dN/dm ~ 10^(0.33 m) (Metcalfe et al. 2001) on
     [mag_min, mag_max]. Redshifts follow p(z | i) ~ z^2 exp(-z/z0(i)), z0 = 0.0598 i - 1.0846
-    (fitted to the COSMOS photo-z medians of Ilbert et al. 2009), truncated to [z_min, z_max]: the truncation acts on p(z | i) only,
-    the magnitude distribution is not re-weighted.
+    (fitted to the COSMOS photo-z medians of Ilbert et al. 2009), truncated to [z_min, z_max]:
+    the truncation acts on p(z | i) only, the magnitude distribution is not re-weighted.
 
     Parameters
     ----------

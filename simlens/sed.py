@@ -35,15 +35,15 @@ from .population import distances, uniform_interp
 
 __all__ = [
     "BANDS",
-    "MIXTURE",
-    "colours_from_coefficients",
-    "source_coefficients",
     "FILTERS",
+    "MIXTURE",
     "NO_LIGHT_MAG",
     "TEMPLATES",
     "Z_MAX",
     "apparent_magnitudes",
     "colours",
+    "colours_from_coefficients",
+    "source_coefficients",
     "template_coefficients",
 ]
 
@@ -150,15 +150,15 @@ def colours_from_coefficients(coefficients: ArrayLike, z: ArrayLike) -> Array:
     """
     zz = _check_z(z, positive=False)
     c = np.asarray(coefficients, dtype=np.float64)
-    if c.shape != zz.shape + (5,) or np.any(c < 0) or not np.all(np.isfinite(c)):
+    if c.shape != (*zz.shape, 5) or np.any(c < 0) or not np.all(np.isfinite(c)):
         raise SimlensValueError(
-            f"coefficients: need shape {zz.shape + (5,)} of finite numbers >= 0; got {c.shape}"
+            f"coefficients: need shape {(*zz.shape, 5)} of finite numbers >= 0; got {c.shape}"
         )
     zg, basis = _basis_maggies()
     flat = uniform_interp(zz.ravel(), _Z_STEP, basis.reshape(zg.size, -1))
     maggies = np.einsum("nt,ntb->nb", c.reshape(-1, 5), flat.reshape(-1, 5, len(BANDS)))
     mags = -2.5 * np.log10(np.maximum(maggies, _MAGGIES_FLOOR))
-    return np.asarray((mags - mags[:, 1:2]).reshape(zz.shape + (len(BANDS),)))
+    return np.asarray((mags - mags[:, 1:2]).reshape((*zz.shape, len(BANDS))))
 
 
 def template_coefficients(template: str) -> Array:
