@@ -507,11 +507,13 @@ def _elliptical_columns(
     bands: tuple[str, ...],
 ) -> None:
     """Fill ``df`` (in place) with lens-like ellipticals: deflectors without source or mass."""
+    # no source, so no per-source SED draw (a fixed template consumes no random numbers)
+    opts = {"source_colour": "star-forming"}
     if ml is None:
-        sys = _lens_systems(m, brng, cosmology, cfg, None)
+        sys = _lens_systems(m, brng, cosmology, cfg, None, **opts)
     else:
         K = int(cfg["conditioning.candidates"])
-        cand = _lens_systems(m * K, brng, cosmology, cfg, None)
+        cand = _lens_systems(m * K, brng, cosmology, cfg, None, **opts)
         win = cfg["conditioning.mag_window"]
         u = brng.random(m)
         pick = np.array(
