@@ -508,12 +508,12 @@ def _elliptical_columns(
 ) -> None:
     """Fill ``df`` (in place) with lens-like ellipticals: deflectors without source or mass."""
     # no source, so no per-source SED draw (a fixed template consumes no random numbers)
-    opts = {"source_colour": "star-forming"}
+    sf = "star-forming"
     if ml is None:
-        sys = _lens_systems(m, brng, cosmology, cfg, None, **opts)
+        sys = _lens_systems(m, brng, cosmology, cfg, None, source_colour=sf)
     else:
         K = int(cfg["conditioning.candidates"])
-        cand = _lens_systems(m * K, brng, cosmology, cfg, None, **opts)
+        cand = _lens_systems(m * K, brng, cosmology, cfg, None, source_colour=sf)
         win = cfg["conditioning.mag_window"]
         u = brng.random(m)
         pick = np.array(
