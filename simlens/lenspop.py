@@ -184,13 +184,17 @@ def _lens_light(row: dict[str, Any], x: F64, y: F64, ps: float, ss: int = 3) -> 
     return np.asarray(acc * ps**2 / ss**2)
 
 
-def _convolve(img: F64, kernel: F64) -> F64:
-    shape = [a + b - 1 for a, b in zip(img.shape, kernel.shape)]
-    f = scipy.fft.irfft2(
-        scipy.fft.rfft2(img, shape) * scipy.fft.rfft2(kernel, shape), shape, axes=(-2, -1)
-    )
-    h = kernel.shape[0] // 2
-    return np.asarray(f[h : h + img.shape[0], h : h + img.shape[1]])
+def _convolver(img: F64, half: int) -> Any:
+    """``convolve(kernel)``: ``img`` convolved with a ``(2 half + 1)^2`` kernel, same shape
+    (zero outside ``img``); the image's transform is computed once for every kernel."""
+    shape = [a + 2 * half for a in img.shape]
+    fimg = scipy.fft.rfft2(img, shape)
+
+    def convolve(kernel: F64) -> F64:
+        f = scipy.fft.irfft2(fimg * scipy.fft.rfft2(kernel, shape), shape, axes=(-2, -1))
+        return np.asarray(f[half : half + img.shape[0], half : half + img.shape[1]])
+
+    return convolve
 
 
 def lenspop_criteria(
@@ -237,15 +241,16 @@ def lenspop_criteria(
     yy, xx = np.mgrid[-half : ny + half, -half : nx + half].astype(float)
     xs = (xx + grid.x0 - half - c) * ps
     ys = (yy + grid.y0 - half - c) * ps
-    lens = _lens_light(row, xs, ys, ps)
+    conv_src = _convolver(src, half)
+    conv_lens = _convolver(_lens_light(row, xs, ys, ps), half)
     snrs: dict[str, F64] = {}
     for b in usable:
         k = _gauss_kernel(seeing[b] * FWHM_TO_SIGMA / ps, half)
         zp = survey.zero_point
-        s = np.clip(_convolve(src, k), 0.0, None) * 10.0 ** (
+        s = np.clip(conv_src(k), 0.0, None) * 10.0 ** (
             -0.4 * (row[f"mag_source_unlensed_{b}"] - zp)
         )
-        big = np.clip(_convolve(lens, k), 0.0, None)[half:-half, half:-half]
+        big = np.clip(conv_lens(k), 0.0, None)[half:-half, half:-half]
         g = big * 10.0 ** (-0.4 * (row[f"mag_lens_{b}"] - zp))
         band = survey.band(b)
         # electrons per image count of a coadd of n_exp[b] exposures
