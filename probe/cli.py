@@ -178,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     y.add_argument("--n-other", type=int, default=500, help="non-detectable lenses to score")
     y.add_argument(
-        "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~1%%)"
+        "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~0.4%%)"
     )
     y.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
 
@@ -647,7 +647,7 @@ def _run_yield(args: argparse.Namespace) -> int:
     import json
 
     from probe.provenance import atomic_write, dumps
-    from probe.yields import survey_yields
+    from probe.yields import QUESTIONS, survey_yields
 
     p = _predictor(args)
     res = survey_yields(
@@ -669,15 +669,23 @@ def _run_yield(args: argparse.Namespace) -> int:
         f"{sky.n_detectable_high:.0f}] over {sky.area_deg2:g} deg^2 "
         f"(LensPop's own DES prediction: {sky.lenspop_prediction:.0f})"
     )
+    for text in QUESTIONS.values():
+        print(f"  {text}")
     results = next(iter(res.yields.values()))
-    for y in results:
-        print(y)
+    found = next(iter(res.detectable_found.values()))
+    for y, f in zip(results, found):
+        print(
+            f"p >= {y.threshold:g}: detectable lenses found {f.expected:.0f} "
+            f"[{f.low:.0f}, {f.high:.0f}]; all strong lenses flagged {y}"
+        )
     if args.out is not None:
         doc = {
             "model": p.adapter.description,
             "seed": args.seed,
             "sky": sky.as_dict(),
+            "questions": dict(QUESTIONS),
             "yields": [y.as_dict() for y in results],
+            "detectable_found": [f.as_dict() for f in found],
         }
         path = args.out / "yield.json"
         text = json.dumps(json.loads(dumps(doc)), indent=1)

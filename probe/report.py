@@ -411,6 +411,8 @@ def _selection_html(study: StudyResult, root: Path, yields: SurveyYields | None)
             )
         )
     if yields is not None:
+        from probe.yields import QUESTIONS
+
         sky = yields.sky
         (root / "yields.json").write_text(dumps(yields.as_dict()) + "\n")
         parts.append(
@@ -421,14 +423,26 @@ def _selection_html(study: StudyResult, root: Path, yields: SurveyYields | None)
             f" per deg<sup>2</sup> are LensPop-detectable: {sky.n_detectable:.0f} "
             f"[{sky.n_detectable_low:.0f}, {sky.n_detectable_high:.0f}] over the footprint, "
             f"against LensPop's own DES prediction of about {sky.lenspop_prediction:.0f} "
-            "(Collett 2015; the difference is explained in README, 'Expected yields'). "
+            "(Collett 2015, optimal coadd; README, 'Expected yields', compares the two). "
             f"Each model scored the same {yields.n_detectable} detectable and "
             f"{yields.n_other} non-detectable lenses rendered at the survey's depth and seeing; "
-            "the yield is the expected number found, with a 95% interval from both the "
-            "completeness and the density uncertainty.</p>"
+            "each yield is the expected number, with a 95% interval from both the "
+            "completeness and the density uncertainty.</p><ul>"
+            + "".join(f"<li>{html.escape(q)}</li>" for q in QUESTIONS.values())
+            + "</ul>"
         )
         parts.append(
-            report_section({}, root, yields=yields.yields, heading="Expected lenses found")
+            report_section(
+                {},
+                root,
+                yields=yields.detectable_found,
+                heading="Detectable lenses found at threshold p",
+            )
+        )
+        parts.append(
+            report_section(
+                {}, root, yields=yields.yields, heading="All strong lenses flagged at threshold p"
+            )
         )
     return "\n".join(parts)
 

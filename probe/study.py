@@ -470,7 +470,7 @@ def run_study(
 
 #: Score thresholds of the expected yields added to a study report.
 YIELD_THRESHOLDS = (0.5, 0.9, 0.99)
-#: Population draws (about 1% are LensPop-detectable at DES depth) and non-detectable lenses
+#: Population draws (about 0.4% are LensPop-detectable at DES depth) and non-detectable lenses
 #: scored for the yields, per study size.
 YIELD_SIZES: dict[str, tuple[int, int]] = {
     "smoke": (1500, 16),

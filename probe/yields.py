@@ -28,7 +28,24 @@ import numpy as np
 from probe import rng as _rng
 from probe.errors import ProbeValueError
 
-__all__ = ["Stratum", "SurveyYields", "Yield", "expected_yield", "survey_yields"]
+__all__ = ["QUESTIONS", "Stratum", "SurveyYields", "Yield", "expected_yield", "survey_yields"]
+
+#: The three numbers a yield report gives, each with the question it answers.
+QUESTIONS: dict[str, str] = {
+    "detectable": (
+        "detectable lenses: strong lenses that pass LensPop's four criteria (Collett 2015 and "
+        "its released code: best-band source S/N > 20 with the lens light in the noise, "
+        "magnification > 3, mu r_s > seeing FWHM, 2 theta_E^2 >= 4 r_s^2 + FWHM^2); no finder"
+    ),
+    "detectable_found": (
+        "detectable lenses found at threshold p: detectable lenses the model scores p >= t "
+        "(sky density of the detectable stratum x area x the model's completeness on it)"
+    ),
+    "all_flagged": (
+        "all strong lenses flagged at threshold p: strong lenses of the whole population "
+        "(source centre inside theta_E), detectable or not, the model scores p >= t"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -219,23 +236,32 @@ class SurveyYields:
         ``simlens.yields.SkyDensity``: strong and LensPop-detectable lens densities, the survey
         footprint and LensPop's own prediction.
     yields : dict of str to list of Yield
-        Per model, one :class:`Yield` per threshold.
+        Per model, one :class:`Yield` per threshold: all strong lenses flagged
+        (``QUESTIONS["all_flagged"]``; both strata).
     n_detectable, n_other : int
         Lenses scored in each stratum (the same images for every model).
+    detectable_found : dict of str to list of Yield
+        Per model and threshold, detectable lenses found (``QUESTIONS["detectable_found"]``;
+        the detectable stratum only).
     """
 
     sky: Any
     yields: dict[str, list[Yield]]
     n_detectable: int
     n_other: int
+    detectable_found: dict[str, list[Yield]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """JSON-ready summary; ``questions`` defines each number."""
         return {
+            "questions": dict(QUESTIONS),
             "sky": self.sky.as_dict(),
             "n_detectable_scored": self.n_detectable,
             "n_other_scored": self.n_other,
             "yields": {m: [y.as_dict() for y in ys] for m, ys in self.yields.items()},
+            "detectable_found": {
+                m: [y.as_dict() for y in ys] for m, ys in self.detectable_found.items()
+            },
         }
 
 
@@ -271,7 +297,7 @@ def survey_yields(
     area : float, optional
         Search area, deg^2 (default: the preset's footprint).
     n_density : int
-        Population draws for the detectable fraction (about 1% are detectable).
+        Population draws for the detectable fraction (about 0.4% are detectable at DR1 depth).
     n_other : int
         Non-detectable lenses scored.
     n : int
@@ -318,6 +344,7 @@ def survey_yields(
     others = frac.others if frac.others is not None else det.iloc[:0]
     x_other = sim.render(others) if len(others) else None
     out: dict[str, list[Yield]] = {}
+    found: dict[str, list[Yield]] = {}
     for name, predict in models.items():
         strata = [
             Stratum(
@@ -337,4 +364,5 @@ def survey_yields(
                 )
             )
         out[name] = [expected_yield(strata, sky.area_deg2, t, rng=rng) for t in thresholds]
-    return SurveyYields(sky, out, len(det), len(others))
+        found[name] = [expected_yield(strata[:1], sky.area_deg2, t, rng=rng) for t in thresholds]
+    return SurveyYields(sky, out, len(det), len(others), found)

@@ -204,7 +204,11 @@ def _fwhm_list(text: str) -> list[float]:
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source-model", choices=("sersic", "clumpy"), default="sersic")
-    p.add_argument("--source-colour", default="star-forming", help="SED template of the source")
+    p.add_argument(
+        "--source-colour",
+        default="mixture",
+        help="source SED: 'mixture' (drawn per source, default) or a template name",
+    )
     p.add_argument(
         "--n-sersic-source", type=_control, help="source Sersic index, in [0.5, 8] (default 1)"
     )
@@ -230,7 +234,7 @@ def _generate(args: argparse.Namespace) -> int:
             if getattr(args, name) is not None:
                 flag = "--" + name.replace("_", "-")
                 raise _BadInput(f"{flag}: applies to --kind lens only, not {args.kind!r}")
-        if args.source_model != "sersic" or args.source_colour != "star-forming":
+        if args.source_model != "sersic" or args.source_colour != "mixture":
             raise _BadInput(f"--source-*: apply to --kind lens only, not {args.kind!r}")
     controls: dict[str, Any] = {"psf_scale": args.psf_scale}
     if args.mag_lens_r is not None:
@@ -243,7 +247,7 @@ def _generate(args: argparse.Namespace) -> int:
             controls["n_sersic_source"] = args.n_sersic_source
         if args.source_model != "sersic":
             controls["source_model"] = args.source_model
-        if args.source_colour != "star-forming":
+        if args.source_colour != "mixture":
             controls["source_colour"] = args.source_colour
 
     if args.detectable:

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.fft
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
 from . import population as pop
 from . import sed
-from .psf import FWHM_TO_SIGMA
+from .lenspop import lenspop_criteria, observing_rule
 from .sources import source_grid
 from .survey import Survey
 
@@ -142,12 +141,13 @@ def _lens_systems(
     cfg: SamplerSettings,
     theta: F64 | None,
     *,
-    source_colour: str = "star-forming",
+    source_colour: str = "mixture",
     n_sersic: F64 | None = None,
 ) -> dict[str, F64]:
     """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``.
 
-    ``source_colour`` is the SED template of the source; ``n_sersic`` its Sersic index per
+    ``source_colour`` is ``"mixture"`` (an SED drawn per source, :func:`sed.source_coefficients`)
+    or one SED template for all; ``n_sersic`` the Sersic index per
     system (default: ``source.n_sersic`` of the settings, exponential).
     """
     if theta is None:
@@ -173,7 +173,11 @@ def _lens_systems(
     r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
     q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
     phi_s = rng.uniform(0.0, np.pi, m)
-    col = np.asarray(sed.colours(source_colour, zs), dtype=float)  # m_b - m_r
+    if source_colour == sed.MIXTURE:
+        # the last draw of a system, so everything above is as for a single template
+        col = sed.colours_from_coefficients(sed.source_coefficients(zs, rng), zs)  # m_b - m_r
+    else:
+        col = np.asarray(sed.colours(source_colour, zs), dtype=float)
     i_idx = 2
     mag_src = mag_i[:, None] - col[:, i_idx : i_idx + 1] + col
     e1l, e2l = _axis_angle(q_l, phi_l)
@@ -220,7 +224,9 @@ def _approx_magnification(sys: dict[str, F64]) -> F64:
 def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     """Cheap necessary conditions for LensPop detectability, to skip hopeless candidates.
 
-    Generous on purpose (the exact test follows): arcs resolved at the *sharpest* band's PSF;
+    Generous on purpose (the exact test follows): LensPop's ``2 theta_E^2 >= 4 r_s^2 + FWHM^2``
+    at the *sharpest* band's PSF (the best exposure of the table for a preset with LensPop's
+    seeing rule), implied by the same inequality at the best band's;
     approximate magnification above 2 (threshold 3); and, in some band, an approximate lensed
     magnitude within 0.75 mag of the depth needed for S/N 20 of a point source (the largest
     excess seen among 56 detectable systems of 6000 was 0.33 mag, magnification ratio >= 0.63).
@@ -228,9 +234,13 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     """
     bands = survey.band_names
     fw = df[[f"psf_fwhm_{b}" for b in bands]].to_numpy(dtype=float).min(axis=1)
+    rule = observing_rule(survey)
+    if rule is not None:  # LensPop's seeing rule: any exposure of its table may be kept
+        fw = np.full(len(df), min(min(q) for q in rule.seeing_quantiles.values()))
     th = df["theta_E"].to_numpy(dtype=float)
     rs = df["R_sersic_source"].to_numpy(dtype=float)
-    resolved = th**2 > rs**2 + (fw / 2.0) ** 2
+    # LensPop's own inequality at the sharpest FWHM: implied by it at the best band's FWHM
+    resolved = 2.0 * th**2 >= 4.0 * rs**2 + fw**2
     sysd = {
         k: df[k].to_numpy(dtype=float)
         for k in (
@@ -271,33 +281,6 @@ def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int
     return source_grid(row, npix, survey.pixel_scale, supersampling)
 
 
-def _source_snr(grid: Any, row: dict[str, Any], survey: Survey) -> tuple[float, str]:
-    """Best-band LensPop-like S/N of the PSF-convolved lensed source, and that band."""
-    bands = survey.band_names
-    ps = survey.pixel_scale
-    sig = np.array([row[f"psf_fwhm_{b}"] for b in bands]) * FWHM_TO_SIGMA / ps
-    pad = math.ceil(4 * float(sig.max())) + 1
-    img = np.pad(grid.image, pad)
-    n0, n1 = img.shape
-    f2 = np.fft.fftfreq(n0)[:, None] ** 2 + np.fft.rfftfreq(n1)[None, :] ** 2
-    tf = np.exp(-2 * np.pi**2 * sig[:, None, None] ** 2 * f2[None])
-    conv = scipy.fft.irfft2(scipy.fft.rfft2(img)[None] * tf, s=img.shape, axes=(-2, -1))
-    zp = survey.zero_point
-    best_snr, best_band = 0.0, bands[0]
-    for j, b in enumerate(bands):
-        s = conv[j] * 10.0 ** (-0.4 * (row[f"mag_source_unlensed_{b}"] - zp))
-        bkg = survey.background_sigma(b) ** 2
-        sel = s > math.sqrt(bkg)
-        if sel.any():
-            ss = s[sel]
-            snr = float(
-                ss.sum() / math.sqrt(ss.size * bkg + ss.sum() / survey.electrons_per_count(b))
-            )
-            if snr > best_snr:
-                best_snr, best_band = snr, b
-    return best_snr, best_band
-
-
 def lensing_truth(
     row: dict[str, Any],
     survey: Survey,
@@ -310,27 +293,20 @@ def lensing_truth(
     """Magnification, best-band source S/N and LensPop detectability of one lens row.
 
     ``magnification`` is the extended-source magnification (lensed flux / unlensed flux), from
-    the same adaptive ray tracing the renderer uses. The S/N in band ``b`` is LensPop-like:
-    ``sum(s) / sqrt(sum(var))`` over pixels where the PSF-convolved lensed source ``s`` exceeds
-    the background noise, with ``var`` the sky + read + source Poisson variance. ``resolved``:
-    ``theta_E^2 > R_sersic_source^2 + (FWHM/2)^2`` in the best band. ``grid`` reuses a
-    ray-traced source (it depends on geometry only, not on magnitudes or PSF).
+    the same adaptive ray tracing the renderer uses. The S/N, the best band and the four
+    criteria are LensPop's (:func:`simlens.lenspop.lenspop_criteria`): S/N > 20 in the best
+    band with the lens light in the noise, mu > 3, mu r_s > FWHM and 2 theta_E^2 >= 4 r_s^2 +
+    FWHM^2 (columns ``pass_snr``, ``pass_magnification``, ``pass_arcs_resolved``,
+    ``pass_theta_E_resolved``; ``resolved`` is the last two, ``detectable`` all four). ``grid``
+    reuses a ray-traced source (it depends on geometry only, not on magnitudes or PSF).
     """
     if grid is None:
         grid = _row_grid(row, survey, npix, supersampling)
-    mu = grid.flux
-    best_snr, best_band = _source_snr(grid, row, survey)
-    fwhm = row[f"psf_fwhm_{best_band}"]
-    resolved = row["theta_E"] ** 2 > row["R_sersic_source"] ** 2 + (fwhm / 2.0) ** 2
-    detectable = (
-        (best_snr > cfg["detectability.snr_min"])
-        and (mu > cfg["detectability.magnification_min"])
-        and resolved
+    return lenspop_criteria(
+        grid,
+        row,
+        survey,
+        npix,
+        snr_min=cfg["detectability.snr_min"],
+        magnification_min=cfg["detectability.magnification_min"],
     )
-    return {
-        "magnification": mu,
-        "snr_source": best_snr,
-        "snr_band": best_band,
-        "resolved": bool(resolved),
-        "detectable": bool(detectable),
-    }

@@ -359,9 +359,9 @@ def sample_sources(
     """Draw unlensed source i-band magnitudes and redshifts.
 
     Magnitudes follow power-law counts dN/dm ~ 10^(0.33 m) (Metcalfe et al. 2001) on
-    [mag_min, mag_max]. Redshifts follow p(z | i) ~ z^2 exp(-z/z0(i)), z0 = 0.0417 i - 0.744
-    (LSST Science Book 2009), truncated to [z_min, z_max]: the truncation acts on p(z | i) only,
-    the magnitude distribution is not re-weighted.
+    [mag_min, mag_max]. Redshifts follow p(z | i) ~ z^2 exp(-z/z0(i)), z0 = 0.0598 i - 1.0846
+    (fitted to the COSMOS photo-z medians of Ilbert et al. 2009), truncated to [z_min, z_max]:
+    the truncation acts on p(z | i) only, the magnitude distribution is not re-weighted.
 
     Parameters
     ----------
@@ -370,7 +370,7 @@ def sample_sources(
     rng : numpy.random.Generator
         Source of randomness.
     mag_min, mag_max : float
-        Magnitude range (AB, i band); mag_min > 17.85 (where z0 > 0), mag_min < mag_max <= 40.
+        Magnitude range (AB, i band); mag_min > 18.14 (where z0 > 0), mag_min < mag_max <= 40.
     z_min : array_like
         Lower redshift bound, scalar or shape (n,) (e.g. the lens redshift of each system),
         in [0, z_max).
@@ -420,11 +420,11 @@ def source_size(
 ) -> Array:
     """Effective (half-light) radius of a star-forming source, arcsec.
 
-    log10(R_e/kpc) = log10 R_ref - 0.4 alpha (M - M_ref) - eta log10[(1+z)/(1+z_ref)] + N(0, 0.35)
+    log10(R_e/kpc) = log10 R_ref - 0.4 alpha (M - M_ref) - eta log10[(1+z)/(1+z_ref)] + N(0, 0.26)
     with M = i - DM(z) + 2.5 log10(1+z) (the AB absolute magnitude at rest wavelength
     7800 A/(1+z), i.e. a flat-f_nu K-correction, close to the rest UV where the size relations
     are measured); alpha = 0.27 (Shibuya et al. 2015), eta = 1.2 (Mosleh et al. 2012),
-    R_ref = 2 kpc at M_ref = -21, z_ref = 2, scatter 0.35 dex (Collett 2015).
+    R_ref = 2 kpc at M_ref = -21, z_ref = 2 (a choice), scatter 0.26 dex (Shibuya et al. 2015).
 
     Parameters
     ----------
@@ -437,7 +437,7 @@ def source_size(
     cosmology : astropy.cosmology.Cosmology
         Cosmology of DM(z) and D_A(z).
     scatter : bool
-        Add the 0.35 dex lognormal scatter (default).
+        Add the 0.26 dex lognormal scatter (default).
 
     Returns
     -------

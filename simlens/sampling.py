@@ -51,6 +51,7 @@ from .lens_systems import (
     _row_grid,
     lensing_truth,
 )
+from .lenspop import CRITERIA
 from .psf import psf_fwhm_draws
 from .schema import absent_columns, records
 from .seeding import (
@@ -71,7 +72,7 @@ NO_LIGHT_MAG = 99.0
 NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
-SOURCE_COLOURS = sed.TEMPLATES
+SOURCE_COLOURS = (sed.MIXTURE, *sed.TEMPLATES)
 _KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
 
 F64 = NDArray[np.float64]
@@ -171,6 +172,8 @@ def _empty_components(m: int, bands: tuple[str, ...]) -> dict[str, Any]:
         "magnification": np.ones(m),
         "snr_source": z.copy(),
         "snr_band": np.array([bands[0]] * m, dtype=object),
+        "fwhm_detection": z.copy(),
+        **{c: np.zeros(m, dtype=bool) for c in CRITERIA},
         "resolved": np.zeros(m, dtype=bool),
         "detectable": np.zeros(m, dtype=bool),
     }
@@ -199,7 +202,7 @@ def sample_lenses(
     supersampling: int = 3,
     source_model: str = "sersic",
     n_sersic_source: Any = None,
-    source_colour: str = "star-forming",
+    source_colour: str = "mixture",
     neighbours: bool = True,
 ) -> pd.DataFrame:
     """Truth table of ``n`` strong lenses (see the module docstring for the population).
@@ -415,6 +418,7 @@ def _placeholder(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
     """A block row outside the requested range: complete in schema, never returned."""
     row.pop("_target_g", None)
     row.update(magnification=1.0, snr_source=0.0, snr_band=bands[0], resolved=False)
+    row.update(fwhm_detection=0.0, **dict.fromkeys(CRITERIA, False))
     row["detectable"] = True  # never redrawn
     for b in bands:
         row[f"mag_source_{b}"] = row[f"mag_source_unlensed_{b}"]
@@ -503,11 +507,13 @@ def _elliptical_columns(
     bands: tuple[str, ...],
 ) -> None:
     """Fill ``df`` (in place) with lens-like ellipticals: deflectors without source or mass."""
+    # no source, so no per-source SED draw (a fixed template consumes no random numbers)
+    sf = "star-forming"
     if ml is None:
-        sys = _lens_systems(m, brng, cosmology, cfg, None)
+        sys = _lens_systems(m, brng, cosmology, cfg, None, source_colour=sf)
     else:
         K = int(cfg["conditioning.candidates"])
-        cand = _lens_systems(m * K, brng, cosmology, cfg, None)
+        cand = _lens_systems(m * K, brng, cosmology, cfg, None, source_colour=sf)
         win = cfg["conditioning.mag_window"]
         u = brng.random(m)
         pick = np.array(

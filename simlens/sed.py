@@ -36,11 +36,14 @@ from .population import distances, uniform_interp
 __all__ = [
     "BANDS",
     "FILTERS",
+    "MIXTURE",
     "NO_LIGHT_MAG",
     "TEMPLATES",
     "Z_MAX",
     "apparent_magnitudes",
     "colours",
+    "colours_from_coefficients",
+    "source_coefficients",
     "template_coefficients",
 ]
 
@@ -102,6 +105,60 @@ def _coefficients() -> dict[str, tuple[float, ...]]:
 
 TEMPLATES: tuple[str, ...] = tuple(_coefficients())
 """Names of the available SED templates (``"passive"``, ``"red-sequence"``, ``"star-forming"``)."""
+
+
+MIXTURE = "mixture"
+"""Source colours drawn per source from the Herbel et al. (2017) blue-galaxy Dirichlet model."""
+
+
+@cache
+def _mixture() -> tuple[Array, Array, Array, float, float]:
+    node = _sed_table().get("mixture")
+    if not isinstance(node, dict):
+        raise SimlensValueError("population.toml: missing [sed.mixture]")
+    vals = [np.asarray(_entry(node, k, "sed.mixture"), dtype=np.float64) for k in
+            ("alpha0", "alpha1", "weight")]  # fmt: skip
+    for k, v in zip(("alpha0", "alpha1", "weight"), vals):
+        if v.shape != (5,) or not np.all(np.isfinite(v)) or np.any(v <= 0):
+            raise SimlensValueError(f"population.toml: sed.mixture.{k} must be 5 numbers > 0")
+    z1 = float(_entry(node, "z1", "sed.mixture"))
+    z_hold = float(_entry(node, "z_hold", "sed.mixture"))
+    return vals[0], vals[1], vals[2], z1, z_hold
+
+
+def source_coefficients(z: ArrayLike, rng: np.random.Generator) -> Array:
+    """Stellar-mass weights of the five kcorrect basis spectra, drawn per source.
+
+    Herbel et al. (2017) blue-galaxy model as skypy's ``dirichlet_coefficients``: ``c ~
+    Dirichlet(alpha(z))`` with ``alpha = alpha0^(1 - z/z1) alpha1^(z/z1)``, times ``weight``,
+    normalised; ``z`` is held at ``z_hold`` beyond it (``catalogs/population.toml``). Drawn
+    with ``rng`` (skypy's version uses the global numpy state). Returns shape ``z.shape + (5,)``.
+    """
+    a0, a1, w, z1, z_hold = _mixture()
+    zz = np.minimum(_check_z(z, positive=False), z_hold)[..., None]
+    alpha = a0 ** (1.0 - zz / z1) * a1 ** (zz / z1)
+    c = rng.gamma(alpha) * w
+    return np.asarray(c / c.sum(axis=-1, keepdims=True))
+
+
+def colours_from_coefficients(coefficients: ArrayLike, z: ArrayLike) -> Array:
+    """Observed-frame colours ``m_b - m_r`` (DECam g, r, i, z) of per-source SEDs.
+
+    ``coefficients`` (shape ``z.shape + (5,)``) weight the kcorrect basis spectra, as
+    :func:`template_coefficients` does for a named template; same conventions as
+    :func:`colours`.
+    """
+    zz = _check_z(z, positive=False)
+    c = np.asarray(coefficients, dtype=np.float64)
+    if c.shape != (*zz.shape, 5) or np.any(c < 0) or not np.all(np.isfinite(c)):
+        raise SimlensValueError(
+            f"coefficients: need shape {(*zz.shape, 5)} of finite numbers >= 0; got {c.shape}"
+        )
+    zg, basis = _basis_maggies()
+    flat = uniform_interp(zz.ravel(), _Z_STEP, basis.reshape(zg.size, -1))
+    maggies = np.einsum("nt,ntb->nb", c.reshape(-1, 5), flat.reshape(-1, 5, len(BANDS)))
+    mags = -2.5 * np.log10(np.maximum(maggies, _MAGGIES_FLOOR))
+    return np.asarray((mags - mags[:, 1:2]).reshape((*zz.shape, len(BANDS))))
 
 
 def template_coefficients(template: str) -> Array:

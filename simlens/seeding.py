@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from .controls import Control
 from .errors import SimlensValueError
 
-__all__ = ["BLOCK", "resolve_entropy", "row_seeds"]
+__all__ = ["BLOCK", "resolve_entropy", "row_seeds", "value_rng"]
 
 BLOCK = 64
 
@@ -81,3 +81,13 @@ def _control_values(
         v[ok] = ctrl.values[idx[ok]]
         return v
     return ctrl.draw(u)
+
+
+def value_rng(*values: float, stream: int = 0) -> np.random.Generator:
+    """A generator seeded by an object's own drawn values (their float64 bits) and ``stream``.
+
+    For per-object randomness that must depend on the object only (never on the other rows,
+    the chunking, or how far a shared generator has advanced).
+    """
+    bits = np.asarray(values, dtype=np.float64).view(np.uint32)
+    return np.random.default_rng(np.random.SeedSequence([int(stream), *(int(b) for b in bits)]))

@@ -134,7 +134,7 @@ class Simulator:
         start: int = 0,
         source_model: str = "sersic",
         n_sersic_source: Any = None,
-        source_colour: str = "star-forming",
+        source_colour: str = "mixture",
         neighbours: bool | None = None,
     ) -> pd.DataFrame:
         """Truth table of ``n`` lenses.
@@ -149,8 +149,10 @@ class Simulator:
 
         Sources: ``source_model`` ``"sersic"`` (smooth) or ``"clumpy"`` (Sersic plus galsim
         ``RandomKnots`` clumps, ray-traced through a source-plane image); ``n_sersic_source``
-        a control in [0.5, 8] (default 1, exponential); ``source_colour`` an SED template
-        (``"star-forming"``, ``"passive"``, ``"red-sequence"``) for atypical (red) sources.
+        a control in [0.5, 8] (default 1, exponential); ``source_colour`` ``"mixture"`` (default:
+        an SED drawn per source from the Herbel et al. 2017 blue-galaxy model) or one SED
+        template for every source (``"star-forming"``, its mean; ``"passive"``,
+        ``"red-sequence"`` for atypical red sources).
         ``neighbours`` (default: the simulator's) adds interloping galaxies and stars.
         """
         return sampling.sample_lenses(
@@ -223,7 +225,9 @@ class Simulator:
                 out.loc[lens, col] = NO_LIGHT_MAG
         out.loc[lens, "magnification"] = 1.0
         out.loc[lens, "snr_source"] = 0.0
-        out.loc[lens, "detectable"] = False
+        for col in ("pass_snr", "pass_magnification", "detectable"):
+            if col in out.columns:
+                out.loc[lens, col] = False
         out.loc[lens, "label"] = 0
         out.loc[lens, "kind"] = "unlensed"
         return out

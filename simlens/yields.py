@@ -23,8 +23,8 @@ integrals are done on grids (Simpson's rule); the sampler's joint distribution o
 LensPop-detectable lenses) is ``Sigma`` times its fraction among sampled lenses.
 
 The detectable fraction is a Monte Carlo estimate with the simulator's own ``detectable``
-column (:func:`simlens.sampling.lensing_truth`: best-band S/N > 20, magnification > 3, arcs
-resolved). ``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
+column (:func:`simlens.sampling.lensing_truth`: LensPop's four criteria, :mod:`simlens.lenspop`).
+``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
 traces only those passing the sampler's cheap necessary conditions
 (``sampling._may_be_detectable``, tested to reject no detectable system), which is ~10x faster
 and unbiased; ``method="sampler"`` calls ``sample_lenses`` and reads its column.
@@ -92,7 +92,7 @@ def survey_area(survey: str | Survey) -> float:
 
 
 def lenspop_des_prediction() -> float:
-    """LensPop's predicted number of detectable lenses in DES (Collett 2015): about 2400."""
+    """LensPop's predicted number of detectable DES lenses (Collett 2015, optimal coadd): 2400."""
     return _entry("lenspop", "des_detectable")
 
 
@@ -366,8 +366,8 @@ def detectable_fraction(
     Parameters
     ----------
     n : int
-        Lenses to draw (> 0). The fraction is ~1% at DES depth: ``n = 20000`` gives ~200
-        detectable lenses, a ~7% relative error.
+        Lenses to draw (> 0). The fraction is ~0.45% at DR1 depth: ``n = 40000`` gives ~180
+        detectable lenses, a ~7.5% relative error.
     survey, cosmology, npix, supersampling
         As :class:`simlens.Simulator`.
     rng : int

@@ -24,7 +24,16 @@ PSF_VALUES = [0.6, 1.0, 2.0]
 THETA_VALUES = [1.0, 1.5, 2.2]
 # Columns vary(truth, "psf_scale", v) may change: the PSF itself and the detection summaries
 # that depend on it. Everything else describes the system and must be kept.
-PSF_DEPENDENT = {"snr_source", "snr_band", "resolved", "detectable"}
+PSF_DEPENDENT = {
+    "snr_source",
+    "snr_band",
+    "fwhm_detection",
+    "pass_snr",
+    "pass_arcs_resolved",
+    "pass_theta_E_resolved",
+    "resolved",
+    "detectable",
+}
 
 
 def concentration(images: np.ndarray) -> np.ndarray:
@@ -130,9 +139,13 @@ def test_paired_psf_resimulation(sim):
     for j in range(len(PSF_VALUES)):
         images = np.concatenate(rec.images[2 * j : 2 * j + 2])
         np.testing.assert_array_equal(p[:, j], concentration(images))
-    # Paired: every system's central share falls as the PSF widens, so the lens score falls and
-    # the non-lens score rises for every single system, and so do the paired trends.
-    assert (np.diff(p, axis=1) < 0).all()
+    # Paired: the central share of every centred system (> 5% of the flux in the central 6x6
+    # pixels) falls as the PSF widens, so the lens score falls and the non-lens score rises for
+    # every one of them, and so do the paired trends. (An image dominated by off-centre light,
+    # e.g. a bright neighbour, can gain central flux from a wider PSF.)
+    centred = p[:, 0] > 0.05
+    assert centred.sum() >= 12
+    assert (np.diff(p[centred], axis=1) < 0).all()
     assert r.trend("lens").slope < 0 < r.trend("nonlens").slope
     assert r.trend("lens").slope_high < 0 < r.trend("nonlens").slope_low
     assert "paired" in r.trend("lens").method

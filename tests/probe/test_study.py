@@ -162,11 +162,21 @@ def test_report_with_yields(smoke, tmp_path):
         as_dict=lambda: {"survey": "des-y3", "area_deg2": 5000.0},
     )  # fmt: skip
     st = [Stratum("detectable", 1.2, 0.1, np.linspace(0, 1, 11))]
-    ylds = SurveyYields(sky, {"A": [expected_yield(st, 5000.0, 0.5, rng=0)]}, 11, 0)
+    y = [expected_yield(st, 5000.0, 0.5, rng=0)]
+    ylds = SurveyYields(sky, {"A": y}, 11, 0, {"A": y})
     path = report.write_report(res, tmp_path, yields=ylds)
     html = path.read_text()
     assert "Expected yields over des-y3" in html
     assert "LensPop" in html
+    # the three questions, each with its definition, and a table for each yield
+    from html import escape
+
+    from probe.yields import QUESTIONS
+
+    for q in QUESTIONS.values():
+        assert escape(q) in html
+    assert "Detectable lenses found at threshold p" in html
+    assert "All strong lenses flagged at threshold p" in html
     # 6 of 11 scores reach 0.5: 1.2 deg^-2 x 5000 deg^2 x 6/11
     assert f"{1.2 * 5000 * 6 / 11:.0f}" in html
     doc = __import__("json").loads((tmp_path / "yields.json").read_text())

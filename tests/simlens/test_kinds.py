@@ -189,8 +189,11 @@ def test_unlensed_matched_negatives(sim):
         for c in t.columns
         if not c.startswith("mag_source")
         and c not in ("label", "kind", "magnification", "snr_source", "detectable")
+        and c not in ("pass_snr", "pass_magnification")  # no source light: both fail
     ]
     pd.testing.assert_frame_equal(u[same], t[same])
+    assert not u["pass_snr"].any()
+    assert not u["pass_magnification"].any()
     lens, neg = sim.render(t, noise=False), sim.render(u, noise=False)
     src = sim.render(
         t.assign(**{f"mag_lens_{b}": 99.0 for b in sim.bands}).pipe(

@@ -256,7 +256,7 @@ def test_source_magnitudes_follow_power_law_counts():
 def test_source_redshift_given_magnitude():
     n = 20000
     s = pop.sample_sources(n, rng(), mag_min=24.0, mag_max=24.001)
-    z0 = 0.0417 * 24.0 - 0.744
+    z0 = 0.05980 * 24.0 - 1.08457
     ks = stats.kstest(s["z_source"], stats.gamma(a=3, scale=z0).cdf)
     assert ks.pvalue > 0.01
     # truncation below: per-object z_min
@@ -266,6 +266,13 @@ def test_source_redshift_given_magnitude():
     assert np.all(t["z_source"] <= 6.0)
     with pytest.raises(SimlensValueError, match="z_min"):
         pop.sample_sources(3, rng(), z_min=np.zeros(4))
+
+
+@pytest.mark.parametrize(("m1", "m2", "median"), [(22.0, 22.5, 0.66), (24.5, 25.0, 1.06)])
+def test_source_redshift_medians_match_cosmos(m1, m2, median):
+    """Deep-field reference: COSMOS 30-band photo-z medians (Ilbert et al. 2009, abstract)."""
+    s = pop.sample_sources(40000, rng(), mag_min=m1, mag_max=m2)
+    assert np.median(s["z_source"]) == pytest.approx(median, abs=0.015)
 
 
 def test_source_size_relation():
@@ -279,7 +286,7 @@ def test_source_size_relation():
     np.testing.assert_allclose(r, 10**log_r / d_a * u.rad.to(u.arcsec), rtol=1e-5)
     assert 0.1 < r[0] < 0.6  # arcsec: median LensPop source at its median redshift
     rs = pop.source_size(np.full(20000, 24.1), np.full(20000, 1.85), rng(), Planck18)
-    assert np.std(np.log10(rs)) == pytest.approx(0.35, rel=0.03)
+    assert np.std(np.log10(rs)) == pytest.approx(0.26, rel=0.03)
 
 
 def test_functions_are_pure():

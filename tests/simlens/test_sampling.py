@@ -189,18 +189,21 @@ def test_components_without_light_are_flagged(lenses, ellipticals, stars):
 
 
 def test_detectability_columns_follow_lenspop_rule(lenses):
-    """detectable = best-band S/N > 20 and magnification > 3 and resolved, with resolved =
-    theta_E^2 > R_source^2 + (FWHM_best / 2)^2 (Collett 2015; catalogs/simulation.toml)."""
+    """detectable = the four criteria of LensPop's code (S/N > 20, mu > 3, mu r_s > FWHM,
+    2 theta_E^2 >= 4 r_s^2 + FWHM^2) in the best band, each recorded in its own column."""
     cfg = SamplerSettings.load()
     t = lenses
     fwhm = np.array([t.at[k, f"psf_fwhm_{b}"] for k, b in enumerate(t["snr_band"])])
-    resolved = t["theta_E"] ** 2 > t["R_sersic_source"] ** 2 + (fwhm / 2) ** 2
-    assert (t["resolved"] == resolved).all()
-    rule = (
-        (t["snr_source"] > cfg["detectability.snr_min"])
-        & (t["magnification"] > cfg["detectability.magnification_min"])
-        & resolved
-    )
+    np.testing.assert_allclose(t["fwhm_detection"], fwhm)
+    arcs = t["magnification"] * t["R_sersic_source"] > fwhm
+    theta = 2 * t["theta_E"] ** 2 >= 4 * t["R_sersic_source"] ** 2 + fwhm**2
+    assert (t["pass_arcs_resolved"] == arcs).all()
+    assert (t["pass_theta_E_resolved"] == theta).all()
+    assert (t["resolved"] == (arcs & theta)).all()
+    assert (t["pass_snr"] == (t["snr_source"] > cfg["detectability.snr_min"])).all()
+    mu_ok = t["magnification"] > cfg["detectability.magnification_min"]
+    assert (t["pass_magnification"] == mu_ok).all()
+    rule = t["pass_snr"] & mu_ok & arcs & theta
     assert (t["detectable"] == rule).all()
     assert set(t["snr_band"]) <= set(BANDS)
 

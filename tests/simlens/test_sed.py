@@ -134,3 +134,49 @@ def test_fast_on_many_objects():
     sed.apparent_magnitudes("passive", z, m, Planck18)
     sed.colours("star-forming", z)
     assert time.perf_counter() - t0 < 0.5  # measured ~0.04 s; generous for loaded CI machines
+
+
+# -------------------------------------------------------------------------------------------
+# per-source SEDs (source_colour = "mixture")
+# -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("z", [0.3, 1.0, 1.8])
+def test_source_coefficients_follow_skypys_dirichlet_model(z):
+    """Same distribution as skypy's dirichlet_coefficients (global numpy state there)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from skypy.galaxies.spectrum import dirichlet_coefficients
+    a0, a1, w, z1, _ = sed._mixture()
+    n = 20000
+    ours = sed.source_coefficients(np.full(n, z), np.random.default_rng(1))
+    state = np.random.get_state()  # noqa: NPY002 (skypy draws from the global state)
+    try:
+        np.random.seed(2)  # noqa: NPY002
+        ref = dirichlet_coefficients(np.full(n, z), a0, a1, z1, w)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    np.testing.assert_allclose(ours.sum(axis=1), 1.0, rtol=1e-12)
+    se = np.sqrt(ours.var(axis=0) / n + ref.var(axis=0) / n)
+    assert np.all(np.abs(ours.mean(axis=0) - ref.mean(axis=0)) < 5 * se + 1e-12)
+    np.testing.assert_allclose(ours.std(axis=0), ref.std(axis=0), rtol=0.05)
+
+
+def test_mixture_colours_match_skypy_per_source(kcorrect):
+    """colours_from_coefficients against skypy's apparent magnitudes, source by source."""
+    rng = np.random.default_rng(3)
+    z = rng.uniform(0.05, 1.7, 60)
+    c = sed.source_coefficients(z, rng)
+    ref = kcorrect.apparent_magnitudes(c, z, list(sed.FILTERS), Planck18, resolution=0)
+    np.testing.assert_allclose(sed.colours_from_coefficients(c, z), ref - ref[:, 1:2], atol=0.005)
+
+
+def test_mixture_spreads_colours_around_the_star_forming_mean():
+    rng = np.random.default_rng(4)
+    z = np.full(5000, 1.0)
+    col = sed.colours_from_coefficients(sed.source_coefficients(z, rng), z)
+    mean = sed.colours("star-forming", 1.0)
+    np.testing.assert_allclose(np.median(col, axis=0), mean, atol=0.05)
+    assert 0.08 < col[:, 0].std() < 0.4  # g - r: a spread, not one colour
+    with pytest.raises(SimlensValueError, match="coefficients"):
+        sed.colours_from_coefficients(np.ones((3, 4)), np.ones(3))
