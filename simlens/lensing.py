@@ -146,15 +146,27 @@ class LensedSourceGrid:
         Column and row of ``image[0, 0]`` in the stamp grid (may be negative or outside).
     pixel_scale : float
         Arcsec per pixel.
+    moments : ndarray (4, 4, ny, nx)
+        ``moments[q, p]`` is the pixel's ``sum(flux * dx**p * dy**q)`` over its sub-samples,
+        with ``dx, dy`` the offsets from the pixel centre in pixels (``moments[0, 0]`` is
+        ``image``); the renderer uses them (total order <= 3) to apply the PSF as if on the
+        sub-pixel grid. Pixels left at their centre value count as uniform.
     """
 
-    __slots__ = ("image", "pixel_scale", "x0", "y0")
+    __slots__ = ("image", "moments", "pixel_scale", "x0", "y0")
 
-    def __init__(self, image: Array, x0: int, y0: int, pixel_scale: float) -> None:
+    def __init__(
+        self, image: Array, x0: int, y0: int, pixel_scale: float, moments: Array | None = None
+    ) -> None:
         self.image = image
         self.x0 = x0
         self.y0 = y0
         self.pixel_scale = pixel_scale
+        if moments is None:
+            moments = np.zeros((4, 4) + image.shape)
+            moments[0, 0] = image
+            moments[2, 0] = moments[0, 2] = image / 12.0
+        self.moments = moments
 
     @property
     def flux(self) -> float:
@@ -222,6 +234,7 @@ def _grid_cached(
         **dict(zip(_GRID_KEYS, key)), npix=npix, supersampling=supersampling, knots=knots
     )
     grid.image.setflags(write=False)
+    grid.moments.setflags(write=False)
     return grid
 
 
@@ -332,11 +345,22 @@ def _lensed_source_grid(
     ss = min(supersampling * max(1, math.ceil(pixel_scale / (0.75 * r_minor))), _MAX_SUPERSAMPLING)
     o = _subpixel_offsets(ss) * pixel_scale
     step = max(1, _MAX_POINTS // (ss * ss))  # bound temporaries for very fine grids
+    # sub-pixel moments sum(I dx^p dy^q) / ss^2 (offsets in pixels): unrefined pixels count as
+    # uniform (dx^2 and dy^2 average 1/12), refined ones get them from their sub-samples
+    mom = np.zeros((4, 4) + img.shape)
+    mom[2, 0] = mom[0, 2] = img / 12.0
+    mom[:, :, iy, ix] = 0.0
+    u = _subpixel_offsets(ss)
+    powers = np.stack([u**p for p in range(4)], axis=1) / ss  # (ss, 4)
     for k in range(0, iy.size, step):
         jy, jx = iy[k : k + step], ix[k : k + step]
         fx, fy = np.broadcast_arrays(
             xc[jx][:, None, None] + o[None, None, :], yc[jy][:, None, None] + o[None, :, None]
         )
-        img[jy, jx] = sample(fx, fy).mean(axis=(1, 2))
-    img *= flux * pixel_scale**2
-    return LensedSourceGrid(img, col_lo, row_lo, pixel_scale)
+        vals = sample(fx, fy)  # (k, ss_y, ss_x)
+        m = np.einsum("kyx,xp,yq->qpk", vals, powers, powers, optimize=True)
+        mom[:, :, jy, jx] = m
+        img[jy, jx] = m[0, 0]
+    mom[0, 0] = img
+    mom *= flux * pixel_scale**2
+    return LensedSourceGrid(mom[0, 0], col_lo, row_lo, pixel_scale, mom)

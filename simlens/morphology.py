@@ -287,4 +287,4 @@ def _sersic(
         base = galsim.Sersic(
             n=n, scale_radius=1.0, flux=1.0, trunc=ratio, flux_untruncated=keep_untruncated
         ).dilate(r0)
-    return base.shear(e1=e1, e2=e2)
+    return base.shear(g1=e1, g2=e2)

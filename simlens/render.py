@@ -40,6 +40,7 @@ from .errors import SimlensKeyError, SimlensValueError
 from .morphology import galsim_components, pixel_components
 from .psf import FWHM_TO_SIGMA, galsim_psf, psf_transfer
 from .schema import absent_columns, extra_columns
+from .lensing import LensedSourceGrid
 from .sources import source_grid
 from .survey import Survey
 
@@ -48,6 +49,7 @@ __all__ = ["NO_LIGHT", "render_rows", "required_columns"]
 NO_LIGHT = 50.0  # magnitudes >= this mean "no light in this component"
 _MIN_SIGMA_PX = 0.9  # narrowest PSF sigma (pixels) for the shared lens-light draw: < 7e-5 of peak
 _PAD_SIGMAS = 5.0
+_MOMENT_ORDER = 3  # sub-pixel moments of the lensed source the PSF sees (source_spectrum)
 
 # Sersic indices galsim can draw
 _GALSIM_N_RANGE = (0.3, 6.2)
@@ -141,7 +143,7 @@ def _galsim_lens(
     gal = (
         galsim.Sersic(n=nser, scale_radius=1.0, flux=flux, trunc=ratio, flux_untruncated=True)
         .dilate(r0)
-        .shear(e1=float(row.e1_lens_light), e2=float(row.e2_lens_light))
+        .shear(g1=float(row.e1_lens_light), g2=float(row.e2_lens_light))
     )
     # lenstronomy e1/e2 with e = (1-q)/(1+q) is galsim's reduced shear g1/g2; galsim's shear
     # conserves area, so half_light_radius is the product-average radius as in lenstronomy.
@@ -209,10 +211,18 @@ def _render_one(
     # stamp grid without PSF (lensed source, spiral disk, arc)
     reach = 0.5 * math.sqrt(2.0) * n * ps + 1.0
     gcomps = galsim_components(row, tuple(bands), zp, reach)
-    pcomps: list[tuple[Any, NDArray[np.float64]]] = []
     if f_src.any():
-        pcomps.append((source_grid(row, npix, ps, supersampling), f_src))
-    pcomps += pixel_components(row, tuple(bands), zp, npix, ps, pad)
+        src_k = source_spectrum(source_grid(row, npix, ps, supersampling), n, pad)
+        if src_k is not None:
+            for j in range(nb):
+                if f_src[j] > 0:
+                    tf = (
+                        np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2)
+                        if psf_profile == "gaussian"
+                        else psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta)
+                    )
+                    spec[j] += src_k * (np.float32(f_src[j]) * tf)
+    pcomps = pixel_components(row, tuple(bands), zp, npix, ps, pad)
 
     if gcomps:
         if shared:
@@ -267,6 +277,49 @@ def _render_one(
         var = np.maximum(out, 0.0) * consts[0] + consts[1]
         out += np.sqrt(var) * eps
     return out
+
+
+def source_spectrum(
+    grid: LensedSourceGrid, n: int, pad: int, order: int = _MOMENT_ORDER
+) -> NDArray[np.complex64] | None:
+    """Fourier transform (``rfft2`` grid of an ``n`` x ``n`` canvas, stamp at ``pad``) of the
+    lensed source as the PSF sees it, with the pixel response of the output pixels.
+
+    A pixel-integrated image convolved with the PSF on the pixel grid puts every pixel's light
+    at its centre: a source smaller than a pixel is then off by up to half a pixel (measured:
+    13% of its peak at r_s = 0.03"). Each pixel's sub-pixel light distribution instead enters
+    through its moments ``M_pq = sum I dx^p dy^q`` (:class:`simlens.lensing.LensedSourceGrid`):
+    a shift ``d`` multiplies a spectrum by ``exp(-2 pi i f.d)``, so summed over the sub-samples
+    ``F = sum_{p+q<=order} (-2 pi i fx)^p (-2 pi i fy)^q / (p! q!) FFT(M_pq)``, times the
+    pixel response ``sinc(fx) sinc(fy)``. This equals convolving on the sub-pixel grid up to
+    terms of order ``(pixel / PSF sigma)^(order+1)``. ``None`` if the patch is off the canvas.
+    """
+    planes = []
+    for q in range(order + 1):
+        for p in range(order + 1 - q):
+            canvas = np.zeros((n, n), dtype=np.float32)
+            if not _place(canvas, grid.moments[q, p], grid.y0 + pad, grid.x0 + pad):
+                return None
+            planes.append(canvas)
+    ks = scipy.fft.rfft2(np.stack(planes), axes=(-2, -1))
+    return np.einsum("kij,kij->ij", ks, _moment_factors(n, order))
+
+
+@lru_cache(maxsize=16)
+def _moment_factors(n: int, order: int) -> NDArray[np.complex64]:
+    """``(-2 pi i fx)^p (-2 pi i fy)^q / (p! q!) sinc(fx) sinc(fy)`` in :func:`source_spectrum`'s
+    plane order."""
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(n)[None, :]
+    box = np.sinc(fx) * np.sinc(fy)
+    out = []
+    for q in range(order + 1):
+        for p in range(order + 1 - q):
+            c = (-2j * np.pi * fx) ** p * (-2j * np.pi * fy) ** q
+            out.append(c * box / (math.factorial(p) * math.factorial(q)))
+    arr = np.stack(out).astype(np.complex64)
+    arr.setflags(write=False)
+    return arr
 
 
 def _place(canvas: NDArray[np.float32], patch: NDArray[Any], y0: int, x0: int) -> bool:

@@ -42,7 +42,7 @@ def knot_sampler(
     prof = galsim.Exponential(half_light_radius=hlr)
     knots = galsim.RandomKnots(int(n_knots), profile=prof, rng=galsim.BaseDeviate(int(seed)))
     pts = np.array(knots.points, dtype=float).reshape(-1, 2)
-    obj = galsim.Convolve(knots.shear(e1=e1, e2=e2), galsim.Gaussian(sigma=sigma))
+    obj = galsim.Convolve(knots.shear(g1=e1, g2=e2), galsim.Gaussian(sigma=sigma))
     g = np.hypot(e1, e2)
     stretch = float(np.sqrt((1.0 + g) / (1.0 - g)))  # largest axis stretch of the shear
     reach = float(np.hypot(pts[:, 0], pts[:, 1]).max()) * stretch + 5.0 * sigma
