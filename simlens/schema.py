@@ -5,6 +5,11 @@ together. A component that an image does not have keeps its "absent" values belo
 :data:`NO_LIGHT_MAG` (no light), zero knots, zero fractions; never NaN. The renderer reads only
 these columns (and those of :func:`simlens.render.required_columns`).
 
+Lens mass beyond LensPop's SIE (off by default): ``gamma_slope``, the power-law slope of
+lenstronomy's ``EPL`` (2 = SIE), and an external shear of strength ``gamma_ext`` at angle
+``psi_ext`` (rad, from +x towards +y; lenstronomy ``SHEAR`` with ``gamma1 = gamma_ext cos 2 psi``,
+``gamma2 = gamma_ext sin 2 psi``, about the mass centre).
+
 Components added by the field kinds (``docs/population.md`` has the physics):
 
 * ``disk`` (spirals): an exponential disk of half-light radius ``R_sersic_disk`` (arcsec), with
@@ -53,6 +58,9 @@ NEIGHBOUR_PREFIXES = tuple(f"nb{k}" for k in range(N_NEIGHBOUR_SLOTS))
 
 # column -> (absent value, dtype); magnitudes are added per band below
 _SCALARS: dict[str, tuple[Any, str]] = {
+    "gamma_slope": (2.0, "float64"),
+    "gamma_ext": (0.0, "float64"),
+    "psi_ext": (0.0, "float64"),
     "n_knots_source": (0, "int64"),
     "knot_fraction_source": (0.0, "float64"),
     "knot_sigma_source": (0.05, "float64"),
