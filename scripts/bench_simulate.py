@@ -176,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     acc = accuracy_systems(sim, args.n_acc)
     acc_bands = ("g", "z")  # the widest and the narrowest PSF
     idx = [sim.bands.index(b) for b in acc_bands]
-    conv = lenstronomy_reference(
-        acc, sim.survey, npix=sim.npix, supersampling=30, bands=acc_bands
-    )
+    conv = lenstronomy_reference(acc, sim.survey, npix=sim.npix, supersampling=30, bands=acc_bands)
     err_ours = max_error(sim.render(acc, noise=False)[..., idx].astype(float), conv)
     simapi = reference_loop(acc, sim.survey, sim.npix, noise=False)[..., idx].astype(float)
     # SimAPI counts in its own units (DES config zero points, electrons): scale each image to
@@ -228,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio cold render vs reference : {per_ref / per_cold:.1f}x")
     print(
         f"accuracy vs converged lenstronomy (ss=30, PSF on the fine grid; {args.n_acc} lenses, "
-        "r_s < 0.1\", n = 4 lens light; g and z): max |diff| / peak"
+        'r_s < 0.1", n = 4 lens light; g and z): max |diff| / peak'
     )
     print(f"  simlens default                : {100 * err_ours:.2f}%")
     print(f"  lenstronomy SimAPI loop (ss=3) : {100 * err_ref:.2f}% (flux scaled to the reference)")

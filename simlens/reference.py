@@ -44,7 +44,14 @@ def _mass_model(row: Any) -> tuple[list[str], list[dict[str, float]]]:
     if g != 0.0:
         psi = float(getattr(row, "psi_ext", 0.0))
         models.append("SHEAR")
-        kwargs.append({"gamma1": g * np.cos(2 * psi), "gamma2": g * np.sin(2 * psi)})
+        kwargs.append(
+            {
+                "gamma1": g * np.cos(2 * psi),
+                "gamma2": g * np.sin(2 * psi),
+                "ra_0": base["center_x"],
+                "dec_0": base["center_y"],
+            }
+        )
     return models, kwargs
 
 
