@@ -69,7 +69,7 @@ def lenstronomy_reference(
 
     lenstronomy ``ImageModel`` with ``supersampling_factor=supersampling`` and
     ``supersampling_convolution=True`` (PSF on the fine grid; Gaussian, or a pixelised Moffat
-    drawn by galsim on the fine grid). ``components``: ``"all"``, ``"lens"`` (lens light only)
+    drawn by galsim on the fine grid: ``supersampling`` must then be odd). ``components``: ``"all"``, ``"lens"`` (lens light only)
     or ``"source"`` (lensed source only). Neighbours, companions and stars are not drawn.
     ``bands`` limits the render to those bands (default: the survey's), in that order.
     """
@@ -79,6 +79,8 @@ def lenstronomy_reference(
     from lenstronomy.LensModel.lens_model import LensModel
     from lenstronomy.LightModel.light_model import LightModel
 
+    if (psf_profile or survey.psf_profile) == "moffat" and supersampling % 2 == 0:
+        raise ValueError(f"a Moffat reference needs an odd supersampling, got {supersampling}")
     if components not in ("all", "lens", "source"):
         raise ValueError(f"components must be 'all', 'lens' or 'source', got {components!r}")
     ps = survey.pixel_scale
@@ -98,24 +100,29 @@ def lenstronomy_reference(
         models, kw_lens = _mass_model(row)
         for j, b in enumerate(bands):
             fwhm = float(getattr(row, f"psf_fwhm_{b}"))
+            numerics: dict[str, Any] = {
+                "supersampling_factor": supersampling,
+                "supersampling_convolution": True,
+            }
             if profile == "gaussian":
                 psf = PSF(psf_type="GAUSSIAN", fwhm=fwhm, truncation=6.0)
             else:
+                kernel = _moffat_kernel(fwhm, survey.moffat_beta, ps, supersampling)
                 psf = PSF(
                     psf_type="PIXEL",
-                    kernel_point_source=_moffat_kernel(fwhm, survey.moffat_beta, ps, supersampling),
+                    kernel_point_source=kernel,
                     point_source_supersampling_factor=supersampling,
                 )
+                # the whole kernel on the fine grid (lenstronomy's default: its central 5 x 5
+                # pixels only, the wings at pixel resolution: 4% of the peak off here)
+                numerics["supersampling_kernel_size"] = len(kernel) // supersampling
             im = ImageModel(
                 data,
                 psf,
                 lens_model_class=LensModel(models),
                 source_model_class=LightModel(["SERSIC_ELLIPSE"]),
                 lens_light_model_class=light,
-                kwargs_numerics={
-                    "supersampling_factor": supersampling,
-                    "supersampling_convolution": True,
-                },
+                kwargs_numerics=numerics,
             )
             kw_l = {
                 "R_sersic": float(row.R_sersic_lens_light),
@@ -147,13 +154,17 @@ def lenstronomy_reference(
 
 
 def _moffat_kernel(fwhm: float, beta: float, ps: float, ss: int) -> NDArray[np.float64]:
-    """A Moffat PSF drawn by galsim on the supersampled grid (odd size, unit sum)."""
+    """A Moffat PSF drawn by galsim on the supersampled grid (odd size, unit sum, out to at
+    least 4 FWHM)."""
     import galsim
 
     fine = ps / ss
-    half = int(np.ceil(4.0 * fwhm / fine))
+    # lenstronomy splits a supersampled kernel into whole coarse pixels: a size of an odd
+    # number of coarse pixels, each ss fine pixels (ss odd), keeps the split symmetric
+    m = 2 * int(np.ceil(4.0 * fwhm / ps)) + 1
+    size = m * ss
     img = galsim.Moffat(beta=beta, fwhm=fwhm).drawImage(
-        nx=2 * half + 1, ny=2 * half + 1, scale=fine, method="no_pixel"
+        nx=size, ny=size, scale=fine, method="no_pixel"
     )
     k = img.array.astype(np.float64)
     return k / k.sum()

@@ -15,7 +15,9 @@ How one image is made (per row):
    ``exp(-2 pi^2 (sigma_b^2 - sigma_min^2) f^2)``; this is exact up to aliasing of an image
    whose spectrum is already suppressed by ``exp(-2 pi^2 sigma_min^2 f^2)`` (measured: < 7e-5
    of the peak at sigma_min = 0.9 px, tested to 1e-4).
-   Otherwise (narrow or Moffat PSFs) galsim draws every band.
+   Moffat PSFs (same beta, wider FWHM) follow the same way through the ratio of their analytic
+   transforms (:func:`simlens.psf.moffat_transfer`). Otherwise (a narrowest PSF sigma under
+   0.9 px) galsim draws every band.
 3. Lensed source: :func:`simlens.lensing.lensed_source_grid` (adaptive supersampling) gives the
    pixel-integrated arc, which is convolved with each band's PSF by FFT.
 4. Stars: galsim draws the PSF (with pixel response) at the star's flux.
@@ -181,8 +183,18 @@ def _render_one(
     spec = np.zeros((nb, n, n // 2 + 1), dtype=np.complex64)
     real: NDArray[np.float32] | None = None  # real-space contributions, made when needed
     f2 = _freq2(n)
-    # Gaussian PSFs with a well-sampled narrowest band: galsim draws once, bands follow in k-space
-    shared = psf_profile == "gaussian" and sig_px.min() >= _MIN_SIGMA_PX
+    # per-band PSF transfer functions (no pixel response)
+    if psf_profile == "gaussian":
+        tfs = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2) for j in range(nb)]
+    else:
+        tfs = [
+            psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta).astype(np.float32)
+            for j in range(nb)
+        ]
+    # a well-sampled narrowest band: galsim draws once, the other bands follow in k-space
+    shared = sig_px.min() >= _MIN_SIGMA_PX
+    k0 = int(np.argmin(fwhm))
+    ratios = _band_ratios(tfs, k0, sig_px, f2, psf_profile) if shared else []
 
     if f_lens.any():
         nser = float(row.n_sersic_lens_light)
@@ -191,15 +203,11 @@ def _render_one(
                 f"n_sersic_lens_light must be in {list(_GALSIM_N_RANGE)}, got {nser}"
             )
         if shared:
-            k0 = int(np.argmin(fwhm))
-            base_k = scipy.fft.rfft2(
-                _galsim_lens(row, 1.0, galsim_psf("gaussian", fwhm[k0]), n, ps).astype(np.float32)
-            )
+            psf0 = galsim_psf(psf_profile, fwhm[k0], beta=beta)
+            base_k = scipy.fft.rfft2(_galsim_lens(row, 1.0, psf0, n, ps).astype(np.float32))
             for j in range(nb):
                 if f_lens[j] > 0:
-                    d2 = sig_px[j] ** 2 - sig_px[k0] ** 2
-                    tf = np.float32(f_lens[j]) * np.exp(np.float32(-2.0 * np.pi**2 * d2) * f2)
-                    spec[j] += base_k * tf
+                    spec[j] += base_k * (np.float32(f_lens[j]) * ratios[j])
         else:
             real = np.zeros((nb, n, n), dtype=np.float32)
             for j in range(nb):
@@ -216,23 +224,16 @@ def _render_one(
         if src_k is not None:
             for j in range(nb):
                 if f_src[j] > 0:
-                    tf = (
-                        np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2)
-                        if psf_profile == "gaussian"
-                        else psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta)
-                    )
-                    spec[j] += src_k * (np.float32(f_src[j]) * tf)
+                    spec[j] += src_k * (np.float32(f_src[j]) * tfs[j])
     pcomps = pixel_components(row, tuple(bands), zp, npix, ps, pad)
 
     if gcomps:
         if shared:
-            k0 = int(np.argmin(fwhm))
-            psf0 = galsim_psf("gaussian", fwhm[k0])
+            psf0 = galsim_psf(psf_profile, fwhm[k0], beta=beta)
             base = [
                 (_draw_at(obj, psf0, n, ps, x, y, r, sig_px[k0]), fl) for obj, fl, r, x, y in gcomps
             ]
-            d2 = sig_px**2 - sig_px[k0] ** 2
-            _add_spectra(spec, base, [np.exp(np.float32(-2.0 * np.pi**2 * d) * f2) for d in d2])
+            _add_spectra(spec, base, ratios)
         else:
             if real is None:
                 real = np.zeros((nb, n, n), dtype=np.float32)
@@ -249,10 +250,6 @@ def _render_one(
             if _place(canvas, comp.image, comp.y0 + pad, comp.x0 + pad):
                 placed.append((canvas, fl))
         if placed:
-            if psf_profile == "gaussian":
-                tfs = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2) for j in range(nb)]
-            else:
-                tfs = [psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta) for j in range(nb)]
             _add_spectra(spec, placed, tfs)
 
     if f_star.any():
@@ -320,6 +317,32 @@ def _moment_factors(n: int, order: int) -> NDArray[np.complex64]:
     arr = np.stack(out).astype(np.complex64)
     arr.setflags(write=False)
     return arr
+
+
+def _band_ratios(
+    tfs: Sequence[NDArray[np.float32]],
+    k0: int,
+    sig_px: NDArray[np.float64],
+    f2: NDArray[np.float32],
+    profile: str,
+) -> list[NDArray[np.float32]]:
+    """Transfer functions that turn band ``k0``'s PSF into each band's: ``T_j / T_k0``.
+
+    Gaussian: ``exp(-2 pi^2 (sigma_j^2 - sigma_k0^2) f^2)`` in closed form. Moffat (same beta,
+    wider FWHM): the ratio is <= 1 and smooth; where ``T_k0`` underflows the base image holds
+    no power, so the ratio is set to 0 there.
+    """
+    if profile == "gaussian":
+        d2 = sig_px**2 - sig_px[k0] ** 2
+        return [np.exp(np.float32(-2.0 * np.pi**2 * d) * f2) for d in d2]
+    t0 = tfs[k0]
+    ok = t0 > 1e-30
+    out = []
+    for tf in tfs:
+        r = np.zeros_like(t0)
+        np.divide(tf, t0, out=r, where=ok)
+        out.append(np.minimum(r, np.float32(1.0)))
+    return out
 
 
 def _place(canvas: NDArray[np.float32], patch: NDArray[Any], y0: int, x0: int) -> bool:
