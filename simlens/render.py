@@ -277,7 +277,12 @@ def _render_one(
 
 
 def source_spectrum(
-    grid: LensedSourceGrid, n: int, pad: int, order: int = _MOMENT_ORDER
+    grid: LensedSourceGrid,
+    n: int,
+    pad: int,
+    order: int = _MOMENT_ORDER,
+    *,
+    pixel_response: bool = True,
 ) -> NDArray[np.complex64] | None:
     """Fourier transform (``rfft2`` grid of an ``n`` x ``n`` canvas, stamp at ``pad``) of the
     lensed source as the PSF sees it, with the pixel response of the output pixels.
@@ -290,6 +295,7 @@ def source_spectrum(
     ``F = sum_{p+q<=order} (-2 pi i fx)^p (-2 pi i fy)^q / (p! q!) FFT(M_pq)``, times the
     pixel response ``sinc(fx) sinc(fy)``. This equals convolving on the sub-pixel grid up to
     terms of order ``(pixel / PSF sigma)^(order+1)``. ``None`` if the patch is off the canvas.
+    ``pixel_response=False`` leaves the sinc out, for a PSF image that already holds it.
     """
     planes = []
     for q in range(order + 1):
@@ -299,16 +305,16 @@ def source_spectrum(
                 return None
             planes.append(canvas)
     ks = scipy.fft.rfft2(np.stack(planes), axes=(-2, -1))
-    return np.einsum("kij,kij->ij", ks, _moment_factors(n, order))
+    return np.einsum("kij,kij->ij", ks, _moment_factors(n, order, pixel_response))
 
 
 @lru_cache(maxsize=16)
-def _moment_factors(n: int, order: int) -> NDArray[np.complex64]:
+def _moment_factors(n: int, order: int, pixel_response: bool = True) -> NDArray[np.complex64]:
     """``(-2 pi i fx)^p (-2 pi i fy)^q / (p! q!) sinc(fx) sinc(fy)`` in :func:`source_spectrum`'s
     plane order."""
     fy = np.fft.fftfreq(n)[:, None]
     fx = np.fft.rfftfreq(n)[None, :]
-    box = np.sinc(fx) * np.sinc(fy)
+    box = np.sinc(fx) * np.sinc(fy) if pixel_response else np.ones((n, n // 2 + 1))
     out = []
     for q in range(order + 1):
         for p in range(order + 1 - q):
