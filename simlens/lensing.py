@@ -110,8 +110,8 @@ def deflection(
     if float(gamma_ext) != 0.0:
         g1 = float(gamma_ext) * math.cos(2.0 * float(psi_ext))
         g2 = float(gamma_ext) * math.sin(2.0 * float(psi_ext))
-        dx = np.asarray(x, dtype=float) - center_x
-        dy = np.asarray(y, dtype=float) - center_y
+        dx: Array = np.asarray(x, dtype=float) - np.asarray(center_x, dtype=float)
+        dy: Array = np.asarray(y, dtype=float) - np.asarray(center_y, dtype=float)
         ax = ax + g1 * dx + g2 * dy
         ay = ay + g2 * dx - g1 * dy
     return ax, ay
@@ -226,7 +226,7 @@ class LensedSourceGrid:
         self.y0 = y0
         self.pixel_scale = pixel_scale
         if moments is None:
-            moments = np.zeros((4, 4) + image.shape)
+            moments = np.zeros((4, 4, *image.shape))
             moments[0, 0] = image
             moments[2, 0] = moments[0, 2] = image / 12.0
         self.moments = moments
@@ -268,7 +268,8 @@ def lensed_source_grid(
     """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
 
     ``gamma_slope``, ``gamma_ext``, ``psi_ext``: power-law slope and external shear (see
-    :func:`deflection`; the defaults are the plain SIE). See :func:`_lensed_source_grid` for the method. Results are memoised per process (the
+    :func:`deflection`; the defaults are the plain SIE). See :func:`_lensed_source_grid` for
+    the method. Results are memoised per process (the
     sampler computes the magnification from the very grid the renderer needs next, so
     ``Simulator.lenses`` ray-traces each system once); the returned image is read-only.
     ``knots = (n_knots, knot_fraction, knot_sigma, seed)`` makes the source clumpy (see
@@ -424,7 +425,7 @@ def _lensed_source_grid(
     step = max(1, _MAX_POINTS // (ss * ss))  # bound temporaries for very fine grids
     # sub-pixel moments sum(I dx^p dy^q) / ss^2 (offsets in pixels): unrefined pixels count as
     # uniform (dx^2 and dy^2 average 1/12), refined ones get them from their sub-samples
-    mom = np.zeros((4, 4) + img.shape)
+    mom = np.zeros((4, 4, *img.shape))
     mom[2, 0] = mom[0, 2] = img / 12.0
     mom[:, :, iy, ix] = 0.0
     u = _subpixel_offsets(ss)

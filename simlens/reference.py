@@ -69,8 +69,9 @@ def lenstronomy_reference(
 
     lenstronomy ``ImageModel`` with ``supersampling_factor=supersampling`` and
     ``supersampling_convolution=True`` (PSF on the fine grid; Gaussian, or a pixelised Moffat
-    drawn by galsim on the fine grid: ``supersampling`` must then be odd). ``components``: ``"all"``, ``"lens"`` (lens light only)
-    or ``"source"`` (lensed source only). Neighbours, companions and stars are not drawn.
+    drawn by galsim on the fine grid: ``supersampling`` must then be odd). ``components``:
+    ``"all"``, ``"lens"`` (lens light only) or ``"source"`` (lensed source only). Neighbours,
+    companions and stars are not drawn.
     ``bands`` limits the render to those bands (default: the survey's), in that order.
     """
     from lenstronomy.Data.imaging_data import ImageData
@@ -96,6 +97,7 @@ def lenstronomy_reference(
     light = LightModel(["SERSIC_ELLIPSE"])
     bands = tuple(survey.band_names) if bands is None else tuple(bands)
     out = np.zeros((len(truth), npix, npix, len(bands)))
+    row: Any
     for k, row in enumerate(truth.itertuples(index=False)):
         models, kw_lens = _mass_model(row)
         for j, b in enumerate(bands):

@@ -39,10 +39,10 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from .errors import SimlensKeyError, SimlensValueError
+from .lensing import LensedSourceGrid
 from .morphology import galsim_components, pixel_components
 from .psf import FWHM_TO_SIGMA, galsim_psf, psf_transfer
 from .schema import absent_columns, extra_columns
-from .lensing import LensedSourceGrid
 from .sources import source_grid
 from .survey import Survey
 

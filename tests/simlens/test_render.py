@@ -74,9 +74,10 @@ def test_des_y3_moffat_star_fwhm_and_beta_measured(fwhm):
     t = _star(sim, fwhm, cx=0.05, cy=-0.08)
     img = sim.render(t, noise=False)[0].astype(float)
     for j in range(4):
-        p0 = [img[:, :, j].sum(), 0.0, 0.0, 1.0, 2.5]
+        band = img[:, :, j]
+        p0 = [band.sum(), 0.0, 0.0, 1.0, 2.5]
         fit = least_squares(
-            lambda p: (_pixel_moffat(p, 48, sim.pixel_scale) - img[:, :, j]).ravel(), p0
+            lambda p, band=band: (_pixel_moffat(p, 48, sim.pixel_scale) - band).ravel(), p0
         )
         assert fit.x[3] == pytest.approx(fwhm, rel=0.01)
         assert fit.x[4] == pytest.approx(sim.survey.moffat_beta, rel=0.05)
