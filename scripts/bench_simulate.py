@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     acc = accuracy_systems(sim, args.n_acc)
     acc_bands = ("g", "z")  # the widest and the narrowest PSF
     idx = [sim.bands.index(b) for b in acc_bands]
-    conv = lenstronomy_reference(acc, sim.survey, npix=sim.npix, supersampling=30, bands=acc_bands)
+    conv = lenstronomy_reference(
+        acc, sim.survey, npix=sim.npix, supersampling=30, bands=acc_bands, psf_profile="gaussian"
+    )
     err_ours = max_error(sim.render(acc, noise=False)[..., idx].astype(float), conv)
     simapi = reference_loop(acc, sim.survey, sim.npix, noise=False)[..., idx].astype(float)
     # SimAPI counts in its own units (DES config zero points, electrons): scale each image to
