@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from .errors import SimlensValueError
 from .render import _canvas_size, render_rows, source_spectrum
-from .schema import NO_LIGHT_MAG, extra_mag_components
+from .schema import NO_LIGHT_MAG, extra_mag_components, flux_from_mag
 from .sources import source_grid
 from .survey import Survey
 
@@ -212,12 +212,7 @@ def _with_psf_image(
     zp = survey.zero_point
     for k, row in enumerate(truth.itertuples(index=False)):
         f = np.array(
-            [
-                0.0
-                if (m := float(getattr(row, f"mag_source_unlensed_{b}"))) >= 50
-                else 10.0 ** (-0.4 * (m - zp))
-                for b in bands
-            ]
+            [flux_from_mag(float(getattr(row, f"mag_source_unlensed_{b}")), zp) for b in bands]
         )
         if not f.any():
             continue

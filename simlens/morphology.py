@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import erf
 
-from .schema import NEIGHBOUR_PREFIXES
+from .schema import NEIGHBOUR_PREFIXES, flux_from_mag
 
 __all__ = ["PixelComponent", "arc_image", "disk_image", "galsim_components", "pixel_components"]
 
@@ -52,7 +52,7 @@ _DISK_EXTENT = 6.0  # patch half-size in half-light radii (flux beyond: 5e-4)
 
 
 def _flux(mag: float, zp: float) -> float:
-    return 0.0 if mag >= 50.0 else 10.0 ** (-0.4 * (mag - zp))
+    return flux_from_mag(mag, zp)
 
 
 def _band_fluxes(row: Any, comp: str, bands: tuple[str, ...], zp: float) -> F64:

@@ -15,15 +15,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .schema import flux_from_mag
 from .survey import Survey
 
 __all__ = ["lenstronomy_reference"]
 
-_NO_LIGHT = 50.0
-
 
 def _flux(mag: float, zp: float) -> float:
-    return 0.0 if not np.isfinite(mag) or mag >= _NO_LIGHT else 10.0 ** (-0.4 * (mag - zp))
+    return flux_from_mag(mag, zp)
 
 
 def _mass_model(row: Any) -> tuple[list[str], list[dict[str, float]]]:

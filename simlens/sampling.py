@@ -52,6 +52,7 @@ from .lens_systems import (
     lensing_truth,
 )
 from .psf import psf_fwhm_draws
+from .schema import NO_LIGHT_MAG as NO_LIGHT_MAG
 from .schema import absent_columns, records
 from .seeding import (
     BLOCK,
@@ -67,7 +68,6 @@ __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample
 
 DETECTABLE_CANDIDATES = 64  # candidates per row and round when detectable=True
 DETECTABLE_ROUNDS = 40
-NO_LIGHT_MAG = 99.0
 NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")

@@ -221,3 +221,24 @@ def test_noise_free_render_is_smooth_and_nonnegative():
     assert img.dtype == np.float32
     assert img.shape == (3, 64, 64, 4)
     assert img.min() > -1e-3 * img.max()
+
+
+def test_no_light_is_nan_and_legacy_99_still_reads():
+    """Absent components carry NaN magnitudes (not 99); NaN and the 99 of older tables render
+    the same (no light), and a NaN in a non-magnitude column is still an error."""
+    sim = Simulator("des-y3", npix=32, neighbours=False)
+    t = pd.concat(
+        [sim.sample_nonlenses(2, rng=5, kind="star"), sim.sample_lenses(2, rng=6)],
+        ignore_index=True,
+    )
+    stars = t[t["kind"] == "star"]
+    assert stars["mag_lens_r"].isna().all()
+    assert stars["mag_source_unlensed_g"].isna().all()
+    mags = t[[c for c in t.columns if c.startswith("mag_")]].to_numpy(dtype=float)
+    assert not np.any(mags >= 50)  # no 99 anywhere
+    legacy = t.fillna({c: 99.0 for c in t.columns if c.startswith("mag_")})
+    np.testing.assert_array_equal(sim.render(t), sim.render(legacy))
+    dark = t.assign(**{f"mag_star_{b}": np.nan for b in sim.bands})
+    assert np.abs(sim.render(dark.iloc[:2], noise=False)).max() == 0.0
+    with pytest.raises(ValueError, match="theta_E"):
+        sim.render(t.assign(theta_E=np.nan))
