@@ -5,7 +5,8 @@ Shows 4-band lenses per second per core (CPU time, noise included, default accur
 simlens' sampler and renderer, beside the reference the issue names: one lenstronomy
 ``SimAPI`` per band and image (DES band config, Gaussian PSF at the image's FWHM, SIE + Sersic
 lens light + Sersic source, supersampling 3, Poisson + background noise), on the very same
-truth rows, with simlens on the same Gaussian PSF; prints the ratio, and the time with des-y3's
+truth rows, with simlens on the same Gaussian PSF, interleaved in ``--rounds`` rounds (so that a
+changing load on a shared machine weighs on both alike); prints the ratio, and the time with des-y3's
 default Moffat PSF. Accuracy in the same run: simlens' default numerics and the SimAPI loop
 against a converged lenstronomy render (supersampling 30, PSF on the supersampled grid) of
 lenses with compact sources (0.02-0.09") and n = 4 lens light, as the largest pixel difference
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 
 def reference_loop(truth, survey, npix: int, noise: bool = True) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -128,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--n-acc", type=int, default=4, help="lenses for the accuracy check (default 4)"
     )
+    ap.add_argument(
+        "--rounds", type=int, default=4, help="interleaved simlens / reference rounds (4)"
+    )
     ap.add_argument("--stream", type=int, default=0, help="also stream this many images to disk")
     ap.add_argument("--json", type=Path, help="write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -159,28 +164,43 @@ def main(argv: list[str] | None = None) -> int:
         s.render(rows, noise=True)
         return t1 - t0, cpu() - t1, rows
 
-    t_sample, t_render, truth = end_to_end(sim, "lens")
-    # rendering a truth table from elsewhere (a saved set): nothing cached
-    _grid_cached.cache_clear()
-    t0 = cpu()
-    sim.render(truth, noise=True)
-    t_cold = cpu() - t0
-
-    sim_moffat.render(truth.iloc[:8], noise=True)  # warm the Moffat tables
-    t0 = cpu()
-    sim_moffat.render(truth, noise=True)
-    t_moffat = cpu() - t0
+    # simlens and the reference interleaved in rounds, so that a change in the machine's load
+    # (shared machines) weighs on both alike
+    reference_loop(sim.sample_lenses(2, rng=97), sim.survey, sim.npix)  # lenstronomy set-up
+    sim_moffat.render(sim.sample_lenses(8, rng=96), noise=True)  # warm the Moffat tables
+    rounds = max(1, min(args.rounds, args.n_ref))
+    t_sample = t_render = t_cold = t_moffat = t_ref = 0.0
+    parts, n_ref_done = [], 0
+    for r in range(rounds):
+        lo, hi = r * args.n // rounds, (r + 1) * args.n // rounds
+        t0 = cpu()
+        rows = sim.sample_lenses(hi - lo, rng=1, start=lo)
+        t1 = cpu()
+        sim.render(rows, noise=True)
+        t2 = cpu()
+        _grid_cached.cache_clear()  # a truth table from elsewhere (a saved set): nothing cached
+        sim.render(rows, noise=True)
+        t3 = cpu()
+        sim_moffat.render(rows, noise=True)
+        t4 = cpu()
+        k = (r + 1) * args.n_ref // rounds - r * args.n_ref // rounds
+        reference_loop(rows.iloc[:k], sim.survey, sim.npix)
+        t5 = cpu()
+        t_sample += t1 - t0
+        t_render += t2 - t1
+        t_cold += t3 - t2
+        t_moffat += t4 - t3
+        t_ref += t5 - t4
+        n_ref_done += k
+        parts.append(rows)
+    truth = pd.concat(parts, ignore_index=True)
 
     sim_nb.render(sim_nb.sample_nonlenses(64, rng=98, kind="field"))  # warm the field kinds
     _grid_cached.cache_clear()  # these lenses were ray traced above: start cold again
     t_nsample, t_nrender, _ = end_to_end(sim_nb, "lens")
     t_fsample, t_frender, field = end_to_end(sim_nb, "field")
 
-    sub = truth.iloc[: args.n_ref]
-    reference_loop(truth.iloc[-2:], sim.survey, sim.npix)  # lenstronomy's one-off set-up
-    t0 = cpu()
-    reference_loop(sub, sim.survey, sim.npix)
-    t_ref = cpu() - t0
+    sub = truth.iloc[:n_ref_done]
 
     # accuracy of both against a converged lenstronomy render (supersampling 30, PSF on the
     # fine grid): compact sources, n = 4 lens light
