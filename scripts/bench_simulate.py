@@ -6,8 +6,8 @@ simlens' sampler and renderer, beside the reference the issue names: one lenstro
 ``SimAPI`` per band and image (DES band config, Gaussian PSF at the image's FWHM, SIE + Sersic
 lens light + Sersic source, supersampling 3, Poisson + background noise), on the very same
 truth rows, with simlens on the same Gaussian PSF, interleaved in ``--rounds`` rounds (so that a
-changing load on a shared machine weighs on both alike); prints the ratio, and the time with des-y3's
-default Moffat PSF. Accuracy in the same run: simlens' default numerics and the SimAPI loop
+changing load on a shared machine weighs on both alike); prints the ratio, and the time with
+des-y3's default Moffat PSF. Accuracy in the same run: simlens' default numerics and the SimAPI loop
 against a converged lenstronomy render (supersampling 30, PSF on the supersampled grid) of
 lenses with compact sources (0.02-0.09") and n = 4 lens light, as the largest pixel difference
 over the peak. With ``--stream N`` it also streams an N-image set to disk through

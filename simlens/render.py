@@ -19,7 +19,9 @@ How one image is made (per row):
    transforms (:func:`simlens.psf.moffat_transfer`). Otherwise (a narrowest PSF sigma under
    0.9 px) galsim draws every band.
 3. Lensed source: :func:`simlens.lensing.lensed_source_grid` (adaptive supersampling) gives the
-   pixel-integrated arc, which is convolved with each band's PSF by FFT.
+   pixel-integrated arc and its sub-pixel moments; :func:`source_spectrum` applies each band's
+   PSF and the pixel response as if on the sub-pixel grid (on a canvas just larger than the
+   patch when that is smaller than the stamp's).
 4. Stars: galsim draws the PSF (with pixel response) at the star's flux.
 5. Noise (``noise=True``): Gaussian with the Poisson variance of sky + object electrons and the
    read noise of ``n_exposures`` reads, in coadd counts (see :class:`simlens.survey.Survey`).
@@ -46,7 +48,7 @@ from .schema import absent_columns, extra_columns, flux_from_mag
 from .sources import source_grid
 from .survey import Survey
 
-__all__ = ["NO_LIGHT", "render_rows", "required_columns"]
+__all__ = ["NO_LIGHT", "render_rows", "required_columns", "source_spectrum"]
 
 NO_LIGHT = 50.0  # magnitudes >= this (or NaN) mean "no light in this component"
 _MIN_SIGMA_PX = 0.9  # narrowest PSF sigma (pixels) for the shared lens-light draw: < 7e-5 of peak
