@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlens.finders import SURVEY, TRAINING_LENSES
+from simlens.finders import SURVEY, TRAINING_LENSES, TRAINING_PSF
 
 #: Non-lens kinds of network B's negatives and their fractions: simlens's "field" mixture
 #: (ellipticals, spirals, mergers, rings, blue companions, stars, ...).
@@ -67,7 +67,7 @@ def _sim() -> Any:
     if _SIM is None:
         import simlens
 
-        _SIM = simlens.Simulator(SURVEY)
+        _SIM = simlens.Simulator(SURVEY, psf_profile=TRAINING_PSF)
     return _SIM
 
 

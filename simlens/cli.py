@@ -40,7 +40,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 KINDS = ("lens", "elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
-_LENS_ONLY = ("theta_E", "mag_source_g", "n_sersic_source")
+_LENS_ONLY = ("theta_E", "mag_source_g", "n_sersic_source", "gamma_ext", "psi_ext", "gamma_slope")
 
 
 # --------------------------------------------------------------------------- argument types
@@ -117,6 +117,19 @@ def _parser() -> argparse.ArgumentParser:
     _source_args(gen)
     gen.add_argument(
         "--no-neighbours", action="store_true", help="no interloping field galaxies and stars"
+    )
+    gen.add_argument(
+        "--gamma-ext", type=_control, help="external shear, in [0, 0.5] (default 0); lens"
+    )
+    gen.add_argument(
+        "--psi-ext",
+        type=_control,
+        help="shear angle, rad, in [-pi, pi] (default uniform in [0, pi) with --gamma-ext); lens",
+    )
+    gen.add_argument(
+        "--gamma-slope",
+        type=_control,
+        help="EPL power-law mass slope, in [1.2, 2.8] (default 2, the SIE); lens",
     )
     gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
     gen.add_argument("--chunk", type=_positive_int, default=256, help="images per chunk (256)")
@@ -243,8 +256,9 @@ def _generate(args: argparse.Namespace) -> int:
         controls["neighbours"] = False
     if args.kind == "lens":
         controls.update(theta_E=args.theta_E, mag_source_g=args.mag_source_g)
-        if args.n_sersic_source is not None:
-            controls["n_sersic_source"] = args.n_sersic_source
+        for name in ("n_sersic_source", "gamma_ext", "psi_ext", "gamma_slope"):
+            if getattr(args, name) is not None:
+                controls[name] = getattr(args, name)
         if args.source_model != "sersic":
             controls["source_model"] = args.source_model
         if args.source_colour != "mixture":

@@ -26,6 +26,9 @@ CONTROL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "mag_lens_r": (10.0, 40.0, True, "mag"),
     "mag_source_g": (10.0, 40.0, True, "mag"),
     "n_sersic_source": (0.5, 8.0, True, ""),
+    "gamma_ext": (0.0, 0.5, True, ""),
+    "psi_ext": (-math.pi, math.pi, True, "rad"),
+    "gamma_slope": (1.2, 2.8, True, ""),
 }
 
 

@@ -6,10 +6,11 @@ system's truth row. Each image header carries its pixel scale (``CDELT1/2`` in d
 ``PIXSCALE`` in arcsec), ``BUNIT``, ``MAGZERO``, ``FILTER``, the PSF FWHM of that band
 (``PSF_FWHM``, arcsec), the image ``SEED``, ``LABEL``/``KIND``, ``SURVEY`` and the simlens version.
 
-The WCS is a tangent projection centred on (RA, Dec) = (0, 0) at the stamp centre, with RA
-growing with the column index, so that the truth columns ``center_x_*`` / ``center_y_*``
-(lenstronomy's default grid: x grows with the column, y with the row) are RA and Dec offsets in
-arcsec. The sky position is nominal: simulated stamps have no real pointing.
+The WCS is a tangent projection centred on (RA, Dec) = (0, 0) at the stamp centre with north
+up and east left, as DES coadds (``CDELT1 < 0``: RA grows to the left, against the column
+index; Dec grows with the row). The truth columns ``center_x_*`` / ``center_y_*`` (x grows
+with the column, y with the row) are therefore offsets ``(-dRA cos Dec, dDec)`` in arcsec; the
+pixels are the set's, unflipped. The sky position is nominal: stamps have no real pointing.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def to_fits(
         h["CRPIX2"] = ((npix_y + 1) / 2, "stamp centre")
         h["CRVAL1"] = (0.0, "[deg] nominal: stamps have no pointing")
         h["CRVAL2"] = (0.0, "[deg] nominal")
-        h["CDELT1"] = (scale / _ARCSEC_PER_DEG, "[deg] RA grows with column, like truth x")
+        h["CDELT1"] = (-scale / _ARCSEC_PER_DEG, "[deg] RA grows to the left: truth x = -dRA")
         h["CDELT2"] = (scale / _ARCSEC_PER_DEG, "[deg] Dec grows with row, like truth y")
         for key in ("SURVEY", "SIMLVER", "SEED", "LABEL", "KIND"):
             if key in shared:

@@ -8,7 +8,8 @@ noise is real (the source's Poisson noise, below the sky noise for faint arcs, i
 
 * PSF: ``psf_fwhm`` (arcsec; a scalar, one per band, or ``(n, n_bands)``; default the truth's
   ``psf_fwhm_<band>``) with the simulator's profile (Gaussian, or Moffat), or ``psf_image``: an
-  image of the PSF at the cutout's pixel scale, centred on its central pixel (``(h, w)`` for all,
+  image of the PSF at the cutout's pixel scale with the pixel response (as PSFEx or Piff
+  models are), centred on its central pixel (``(h, w)`` for all,
   ``(n_bands, h, w)`` per band or ``(n, n_bands, h, w)`` per cutout), normalised here.
 * Units: ``zero_point`` (AB mag of one cutout unit; default the survey's, 30 for DES coadds).
 * Pixels: ``pixel_scale`` (arcsec, default the survey's). Cutouts are square; the lens sits at
@@ -34,8 +35,8 @@ import scipy.fft
 from numpy.typing import NDArray
 
 from .errors import SimlensValueError
-from .render import _canvas_size, _place, render_rows
-from .schema import NO_LIGHT_MAG, extra_mag_components
+from .render import _canvas_size, render_rows, source_spectrum
+from .schema import NO_LIGHT_MAG, extra_mag_components, flux_from_mag
 from .sources import source_grid
 from .survey import Survey
 
@@ -211,20 +212,15 @@ def _with_psf_image(
     zp = survey.zero_point
     for k, row in enumerate(truth.itertuples(index=False)):
         f = np.array(
-            [
-                0.0
-                if (m := float(getattr(row, f"mag_source_unlensed_{b}"))) >= 50
-                else 10.0 ** (-0.4 * (m - zp))
-                for b in bands
-            ]
+            [flux_from_mag(float(getattr(row, f"mag_source_unlensed_{b}")), zp) for b in bands]
         )
         if not f.any():
             continue
         grid = source_grid(row, npix, survey.pixel_scale, ss)
-        canvas = np.zeros((canvas_n, canvas_n), dtype=np.float64)
-        if not _place(canvas, grid.image, grid.y0 + pad, grid.x0 + pad):  # type: ignore[arg-type]
+        # the PSF image holds the pixel response: sub-pixel moments without the sinc
+        ck = source_spectrum(grid, canvas_n, pad, pixel_response=False)
+        if ck is None:
             continue
-        ck = scipy.fft.rfft2(canvas)
         for j in range(nb):
             if f[j] <= 0:
                 continue

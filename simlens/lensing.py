@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,6 +22,7 @@ from scipy.special import gamma as gamma_fn
 
 __all__ = [
     "LensedSourceGrid",
+    "deflection",
     "lensed_source_grid",
     "ray_shoot",
     "sersic_b_n",
@@ -76,6 +78,52 @@ def sie_deflection(
     return fx * cos - fy * sin, fx * sin + fy * cos
 
 
+def deflection(
+    x: ArrayLike,
+    y: ArrayLike,
+    theta_E: ArrayLike,
+    e1: ArrayLike,
+    e2: ArrayLike,
+    center_x: ArrayLike = 0.0,
+    center_y: ArrayLike = 0.0,
+    *,
+    gamma_slope: float = 2.0,
+    gamma_ext: float = 0.0,
+    psi_ext: float = 0.0,
+) -> tuple[Array, Array]:
+    """Deflection (arcsec) of a power-law ellipsoid plus external shear.
+
+    ``gamma_slope`` is the 3D density slope ``rho ~ r^-gamma_slope`` (lenstronomy's ``EPL``
+    ``gamma``; 2 is the SIE, drawn by :func:`sie_deflection`; other slopes by lenstronomy's
+    ``EPL`` itself). ``gamma_ext``, ``psi_ext`` (rad, from +x towards +y) are lenstronomy's
+    ``SHEAR`` with ``gamma1 = gamma_ext cos 2 psi_ext``, ``gamma2 = gamma_ext sin 2 psi_ext``,
+    about the mass centre (``ra_0, dec_0 = center_x, center_y``).
+    """
+    if float(gamma_slope) == 2.0:
+        ax, ay = sie_deflection(x, y, theta_E, e1, e2, center_x, center_y)
+    else:
+        xa, ya = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        ax, ay = _epl().derivatives(
+            xa.ravel(), ya.ravel(), theta_E, float(gamma_slope), e1, e2, center_x, center_y
+        )
+        ax, ay = np.reshape(ax, xa.shape), np.reshape(ay, xa.shape)
+    if float(gamma_ext) != 0.0:
+        g1 = float(gamma_ext) * math.cos(2.0 * float(psi_ext))
+        g2 = float(gamma_ext) * math.sin(2.0 * float(psi_ext))
+        dx: Array = np.asarray(x, dtype=float) - np.asarray(center_x, dtype=float)
+        dy: Array = np.asarray(y, dtype=float) - np.asarray(center_y, dtype=float)
+        ax = ax + g1 * dx + g2 * dy
+        ay = ay + g2 * dx - g1 * dy
+    return ax, ay
+
+
+@lru_cache(maxsize=1)
+def _epl() -> Any:
+    from lenstronomy.LensModel.Profiles.epl import EPL
+
+    return EPL()
+
+
 def ray_shoot(
     x: ArrayLike,
     y: ArrayLike,
@@ -84,9 +132,24 @@ def ray_shoot(
     e2: ArrayLike,
     center_x: ArrayLike = 0.0,
     center_y: ArrayLike = 0.0,
+    *,
+    gamma_slope: float = 2.0,
+    gamma_ext: float = 0.0,
+    psi_ext: float = 0.0,
 ) -> tuple[Array, Array]:
-    """Map image-plane positions to the source plane through an SIE (arcsec)."""
-    ax, ay = sie_deflection(x, y, theta_E, e1, e2, center_x, center_y)
+    """Map image-plane positions to the source plane (arcsec); see :func:`deflection`."""
+    ax, ay = deflection(
+        x,
+        y,
+        theta_E,
+        e1,
+        e2,
+        center_x,
+        center_y,
+        gamma_slope=gamma_slope,
+        gamma_ext=gamma_ext,
+        psi_ext=psi_ext,
+    )
     return np.asarray(x, dtype=float) - ax, np.asarray(y, dtype=float) - ay
 
 
@@ -146,15 +209,27 @@ class LensedSourceGrid:
         Column and row of ``image[0, 0]`` in the stamp grid (may be negative or outside).
     pixel_scale : float
         Arcsec per pixel.
+    moments : ndarray (4, 4, ny, nx)
+        ``moments[q, p]`` is the pixel's ``sum(flux * dx**p * dy**q)`` over its sub-samples,
+        with ``dx, dy`` the offsets from the pixel centre in pixels (``moments[0, 0]`` is
+        ``image``); the renderer uses them (total order <= 3) to apply the PSF as if on the
+        sub-pixel grid. Pixels left at their centre value count as uniform.
     """
 
-    __slots__ = ("image", "pixel_scale", "x0", "y0")
+    __slots__ = ("image", "moments", "pixel_scale", "x0", "y0")
 
-    def __init__(self, image: Array, x0: int, y0: int, pixel_scale: float) -> None:
+    def __init__(
+        self, image: Array, x0: int, y0: int, pixel_scale: float, moments: Array | None = None
+    ) -> None:
         self.image = image
         self.x0 = x0
         self.y0 = y0
         self.pixel_scale = pixel_scale
+        if moments is None:
+            moments = np.zeros((4, 4, *image.shape))
+            moments[0, 0] = image
+            moments[2, 0] = moments[0, 2] = image / 12.0
+        self.moments = moments
 
     @property
     def flux(self) -> float:
@@ -186,10 +261,15 @@ def lensed_source_grid(
     refine_threshold: float = 1e-3,
     extent: float = 8.0,
     knots: tuple[int, float, float, int] | None = None,
+    gamma_slope: float = 2.0,
+    gamma_ext: float = 0.0,
+    psi_ext: float = 0.0,
 ) -> LensedSourceGrid:
     """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
 
-    See :func:`_lensed_source_grid` for the method. Results are memoised per process (the
+    ``gamma_slope``, ``gamma_ext``, ``psi_ext``: power-law slope and external shear (see
+    :func:`deflection`; the defaults are the plain SIE). See :func:`_lensed_source_grid` for
+    the method. Results are memoised per process (the
     sampler computes the magnification from the very grid the renderer needs next, so
     ``Simulator.lenses`` ray-traces each system once); the returned image is read-only.
     ``knots = (n_knots, knot_fraction, knot_sigma, seed)`` makes the source clumpy (see
@@ -207,7 +287,7 @@ def lensed_source_grid(
 _GRID_KEYS = (
     "theta_E", "e1_mass", "e2_mass", "center_x_mass", "center_y_mass", "R_sersic", "n_sersic",
     "e1_source", "e2_source", "center_x_source", "center_y_source", "flux", "pixel_scale",
-    "refine_threshold", "extent",
+    "refine_threshold", "extent", "gamma_slope", "gamma_ext", "psi_ext",
 )  # fmt: skip
 
 
@@ -222,6 +302,7 @@ def _grid_cached(
         **dict(zip(_GRID_KEYS, key)), npix=npix, supersampling=supersampling, knots=knots
     )
     grid.image.setflags(write=False)
+    grid.moments.setflags(write=False)
     return grid
 
 
@@ -245,8 +326,11 @@ def _lensed_source_grid(
     refine_threshold: float = 1e-3,
     extent: float = 8.0,
     knots: tuple[int, float, float, int] | None = None,
+    gamma_slope: float = 2.0,
+    gamma_ext: float = 0.0,
+    psi_ext: float = 0.0,
 ) -> LensedSourceGrid:
-    """Ray-trace a Sersic source through an SIE and integrate it over the pixels of a patch.
+    """Ray-trace a Sersic source through a lens and integrate it over the pixels of a patch.
 
     Adaptive supersampling: every pixel of the patch is first sampled at its centre; pixels
     brighter than ``refine_threshold`` times the brightest sample, pixels whose footprint can
@@ -281,7 +365,10 @@ def _lensed_source_grid(
     r_src = max(extent * R_sersic / np.sqrt(float(q_s)) * max(1.0, n_sersic), knot_reach)
     # Images of an SIE lie inside ~theta_E / sqrt(q) + |beta| of the lens; sources far outside
     # the Einstein radius are only weakly lensed and sit near their true position.
-    half = 1.15 * theta_E / np.sqrt(float(q)) + beta + r_src + 2.0 * pixel_scale
+    # (external shear stretches them by up to 1 / (1 - gamma_ext); shallow or steep slopes
+    # move them by a fraction of theta_E)
+    shear_stretch = 1.0 / max(1.0 - abs(gamma_ext), 0.2) + abs(gamma_slope - 2.0)
+    half = 1.15 * theta_E / np.sqrt(float(q)) * shear_stretch + beta + r_src + 2.0 * pixel_scale
     c0 = (npix - 1) / 2.0  # stamp centre in pixel coordinates
     col_lo = int(np.floor(c0 + (center_x_mass - half) / pixel_scale))
     col_hi = int(np.ceil(c0 + (center_x_mass + half) / pixel_scale))
@@ -300,20 +387,24 @@ def _lensed_source_grid(
             return sb
         return (1.0 - f_knot) * sb + f_knot * knot_sb(bx - center_x_source, by - center_y_source)
 
+    mass = {"gamma_slope": gamma_slope, "gamma_ext": gamma_ext, "psi_ext": psi_ext}
+
     def sample(xs: Array, ys: Array) -> Array:
-        bx, by = ray_shoot(xs, ys, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
+        bx, by = ray_shoot(xs, ys, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass, **mass)
         return surface(bx, by)
 
     # detection pass: one sample per pixel centre
     xg, yg = np.broadcast_arrays(xc[None, :], yc[:, None])
-    bx, by = ray_shoot(xg, yg, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass)
+    bx, by = ray_shoot(xg, yg, theta_E, e1_mass, e2_mass, center_x_mass, center_y_mass, **mass)
     img = surface(bx, by)
     peak = float(img.max())
     # A source smaller than a pixel can fall between pixel centres: also mark pixels whose
     # footprint, mapped to the source plane, can reach the source's core. A pixel there spans
     # ~p radially (SIE radial magnification ~1) and ~p |1 - theta_E / r| tangentially.
     r_lens = np.hypot(xg - center_x_mass, yg - center_y_mass)
-    stretch = np.maximum(1.0, 1.2 * theta_E / (np.sqrt(float(q)) * np.maximum(r_lens, 1e-3)))
+    stretch = shear_stretch * np.maximum(
+        1.0, 1.2 * theta_E / (np.sqrt(float(q)) * np.maximum(r_lens, 1e-3))
+    )
     reach = 0.75 * pixel_scale * stretch
     core = max(3.0 * R_sersic / np.sqrt(float(q_s)), knot_reach)
     near = np.hypot(bx - center_x_source, by - center_y_source) < core + reach
@@ -332,11 +423,22 @@ def _lensed_source_grid(
     ss = min(supersampling * max(1, math.ceil(pixel_scale / (0.75 * r_minor))), _MAX_SUPERSAMPLING)
     o = _subpixel_offsets(ss) * pixel_scale
     step = max(1, _MAX_POINTS // (ss * ss))  # bound temporaries for very fine grids
+    # sub-pixel moments sum(I dx^p dy^q) / ss^2 (offsets in pixels): unrefined pixels count as
+    # uniform (dx^2 and dy^2 average 1/12), refined ones get them from their sub-samples
+    mom = np.zeros((4, 4, *img.shape))
+    mom[2, 0] = mom[0, 2] = img / 12.0
+    mom[:, :, iy, ix] = 0.0
+    u = _subpixel_offsets(ss)
+    powers = np.stack([u**p for p in range(4)], axis=1) / ss  # (ss, 4)
     for k in range(0, iy.size, step):
         jy, jx = iy[k : k + step], ix[k : k + step]
         fx, fy = np.broadcast_arrays(
             xc[jx][:, None, None] + o[None, None, :], yc[jy][:, None, None] + o[None, :, None]
         )
-        img[jy, jx] = sample(fx, fy).mean(axis=(1, 2))
-    img *= flux * pixel_scale**2
-    return LensedSourceGrid(img, col_lo, row_lo, pixel_scale)
+        vals = sample(fx, fy)  # (k, ss_y, ss_x)
+        m = np.einsum("kyx,xp,yq->qpk", vals, powers, powers, optimize=True)
+        mom[:, :, jy, jx] = m
+        img[jy, jx] = vals.mean(axis=(1, 2))  # as before the moments: same bits
+    mom[0, 0] = img
+    mom *= flux * pixel_scale**2
+    return LensedSourceGrid(mom[0, 0], col_lo, row_lo, pixel_scale, mom)

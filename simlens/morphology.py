@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import erf
 
-from .schema import NEIGHBOUR_PREFIXES
+from .schema import NEIGHBOUR_PREFIXES, flux_from_mag
 
 __all__ = ["PixelComponent", "arc_image", "disk_image", "galsim_components", "pixel_components"]
 
@@ -52,7 +52,7 @@ _DISK_EXTENT = 6.0  # patch half-size in half-light radii (flux beyond: 5e-4)
 
 
 def _flux(mag: float, zp: float) -> float:
-    return 0.0 if mag >= 50.0 else 10.0 ** (-0.4 * (mag - zp))
+    return flux_from_mag(mag, zp)
 
 
 def _band_fluxes(row: Any, comp: str, bands: tuple[str, ...], zp: float) -> F64:
@@ -287,4 +287,4 @@ def _sersic(
         base = galsim.Sersic(
             n=n, scale_radius=1.0, flux=1.0, trunc=ratio, flux_untruncated=keep_untruncated
         ).dilate(r0)
-    return base.shear(e1=e1, e2=e2)
+    return base.shear(g1=e1, g2=e2)

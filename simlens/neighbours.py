@@ -34,7 +34,13 @@ from numpy.typing import NDArray
 
 from . import population as pop
 from . import sed
-from .schema import N_NEIGHBOUR_SLOTS, NEIGHBOUR_PREFIXES, NO_LIGHT_MAG, absent_columns
+from .schema import (
+    N_NEIGHBOUR_SLOTS,
+    NEIGHBOUR_PREFIXES,
+    NO_LIGHT_MAG,
+    NO_LIGHT_THRESHOLD,
+    absent_columns,
+)
 from .survey import Survey
 
 __all__ = [
@@ -171,7 +177,8 @@ def _block(
             cols[f"center_x_{p}"][i], cols[f"center_y_{p}"][i] = pos[j]
             for jb, b in enumerate(sed.BANDS):
                 if b in bands:
-                    cols[f"mag_{p}_{b}"][i] = min(float(mags[j, jb]), NO_LIGHT_MAG)
+                    mj = float(mags[j, jb])  # an SED with no flux in a band reads ~99: none
+                    cols[f"mag_{p}_{b}"][i] = mj if mj < NO_LIGHT_THRESHOLD else NO_LIGHT_MAG
             if is_gal[j]:
                 cols[f"R_sersic_{p}"][i] = size[j]
                 cols[f"n_sersic_{p}"][i] = 4.0 if red[j] else 1.0

@@ -53,6 +53,7 @@ from .lens_systems import (
 )
 from .lenspop import CRITERIA
 from .psf import psf_fwhm_draws
+from .schema import NO_LIGHT_MAG as NO_LIGHT_MAG
 from .schema import absent_columns, records
 from .seeding import (
     BLOCK,
@@ -68,11 +69,11 @@ __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample
 
 DETECTABLE_CANDIDATES = 64  # candidates per row and round when detectable=True
 DETECTABLE_ROUNDS = 40
-NO_LIGHT_MAG = 99.0
 NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_companion", "field")
 SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
 SOURCE_COLOURS = (sed.MIXTURE, *sed.TEMPLATES)
+_MASS_STREAM = 3000  # external shear and slope
 _KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
 
 F64 = NDArray[np.float64]
@@ -204,8 +205,16 @@ def sample_lenses(
     n_sersic_source: Any = None,
     source_colour: str = "mixture",
     neighbours: bool = True,
+    gamma_ext: Any = None,
+    psi_ext: Any = None,
+    gamma_slope: Any = None,
 ) -> pd.DataFrame:
     """Truth table of ``n`` strong lenses (see the module docstring for the population).
+
+    Lens mass beyond LensPop's SIE (controls; default off): ``gamma_ext`` external shear in
+    [0, 0.5] (default 0), ``psi_ext`` its angle in rad (default uniform in [0, pi) where
+    ``gamma_ext`` is given), ``gamma_slope`` lenstronomy's EPL slope in [1.2, 2.8] (default 2,
+    the SIE). They come from a side stream: with the defaults every other column is unchanged.
 
     ``source_model``: ``"sersic"`` (smooth) or ``"clumpy"`` (Sersic plus star-forming clumps,
     :mod:`simlens.sources`; clump numbers, fractions and seeds from ``catalogs/simulation.toml``
@@ -231,6 +240,9 @@ def sample_lenses(
     c_ml = parse_control("mag_lens_r", mag_lens_r, n)
     c_ms = parse_control("mag_source_g", mag_source_g, n)
     c_ns = parse_control("n_sersic_source", n_sersic_source, n)
+    c_ge = parse_control("gamma_ext", gamma_ext, n)
+    c_pe = parse_control("psi_ext", psi_ext, n)
+    c_gs = parse_control("gamma_slope", gamma_slope, n)
     if source_model not in SOURCE_MODELS:
         raise SimlensValueError(
             f"source_model must be one of {SOURCE_MODELS}, got {source_model!r}"
@@ -250,6 +262,7 @@ def sample_lenses(
         msg: F64 | None,
         ns: F64,
         kn: dict[str, Any],
+        mass: dict[str, F64],
         per_row: int = 1,
     ) -> pd.DataFrame:
         """``per_row`` candidate systems per entry of ``ps`` (consecutive), no lensing truth yet."""
@@ -294,6 +307,7 @@ def sample_lenses(
         cols = _empty_components(m, bands)
         cols.update(sys)
         cols.update({k: np.repeat(v, per_row) for k, v in kn.items()})
+        cols.update({k: np.repeat(v, per_row) for k, v in mass.items()})
         cols["knot_sigma_source"] = np.maximum(
             cfg["clumpy.knot_sigma"] * np.asarray(cols["R_sersic_source"]),
             cfg["clumpy.knot_sigma_min"],
@@ -318,6 +332,18 @@ def sample_lenses(
             )
         return row
 
+    def _mass_columns(m: int, mrng: np.random.Generator, rows: slice) -> dict[str, F64]:
+        """External shear and slope (side stream: the defaults leave every other draw as is)."""
+        ge = _control_values(c_ge, mrng, rows, m, start)
+        pe = _control_values(c_pe, mrng, rows, m, start)
+        gs = _control_values(c_gs, mrng, rows, m, start)
+        u = mrng.random(m)
+        ge = np.zeros(m) if ge is None else np.where(np.isnan(ge), 0.0, ge)
+        pe = (np.pi * u if c_ge.kind != "none" else np.zeros(m)) if pe is None else pe
+        pe = np.where(np.isnan(pe), 0.0, pe)
+        gs = np.full(m, 2.0) if gs is None else np.where(np.isnan(gs), 2.0, gs)
+        return {"gamma_ext": ge, "psi_ext": pe, "gamma_slope": gs}
+
     def draw(m: int, brng: np.random.Generator, rows: slice) -> pd.DataFrame:
         th = _control_values(c_theta, brng, rows, m, start)
         ps = _control_values(c_psf, brng, rows, m, start)
@@ -333,7 +359,8 @@ def sample_lenses(
         ns = _control_values(c_ns, srng, rows, m, start)
         ns = np.full(m, cfg["source.n_sersic"]) if ns is None else np.where(np.isnan(ns), 1.0, ns)
         kn = _knot_columns(m, srng, cfg, source_model)
-        recs0 = records(candidates(brng, ps, th, ml, msg, ns, kn))
+        mass = _mass_columns(m, _block_rng(entropy, rows.start // BLOCK, _MASS_STREAM), rows)
+        recs0 = records(candidates(brng, ps, th, ml, msg, ns, kn, mass))
         # Ray trace only the rows asked for: the others of the block are drawn (so the
         # generator advances identically) but dropped by _iterate_blocks.
         want = [start <= rows.start + i < start + n for i in range(m)]
@@ -356,6 +383,7 @@ def sample_lenses(
                         np.random.SeedSequence(entropy, spawn_key=(rows.start + i, 2, rnd))
                     )
                     kni = {key: v[i : i + 1] for key, v in kn.items()}
+                    massi = {key: v[i : i + 1] for key, v in mass.items()}
                     cand = candidates(
                         rrng,
                         ps[i : i + 1],
@@ -364,6 +392,7 @@ def sample_lenses(
                         sub(msg, i),
                         ns[i : i + 1],
                         kni,
+                        massi,
                         k,
                     )
                     maybe = _may_be_detectable(cand, survey)

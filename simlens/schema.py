@@ -2,8 +2,14 @@
 
 Every row of every kind carries every column, so lens and non-lens tables concatenate and render
 together. A component that an image does not have keeps its "absent" values below: magnitudes of
-:data:`NO_LIGHT_MAG` (no light), zero knots, zero fractions; never NaN. The renderer reads only
+:data:`NO_LIGHT_MAG` (NaN: no light), zero knots, zero fractions; no other column is NaN.
+Magnitudes >= 50 (the 99 of tables written before) also read as no light. The renderer reads only
 these columns (and those of :func:`simlens.render.required_columns`).
+
+Lens mass beyond LensPop's SIE (off by default): ``gamma_slope``, the power-law slope of
+lenstronomy's ``EPL`` (2 = SIE), and an external shear of strength ``gamma_ext`` at angle
+``psi_ext`` (rad, from +x towards +y; lenstronomy ``SHEAR`` with ``gamma1 = gamma_ext cos 2 psi``,
+``gamma2 = gamma_ext sin 2 psi``, about the mass centre).
 
 Components added by the field kinds (``docs/population.md`` has the physics):
 
@@ -41,18 +47,41 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "NEIGHBOUR_PREFIXES",
     "NO_LIGHT_MAG",
+    "NO_LIGHT_THRESHOLD",
     "N_NEIGHBOUR_SLOTS",
     "absent_columns",
     "extra_columns",
     "extra_mag_components",
+    "flux_from_mag",
+    "has_light",
 ]
 
-NO_LIGHT_MAG = 99.0
+NO_LIGHT_MAG = float("nan")  # an absent component's magnitudes (no light): NaN, not 99
+# magnitudes >= this also mean "no light": tables written before NaN (99) still read right
+NO_LIGHT_THRESHOLD = 50.0
+
+
+def flux_from_mag(mag: float, zero_point: float) -> float:
+    """Flux in counts of an AB magnitude at ``zero_point``; 0 for no light (NaN, or >= 50)."""
+    if not mag < NO_LIGHT_THRESHOLD:  # NaN compares False
+        return 0.0
+    return float(10.0 ** (-0.4 * (mag - zero_point)))
+
+
+def has_light(mag: Any) -> Any:
+    """True where a magnitude (scalar or array) means light: finite and < 50."""
+    m = np.asarray(mag, dtype=float)
+    return np.isfinite(m) & (m < NO_LIGHT_THRESHOLD)
+
+
 N_NEIGHBOUR_SLOTS = 8
 NEIGHBOUR_PREFIXES = tuple(f"nb{k}" for k in range(N_NEIGHBOUR_SLOTS))
 
 # column -> (absent value, dtype); magnitudes are added per band below
 _SCALARS: dict[str, tuple[Any, str]] = {
+    "gamma_slope": (2.0, "float64"),
+    "gamma_ext": (0.0, "float64"),
+    "psi_ext": (0.0, "float64"),
     "n_knots_source": (0, "int64"),
     "knot_fraction_source": (0.0, "float64"),
     "knot_sigma_source": (0.05, "float64"),

@@ -136,6 +136,9 @@ class Simulator:
         n_sersic_source: Any = None,
         source_colour: str = "mixture",
         neighbours: bool | None = None,
+        gamma_ext: Any = None,
+        psi_ext: Any = None,
+        gamma_slope: Any = None,
     ) -> pd.DataFrame:
         """Truth table of ``n`` lenses.
 
@@ -154,6 +157,10 @@ class Simulator:
         template for every source (``"star-forming"``, its mean; ``"passive"``,
         ``"red-sequence"`` for atypical red sources).
         ``neighbours`` (default: the simulator's) adds interloping galaxies and stars.
+
+        Lens mass (off by default, LensPop's SIE): ``gamma_ext`` external shear ([0, 0.5],
+        default 0), ``psi_ext`` its angle (rad; default uniform in [0, pi) when ``gamma_ext``
+        is given), ``gamma_slope`` lenstronomy's EPL power-law slope ([1.2, 2.8], 2 = SIE).
         """
         return sampling.sample_lenses(
             n,
@@ -172,6 +179,9 @@ class Simulator:
             n_sersic_source=n_sersic_source,
             source_colour=source_colour,
             neighbours=self.neighbours if neighbours is None else bool(neighbours),
+            gamma_ext=gamma_ext,
+            psi_ext=psi_ext,
+            gamma_slope=gamma_slope,
         )
 
     def sample_nonlenses(

@@ -42,7 +42,7 @@ def knot_sampler(
     prof = galsim.Exponential(half_light_radius=hlr)
     knots = galsim.RandomKnots(int(n_knots), profile=prof, rng=galsim.BaseDeviate(int(seed)))
     pts = np.array(knots.points, dtype=float).reshape(-1, 2)
-    obj = galsim.Convolve(knots.shear(e1=e1, e2=e2), galsim.Gaussian(sigma=sigma))
+    obj = galsim.Convolve(knots.shear(g1=e1, g2=e2), galsim.Gaussian(sigma=sigma))
     g = np.hypot(e1, e2)
     stretch = float(np.sqrt((1.0 + g) / (1.0 - g)))  # largest axis stretch of the shear
     reach = float(np.hypot(pts[:, 0], pts[:, 1]).max()) * stretch + 5.0 * sigma
@@ -74,8 +74,11 @@ def source_knots(row: Any) -> tuple[int, float, float, int] | None:
 
 def source_grid(row: Any, npix: int, pixel_scale: float, supersampling: int) -> LensedSourceGrid:
     """The unit-flux lensed source of a truth row (dict or namedtuple), memoised."""
-    get: Any = row.get if isinstance(row, dict) else (lambda k: getattr(row, k))
+    get: Any = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
     return lensed_source_grid(
+        gamma_slope=float(get("gamma_slope", 2.0)),
+        gamma_ext=float(get("gamma_ext", 0.0)),
+        psi_ext=float(get("psi_ext", 0.0)),
         theta_E=float(get("theta_E")),
         e1_mass=float(get("e1_mass")),
         e2_mass=float(get("e2_mass")),

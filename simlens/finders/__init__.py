@@ -35,6 +35,7 @@ __all__ = [
     "NAMES",
     "SURVEY",
     "TRAINING_LENSES",
+    "TRAINING_PSF",
     "build_model",
     "load",
     "onnx_path",
@@ -46,6 +47,8 @@ __all__ = [
 NAMES = ("A", "B")
 #: Survey preset of the training images (the paper's training PSF, DES SV).
 SURVEY = "des-sv"
+#: PSF profile of the training images: the paper's Gaussian, whatever a preset's default.
+TRAINING_PSF = "gaussian"
 #: ``Simulator.sample_lenses`` controls of the training lenses (uniform in each range): Einstein
 #: radius (arcsec), lensed-source g and lens r (mag); see ``scripts/train_reference.py``.
 TRAINING_LENSES: dict[str, tuple[float, float]] = {

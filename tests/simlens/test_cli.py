@@ -227,6 +227,8 @@ def test_progress_bar_on_stderr(
         (["--compression", "zip"], "--compression"),
         (["--psf-scale", "-1"], "psf_scale"),  # rejected by the simulator
         (["--theta-E", "12"], "theta_E"),
+        (["--kind", "star", "--gamma-ext", "0.1"], "--gamma-ext"),
+        (["--kind", "spiral", "--gamma-slope", "2.2"], "--gamma-slope"),
         (["--survey", "hsc"], "survey"),
     ],
 )
@@ -392,6 +394,24 @@ def test_real_simulator_matches_library(real_sets: dict[str, Path]) -> None:
     ds = load(real_sets["5"])
     pd.testing.assert_frame_equal(ds.truth, truth.reset_index(drop=True), check_exact=True)
     np.testing.assert_array_equal(ds.images, images)
+
+
+def test_real_simulator_shear_and_slope_flags(tmp_path: Path) -> None:
+    """--gamma-ext / --psi-ext / --gamma-slope reach the sampler: the set is the library's."""
+    from simlens.simulator import Simulator
+
+    out = tmp_path / "shear.h5"
+    flags = ["--gamma-ext", "0.05:0.15", "--psi-ext", "0.3", "--gamma-slope", "1.9:2.1"]
+    assert cli.main([*REAL, *flags, "--out", str(out)]) == 0
+    ds = load(out)
+    sim = Simulator("des-y3", npix=32)
+    truth = sim.sample_lenses(
+        5, rng=11, gamma_ext=(0.05, 0.15), psi_ext=0.3, gamma_slope=(1.9, 2.1)
+    )
+    pd.testing.assert_frame_equal(ds.truth, truth.reset_index(drop=True), check_exact=True)
+    assert ds.truth["gamma_ext"].between(0.05, 0.15).all()
+    assert (ds.truth["psi_ext"] == 0.3).all()
+    assert ds.meta["controls"]["gamma_slope"] == [1.9, 2.1]
 
 
 def test_real_simulator_info_show_fits(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def test_shipped_finders_reach_their_auc_bar_on_fresh_sets():
 
     import simlens
 
-    sim = simlens.Simulator(finders.SURVEY)
+    sim = simlens.Simulator(finders.SURVEY, psf_profile=finders.TRAINING_PSF)
     lenses = sim.sample_lenses(200, rng=987, **finders.TRAINING_LENSES)
     x_lens = sim.render(lenses)
     negatives = {
@@ -117,3 +118,25 @@ def test_shipped_finders_reach_their_auc_bar_on_fresh_sets():
         auc = mannwhitneyu(p_lens, p_neg).statistic / (len(p_lens) * len(p_neg))
         assert auc >= 0.93, (name, auc)
         assert finders.training_record(name)["test"]["passes"]
+
+
+def test_training_and_study_psf_stay_gaussian():
+    """The paper's networks were trained on a Gaussian PSF: the finders' preset, the training
+    script and the study's default survey keep it, though des-y3 now defaults to a Moffat."""
+    import simlens
+
+    assert finders.TRAINING_PSF == "gaussian"
+    assert simlens.Simulator(finders.SURVEY).psf_profile == "gaussian"
+    assert simlens.Simulator("des-y3").psf_profile == "moffat"
+    # the study's CLI default simulator is the finders' training preset
+    from probe.cli import _parser
+
+    args = _parser().parse_args(["study", "--model", "m.keras", "--out", "o"])
+    assert args.survey == finders.SURVEY
+    # the training script builds its simulator with the training PSF
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import train_reference
+    finally:
+        sys.path.pop(0)
+    assert train_reference._sim().psf_profile == "gaussian"

@@ -62,7 +62,7 @@ def test_header_values(tmp_path: Path) -> None:
             assert h["BUNIT"] == "count"
             assert h["MAGZERO"] == 30.0
             assert h["PIXSCALE"] == pytest.approx(PIXEL_SCALE)
-            assert h["CDELT1"] == pytest.approx(PIXEL_SCALE / 3600)
+            assert h["CDELT1"] == pytest.approx(-PIXEL_SCALE / 3600)  # east left, as DES
             assert h["CDELT2"] == pytest.approx(PIXEL_SCALE / 3600)
             assert h["PSF_FWHM"] == pytest.approx(0.9 + 0.1 * k + 0.02)
             assert h["SEED"] == 2**62 + 3
@@ -82,9 +82,10 @@ def test_wcs_matches_truth_convention(tmp_path: Path) -> None:
     ra, dec = wcs.pixel_to_world_values(5.5, 5.5)
     assert float(ra) == pytest.approx(0.0, abs=1e-12)
     assert float(dec) == pytest.approx(0.0, abs=1e-12)
-    # x grows with the column index, y with the row, as the truth's center_x / center_y.
+    # RA grows to the left (DES coadds), so truth x (growing with the column) is -dRA; Dec
+    # grows with the row, as the truth's center_y.
     ra, dec = wcs.pixel_to_world_values(6.5, 5.5)
-    assert float(ra) * 3600 == pytest.approx(PIXEL_SCALE, rel=1e-6)
+    assert (float(ra) - 360.0) * 3600 == pytest.approx(-PIXEL_SCALE, rel=1e-6)
     ra, dec = wcs.pixel_to_world_values(5.5, 6.5)
     assert float(dec) * 3600 == pytest.approx(PIXEL_SCALE, rel=1e-6)
 

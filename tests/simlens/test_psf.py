@@ -59,3 +59,23 @@ def test_bad_fwhm():
     with pytest.raises(ValueError, match="psf_profile"):
         galsim_psf("airy", 1.0)
     assert math.isfinite(galsim_psf("gaussian", 0.5).calculateFWHM())
+
+
+@pytest.mark.parametrize("beta", [2.0, 3.0, 4.765])
+def test_moffat_transfer_matches_galsim(beta):
+    """The analytic Moffat transform (and its tabulated use in psf_transfer) == galsim kValue."""
+    import galsim
+
+    from simlens.psf import moffat_transfer, psf_transfer
+
+    m = galsim.Moffat(beta=beta, fwhm=0.9)
+    f = np.linspace(0.0, 3.0, 61)  # cycles / arcsec
+    ref = np.array([m.kValue(2 * np.pi * x, 0.0).real for x in f])
+    np.testing.assert_allclose(moffat_transfer(f, 0.9, beta), ref, atol=1e-12)
+    n, ps = 96, 0.263
+    fx, fy = np.fft.rfftfreq(n)[None, :], np.fft.fftfreq(n)[:, None]
+    grid = np.hypot(fx, fy) / ps
+    tab = psf_transfer("moffat", 0.9, n, ps, beta=beta)
+    some = [(0, 0), (3, 5), (40, 20), (70, 47)]
+    for i, j in some:
+        assert tab[i, j] == pytest.approx(m.kValue(2 * np.pi * grid[i, j], 0.0).real, abs=1e-6)

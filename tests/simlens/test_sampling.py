@@ -140,6 +140,7 @@ def test_every_issue_column_present_and_finite(which, request):
     missing = [c for c in ISSUE_COLUMNS if c not in truth.columns]
     assert not missing
     numeric = truth.select_dtypes(include=[np.number, bool])
+    numeric = numeric[[c for c in numeric.columns if not c.startswith("mag_")]]
     assert not numeric.isna().to_numpy().any()
     assert np.isfinite(numeric.to_numpy(dtype=float)).all()
     assert truth.index.equals(pd.RangeIndex(len(truth)))
@@ -150,7 +151,9 @@ def test_every_issue_column_present_and_finite(which, request):
 def test_lens_and_nonlens_tables_share_one_schema(lenses, ellipticals, stars):
     assert list(lenses.columns) == list(ellipticals.columns) == list(stars.columns)
     both = pd.concat([lenses, ellipticals, stars], ignore_index=True)
-    assert not both.select_dtypes(include=[np.number]).isna().to_numpy().any()
+    num = both.select_dtypes(include=[np.number])
+    # NaN only in magnitudes of components without light
+    assert not num[[c for c in num.columns if not c.startswith("mag_")]].isna().to_numpy().any()
     assert both["label"].tolist() == [1] * 128 + [0] * 128
 
 
@@ -173,17 +176,17 @@ def test_observed_source_magnitude_is_unlensed_minus_magnification(lenses):
 
 def test_components_without_light_are_flagged(lenses, ellipticals, stars):
     """Lenses have lens and source light, no star; ellipticals only lens light and no mass;
-    stars only star light (magnitudes >= 50 mean no light)."""
+    stars only star light (no light: NaN magnitudes, never 99)."""
     for b in BANDS:
         assert (lenses[f"mag_lens_{b}"] < NO_LIGHT).all()
         assert (lenses[f"mag_source_unlensed_{b}"] < NO_LIGHT).all()
-        assert (lenses[f"mag_star_{b}"] >= NO_LIGHT).all()
+        assert lenses[f"mag_star_{b}"].isna().all()
         assert (ellipticals[f"mag_lens_{b}"] < NO_LIGHT).all()
-        assert (ellipticals[f"mag_source_unlensed_{b}"] >= NO_LIGHT).all()
-        assert (ellipticals[f"mag_star_{b}"] >= NO_LIGHT).all()
+        assert ellipticals[f"mag_source_unlensed_{b}"].isna().all()
+        assert ellipticals[f"mag_star_{b}"].isna().all()
         assert (stars[f"mag_star_{b}"] < 30).all()
-        assert (stars[f"mag_lens_{b}"] >= NO_LIGHT).all()
-        assert (stars[f"mag_source_unlensed_{b}"] >= NO_LIGHT).all()
+        assert stars[f"mag_lens_{b}"].isna().all()
+        assert stars[f"mag_source_unlensed_{b}"].isna().all()
     assert (ellipticals["theta_E"] == 0).all()
     assert (stars["theta_E"] == 0).all()
 
@@ -751,3 +754,44 @@ def test_stars_follow_the_configured_counts(stars):
     assert gr.between(-0.5, 2.0).all()
     assert (stars["label"] == 0).all()
     assert (stars["magnification"] == 1.0).all()
+
+
+def test_mass_options_off_by_default_leave_tables_and_images_unchanged():
+    """Defaults (no shear, slope 2) == the options given explicitly as off, bit for bit, and
+    switching shear / slope on changes no population draw, only the lensing it causes."""
+    sim = Simulator("des-y3", npix=48)
+    base = sim.sample_lenses(12, rng=31)
+    off = sim.sample_lenses(12, rng=31, gamma_ext=0.0, psi_ext=0.0, gamma_slope=2.0)
+    pd.testing.assert_frame_equal(base, off)
+    assert (base["gamma_ext"] == 0).all()
+    assert (base["gamma_slope"] == 2).all()
+    assert np.array_equal(sim.render(base.iloc[:4]), sim.render(off.iloc[:4]))
+    on = sim.sample_lenses(12, rng=31, gamma_ext=(0.05, 0.2), gamma_slope=(1.7, 2.3))
+    lensing = {"magnification", "snr_source", "snr_band", "resolved", "detectable"}
+    lensing |= {c for c in on.columns if c.startswith("mag_source_") and "unlensed" not in c}
+    same = [c for c in base.columns if c not in lensing | {"gamma_ext", "psi_ext", "gamma_slope"}]
+    pd.testing.assert_frame_equal(base[same], on[same])
+    assert on["gamma_ext"].between(0.05, 0.2).all()
+    assert on["gamma_slope"].between(1.7, 2.3).all()
+    assert on["psi_ext"].between(0.0, np.pi).all()
+    assert on["psi_ext"].std() > 0.3
+    assert not np.allclose(base["magnification"], on["magnification"])
+    # the magnification is that of the new mass model: re-derived from the table alone
+    from simlens.sources import source_grid
+
+    for row in on.iloc[:3].to_dict("records"):
+        g = source_grid(row, 48, sim.pixel_scale, sim.supersampling)
+        assert g.flux == pytest.approx(row["magnification"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"gamma_ext": 0.7}, "gamma_ext"),
+        ({"gamma_slope": 3.5}, "gamma_slope"),
+        ({"psi_ext": 9.0}, "psi_ext"),
+    ],
+)
+def test_mass_option_ranges(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Simulator("des-y3", npix=48).sample_lenses(2, rng=1, **kw)

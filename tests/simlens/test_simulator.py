@@ -257,7 +257,7 @@ def test_render_names_a_missing_column(sim, mixed, column):
     ("column", "value"),
     [
         ("center_x_source", np.nan),
-        ("mag_lens_r", np.nan),
+        ("mag_lens_r", -np.inf),  # NaN magnitudes mean "no light"; infinities are errors
         ("psf_fwhm_g", np.inf),
         ("R_sersic_lens_light", np.nan),
     ],

@@ -21,7 +21,8 @@ def test_des_y3_values_are_dr1():
     assert s.band_names == ("g", "r", "i", "z")
     assert [b.psf_fwhm for b in s.bands] == [1.12, 0.96, 0.88, 0.84]
     assert [b.depth_10sigma for b in s.bands] == [24.33, 24.08, 23.44, 22.69]
-    assert s.psf_profile == "gaussian"
+    assert s.psf_profile == "moffat"  # realistic wings; the study's training PSF is des-sv's
+    assert s.moffat_beta == 3.0
     assert s.psf_statistic == "median"
 
 
@@ -86,7 +87,7 @@ def test_bad_survey_files_name_the_key(tmp_path):
             )
         )
     with pytest.raises(SimlensValueError, match="psf.profile"):
-        load_survey(_write(tmp_path, text.replace('value = "gaussian"', 'value = "airy"')))
+        load_survey(_write(tmp_path, text.replace('value = "moffat"', 'value = "airy"')))
     with pytest.raises(KeyError, match="unknown survey 'des-y9'"):
         load_survey("des-y9")
 
