@@ -20,6 +20,7 @@ from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
 from . import population as pop
+from . import population_lenspop as plp
 from . import sed
 from .lenspop import lenspop_criteria, observing_rule
 from .sources import source_grid
@@ -41,8 +42,22 @@ F64 = NDArray[np.float64]
 # -------------------------------------------------------------------------------------------
 
 
+def _draw_sources(k: int, rng: np.random.Generator, source_population: str) -> dict[str, F64]:
+    """``k`` unlensed sources: ``mag_i``, ``z_source`` (and, for ``"lenspop"``, the catalogue's
+    ``mag_{g,r,z}`` and ``abs_mag_r``)."""
+    if source_population == plp.LENSPOP:
+        src = plp.sample_lenspop_sources(k, rng)
+        return src
+    s = pop.sample_sources(k, rng)
+    return {"mag_i": np.asarray(s["mag_i"], dtype=float), "z_source": s["z_source"]}
+
+
 def _draw_systems_free(
-    m: int, rng: np.random.Generator, cosmo: Cosmology, cfg: SamplerSettings
+    m: int,
+    rng: np.random.Generator,
+    cosmo: Cosmology,
+    cfg: SamplerSettings,
+    source_population: str = plp.DEEP_FIELD,
 ) -> dict[str, F64]:
     """``m`` (sigma, z_l, z_s, source mag) drawn with the lensing cross-section weight.
 
@@ -51,13 +66,7 @@ def _draw_systems_free(
     probability ``(D_ls / D_s)^2 <= 1``.
     """
     smax = cfg["lens.sigma_v_max"]
-    got: dict[str, list[F64]] = {
-        "sigma_v": [],
-        "z_lens": [],
-        "z_source": [],
-        "mag_i": [],
-        "theta_E": [],
-    }
+    got: dict[str, list[F64]] = {"sigma_v": [], "z_lens": [], "theta_E": []}
     have = 0
     while have < m:
         k = max(4 * (m - have), 256)
@@ -65,7 +74,7 @@ def _draw_systems_free(
             k, rng, sigma_min=100.0, sigma_max=smax, weight_power=4.0
         )
         zl = pop.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
-        src = pop.sample_sources(k, rng)
+        src = _draw_sources(k, rng, source_population)
         zs = np.asarray(src["z_source"], dtype=float)
         behind = zs > zl + 1e-3
         th = np.where(
@@ -73,29 +82,29 @@ def _draw_systems_free(
         )
         ratio = th / (4.0 * math.pi * (sig / C_KM_S) ** 2 * ARCSEC_PER_RAD)  # D_ls / D_s
         keep = behind & (rng.random(k) < ratio**2)
-        for key, arr in (
-            ("sigma_v", sig),
-            ("z_lens", zl),
-            ("z_source", zs),
-            ("mag_i", src["mag_i"]),
-            ("theta_E", th),
-        ):
-            got[key].append(np.asarray(arr, dtype=float)[keep])
+        for key, arr in (("sigma_v", sig), ("z_lens", zl), ("theta_E", th), *src.items()):
+            got.setdefault(key, []).append(np.asarray(arr, dtype=float)[keep])
         have += int(keep.sum())
     return {k: np.concatenate(v)[:m] for k, v in got.items()}
 
 
 def _draw_systems_given_theta(
-    theta: F64, rng: np.random.Generator, cosmo: Cosmology, cfg: SamplerSettings
+    theta: F64,
+    rng: np.random.Generator,
+    cosmo: Cosmology,
+    cfg: SamplerSettings,
+    source_population: str = plp.DEEP_FIELD,
 ) -> dict[str, F64]:
     """Redshifts and sigma_v conditioned on each ``theta`` (see the :mod:`simlens.sampling`
     docstring)."""
     m = theta.size
     K = int(cfg["conditioning.theta_E_candidates"])
     zl = pop.sample_lens_redshift(m * K, rng, cosmo, z_max=cfg["lens.z_max"]).reshape(m, K)
-    src = pop.sample_sources(m * K, rng)
-    zs = np.asarray(src["z_source"], dtype=float).reshape(m, K)
-    mag_i = np.asarray(src["mag_i"], dtype=float).reshape(m, K)
+    src = {
+        k: np.asarray(v, dtype=float).reshape(m, K)
+        for k, v in _draw_sources(m * K, rng, source_population).items()
+    }
+    zs = src["z_source"]
     ok = zs > zl + 1e-3
     th = np.broadcast_to(theta[:, None], (m, K))
     sig = np.where(
@@ -123,9 +132,8 @@ def _draw_systems_given_theta(
     return {
         "sigma_v": sig[r, choice],
         "z_lens": zl[r, choice],
-        "z_source": zs[r, choice],
-        "mag_i": mag_i[r, choice],
         "theta_E": theta.copy(),
+        **{k: v[r, choice] for k, v in src.items()},
     }
 
 
@@ -143,17 +151,21 @@ def _lens_systems(
     *,
     source_colour: str = "mixture",
     n_sersic: F64 | None = None,
+    source_population: str = plp.DEEP_FIELD,
 ) -> dict[str, F64]:
     """Complete lens systems (no PSF, no magnification yet), one per entry of ``theta``.
 
     ``source_colour`` is ``"mixture"`` (an SED drawn per source, :func:`sed.source_coefficients`)
     or one SED template for all; ``n_sersic`` the Sersic index per
-    system (default: ``source.n_sersic`` of the settings, exponential).
+    system (default: ``source.n_sersic`` of the settings, exponential). ``source_population``
+    ``"lenspop"`` takes sources from LensPop's catalogue (:mod:`simlens.population_lenspop`:
+    its redshifts, g/r/i/z magnitudes and size law; ``source_colour`` is then unused).
     """
+    plp.check_source_population(source_population)
     if theta is None:
-        d = _draw_systems_free(m, rng, cosmo, cfg)
+        d = _draw_systems_free(m, rng, cosmo, cfg, source_population)
     else:
-        d = _draw_systems_given_theta(theta, rng, cosmo, cfg)
+        d = _draw_systems_given_theta(theta, rng, cosmo, cfg, source_population)
     sig, zl, zs = d["sigma_v"], d["z_lens"], d["z_source"]
     # light from the sigma-luminosity relation, capped where it stops being valid (only
     # reached when a large theta_E is requested: see catalogs/simulation.toml)
@@ -170,10 +182,16 @@ def _lens_systems(
     rr = d["theta_E"] * cfg["source.position_radius"] * np.sqrt(rng.random(m))
     ang = rng.uniform(0.0, 2 * np.pi, m)
     mag_i = d["mag_i"]
-    r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
+    lenspop_src = source_population == plp.LENSPOP
+    if lenspop_src:
+        r_src = plp.lenspop_source_size(d["abs_mag_r"], zs, rng, cosmo)
+    else:
+        r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
     q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
     phi_s = rng.uniform(0.0, np.pi, m)
-    if source_colour == sed.MIXTURE:
+    if lenspop_src:
+        col = np.stack([d[f"mag_{b}"] - d["mag_r"] for b in "griz"], axis=1)
+    elif source_colour == sed.MIXTURE:
         # the last draw of a system, so everything above is as for a single template
         col = sed.colours_from_coefficients(sed.source_coefficients(zs, rng), zs)  # m_b - m_r
     else:

@@ -52,6 +52,7 @@ from .lens_systems import (
     lensing_truth,
 )
 from .lenspop import CRITERIA
+from .population_lenspop import survey_source_population
 from .psf import psf_fwhm_draws
 from .schema import NO_LIGHT_MAG as NO_LIGHT_MAG
 from .schema import absent_columns, records
@@ -253,6 +254,8 @@ def sample_lenses(
         )
     entropy = resolve_entropy(rng)
     bands = survey.band_names
+    # the preset's source population ("lenspop" for lenspop-des, else the deep-field model)
+    source_population = survey_source_population(survey)
 
     def candidates(
         brng: np.random.Generator,
@@ -269,7 +272,7 @@ def sample_lenses(
         m = ps.size * per_row
         ps, ns = np.repeat(ps, per_row), np.repeat(ns, per_row)
         th, ml, msg = (None if a is None else np.repeat(a, per_row) for a in (th, ml, msg))
-        opts = {"source_colour": source_colour}
+        opts = {"source_colour": source_colour, "source_population": source_population}
         if ml is None and msg is None:
             sys = _lens_systems(m, brng, cosmology, cfg, th, n_sersic=ns, **opts)
         else:

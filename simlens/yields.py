@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from scipy import integrate, special, stats
 
 from . import population as pop
+from . import population_lenspop as plp
 from . import sampling
 from ._catalogs import load_toml
 from .errors import SimlensValueError
@@ -207,8 +208,9 @@ class LensDensity:
 def lens_density(
     cosmology: Cosmology = Planck18,
     *,
-    mag_min: float = 22.0,
-    mag_max: float = 27.0,
+    mag_min: float | None = None,
+    mag_max: float | None = None,
+    source_population: str = plp.DEEP_FIELD,
     z_source_max: float = 6.0,
     sigma_min: float = 100.0,
     sigma_max: float | None = None,
@@ -221,8 +223,18 @@ def lens_density(
     ``p(z_s | i) = z**2 exp(-z/z0(i)) / (2 z0**3)`` truncated to ``[0, z_source_max]`` and
     renormalised, as :func:`simlens.population.sample_sources`; ``tau`` from
     :func:`optical_depth`. Defaults are the sampler's ranges, so the result is the density of the
-    population that ``sample_lenses`` draws from.
+    population that ``sample_lenses`` draws from: ``22 <= i <= 27`` for the deep-field sources.
+
+    ``source_population="lenspop"``: LensPop's sources (:mod:`simlens.population_lenspop`),
+    ``Sigma = n_s <tau(z_s)>`` with ``n_s`` = 0.06 arcsec^-2 and the mean over the rows of its
+    catalogue, every magnitude unless ``mag_min``/``mag_max`` select some (``n_s`` then scales
+    with the share of rows kept); ``z_source_max`` and ``n_mag`` do not apply.
     """
+    plp.check_source_population(source_population)
+    if source_population == plp.LENSPOP:
+        return _lenspop_density(cosmology, mag_min, mag_max, sigma_min, sigma_max, z_lens_max, n_z)
+    mag_min = 22.0 if mag_min is None else float(mag_min)
+    mag_max = 27.0 if mag_max is None else float(mag_max)
     p = pop.population_parameters()
     mags = np.linspace(mag_min, mag_max, n_mag)
     z = np.linspace(0.0, z_source_max, n_z)
@@ -249,11 +261,57 @@ def lens_density(
         mean_optical_depth=mean_tau_all,
         settings={
             "cosmology": repr(cosmology),
+            "source_population": source_population,
             "mag_i": [mag_min, mag_max],
             "z_source_max": z_source_max,
             "sigma_v": [sigma_min, sigma_max],
             "z_lens_max": z_lens_max,
             "grid": {"mag": n_mag, "z_source": n_z},
+        },
+    )
+
+
+def _lenspop_density(
+    cosmology: Cosmology,
+    mag_min: float | None,
+    mag_max: float | None,
+    sigma_min: float,
+    sigma_max: float | None,
+    z_lens_max: float | None,
+    n_z: int,
+) -> LensDensity:
+    """:func:`lens_density` for LensPop's catalogue sources."""
+    cat = plp.lenspop_source_catalogue()
+    i = cat["mag_i"].to_numpy(dtype=float)
+    zs = cat["z_source"].to_numpy(dtype=float)
+    lo = -np.inf if mag_min is None else float(mag_min)
+    hi = np.inf if mag_max is None else float(mag_max)
+    if not lo < hi:
+        raise SimlensValueError(f"need mag_min < mag_max; got {mag_min}, {mag_max}")
+    sel = (i >= lo) & (i <= hi)
+    if not sel.any():
+        raise SimlensValueError(f"no LensPop catalogue source has {mag_min} <= i <= {mag_max}")
+    # tau is smooth in z_s: a fine grid and linear interpolation (< 1e-4 relative)
+    z = np.linspace(0.0, float(zs.max()), n_z)
+    tau = optical_depth(
+        z, cosmology, sigma_min=sigma_min, sigma_max=sigma_max, z_lens_max=z_lens_max
+    )
+    # the sum over all rows, divided by all rows: the density of the kept ones
+    mean_tau_all = float(np.interp(zs[sel], z, tau).mean())
+    src_deg2 = plp.lenspop_source_density() * float(sel.mean())
+    per_deg2 = src_deg2 * mean_tau_all
+    return LensDensity(
+        per_deg2=per_deg2,
+        per_sr=per_deg2 / SR_PER_DEG2,
+        sources_per_deg2=src_deg2,
+        mean_optical_depth=mean_tau_all,
+        settings={
+            "cosmology": repr(cosmology),
+            "source_population": plp.LENSPOP,
+            "mag_i": [mag_min, mag_max],
+            "sigma_v": [sigma_min, sigma_max],
+            "z_lens_max": z_lens_max,
+            "grid": {"z_source": n_z, "catalogue_rows": int(sel.sum())},
         },
     )
 
@@ -333,7 +391,9 @@ def _free_candidates(
     """``m`` complete free-population lens systems as ``sample_lenses`` builds them (no S/N)."""
     cfg = sampling.SamplerSettings.load()
     bands = survey.band_names
-    sys = sampling._lens_systems(m, rng, cosmology, cfg, None)
+    sys = sampling._lens_systems(
+        m, rng, cosmology, cfg, None, source_population=plp.survey_source_population(survey)
+    )
     cols = sampling._empty_components(m, bands)
     cols.update(sys)
     cols.update(sampling._knot_columns(m, rng, cfg, "sersic"))
@@ -562,7 +622,7 @@ def sky_density(
     a = survey_area(surv) if area is None else float(area)
     if not a > 0:
         raise SimlensValueError(f"area must be > 0 deg^2, got {area!r}")
-    dens = lens_density(cosmology)
+    dens = lens_density(cosmology, source_population=plp.survey_source_population(surv))
     frac = (
         fraction
         if fraction is not None
