@@ -158,22 +158,19 @@ def test_survey_yields_known_answers():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the deep-field sources (COSMOS n(z), Herbel SEDs) lenspop-des gives 4,810 "
-    "[4,130, 5,610], 2.0x LensPop's 2,400: the source populations differ (docs/population.md); "
-    "with the former LSST-Science-Book sources it gave 2,280 [1,930, 2,700]",
-)
 def test_lenspop_des_reproduces_lenspops_published_number():
-    """LensPop's DES configuration (optimal coadd, its seeing table, 10 x 90 s) should give
-    LensPop's ~2400 detectable lenses (Collett 2015) within 20%. n = 40,000 draws give ~160
-    detectable lenses: a 95% interval of about +/-16%, so a 20% check is meaningful (~60 s).
-    Strict xfail: it fails loudly once the populations agree."""
-    s = Y.sky_density("lenspop-des", n=40000, rng=0)
+    """LensPop's DES configuration (optimal coadd, its seeing table, 10 x 90 s) with LensPop's
+    own sources (its released catalogue, density and size law: ``[lenspop] source_population``)
+    gives LensPop's ~2400 detectable lenses (Collett 2015) within 20%. n = 80,000 draws give
+    ~160 detectable lenses, a 95% Monte Carlo interval of about +/-16% (~80 s); LensPop's number
+    must also lie inside that interval."""
+    s = Y.sky_density("lenspop-des", n=80000, rng=0)
+    assert s.density.settings["source_population"] == "lenspop"
     assert s.area_deg2 == 5000.0
     assert s.n_detectable_low <= s.n_detectable <= s.n_detectable_high
     assert (s.n_detectable_high - s.n_detectable_low) / s.n_detectable < 0.4
     assert abs(s.n_detectable / s.lenspop_prediction - 1.0) < 0.2
+    assert s.n_detectable_low <= s.lenspop_prediction <= s.n_detectable_high
 
 
 @pytest.mark.slow
@@ -182,5 +179,8 @@ def test_des_y3_yield_reported_with_its_interval():
     s = Y.sky_density("des-y3", n=40000, rng=0)
     assert s.n_detectable_low < s.n_detectable < s.n_detectable_high
     assert 4000 < s.n_detectable < 6500
-    # LensPop's DES configuration and DR1 differ in depth and seeing, not in population
-    assert s.strong_per_deg2 == Y.sky_density("lenspop-des", n=256, rng=0).strong_per_deg2
+    assert s.density.settings["source_population"] == "deep-field"
+    assert s.strong_per_deg2 == Y.lens_density().per_deg2
+    # lenspop-des differs in depth, seeing and its sources (LensPop's catalogue)
+    lp = Y.sky_density("lenspop-des", n=256, rng=0)
+    assert lp.strong_per_deg2 == Y.lens_density(source_population="lenspop").per_deg2
