@@ -386,14 +386,18 @@ def _wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
 
 
 def _free_candidates(
-    m: int, rng: np.random.Generator, survey: Survey, cosmology: Cosmology, psf_scale: float = 1.0
+    m: int,
+    rng: np.random.Generator,
+    survey: Survey,
+    cosmology: Cosmology,
+    psf_scale: float = 1.0,
+    source_population: str | None = None,
 ) -> pd.DataFrame:
     """``m`` complete free-population lens systems as ``sample_lenses`` builds them (no S/N)."""
     cfg = sampling.SamplerSettings.load()
     bands = survey.band_names
-    sys = sampling._lens_systems(
-        m, rng, cosmology, cfg, None, source_population=plp.survey_source_population(survey)
-    )
+    sp = plp.survey_source_population(survey) if source_population is None else source_population
+    sys = sampling._lens_systems(m, rng, cosmology, cfg, None, source_population=sp)
     cols = sampling._empty_components(m, bands)
     cols.update(sys)
     cols.update(sampling._knot_columns(m, rng, cfg, "sersic"))
@@ -420,6 +424,7 @@ def detectable_fraction(
     keep_rows: bool = False,
     keep_others: int = 0,
     neighbours: bool = True,
+    source_population: str | None = None,
 ) -> DetectableFraction:
     """Fraction of the free lens population that is LensPop-detectable, by Monte Carlo.
 
@@ -445,6 +450,9 @@ def detectable_fraction(
         ``keep_others`` non-detectable ones ("prefilter" only): seeded per row for noise, with
         interloping neighbours when ``neighbours``. They are random draws from each stratum, so a
         model's completeness on them estimates its completeness on the population.
+    source_population : {None, "deep-field", "lenspop"}
+        Sources of the lenses (``"prefilter"`` only); ``None``: the preset's own (``"lenspop"``
+        for ``lenspop-des``, :func:`simlens.population_lenspop.survey_source_population`).
     """
     if not (isinstance(psf_scale, float | int) and psf_scale > 0):
         raise SimlensValueError(f"psf_scale must be > 0, got {psf_scale!r}")
@@ -453,6 +461,10 @@ def detectable_fraction(
     if method not in ("prefilter", "sampler"):
         raise SimlensValueError(f"method must be 'prefilter' or 'sampler', got {method!r}")
     surv = load_survey(survey)
+    if source_population is not None:
+        plp.check_source_population(source_population)
+        if method != "prefilter":
+            raise SimlensValueError("source_population needs method='prefilter'")
     entropy = sampling.resolve_entropy(rng)
     cols = list(SUMMARY_COLUMNS)
     rows: pd.DataFrame | None = None
@@ -481,7 +493,9 @@ def detectable_fraction(
         for b in range(math.ceil(n / _TRACE_BLOCK)):
             m = min(_TRACE_BLOCK, n - b * _TRACE_BLOCK)
             brng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(b,)))
-            cand = _free_candidates(_TRACE_BLOCK, brng, surv, cosmology, float(psf_scale)).iloc[:m]
+            cand = _free_candidates(
+                _TRACE_BLOCK, brng, surv, cosmology, float(psf_scale), source_population
+            ).iloc[:m]
             maybe = sampling._may_be_detectable(cand, surv)
             for j, row in enumerate(records(cand)):
                 if maybe[j]:
@@ -611,18 +625,22 @@ def sky_density(
     confidence: float = 0.95,
     psf_scale: float = 1.0,
     fraction: DetectableFraction | None = None,
+    source_population: str | None = None,
 ) -> SkyDensity:
     """Strong-lens and LensPop-detectable densities and counts over a survey footprint.
 
     ``area`` (deg^2) defaults to the preset's footprint (:func:`survey_area`); ``n`` lenses are
     drawn for the detectable fraction (:func:`detectable_fraction`), unless ``fraction`` (a
-    result of it, for this survey and cosmology) is given.
+    result of it, for this survey and cosmology) is given. ``source_population``
+    (``"deep-field"`` or ``"lenspop"``) replaces the preset's own sources, e.g. to see what
+    LensPop's DES configuration gives with the deep-field sources of ``des-y3``.
     """
     surv = load_survey(survey)
     a = survey_area(surv) if area is None else float(area)
     if not a > 0:
         raise SimlensValueError(f"area must be > 0 deg^2, got {area!r}")
-    dens = lens_density(cosmology, source_population=plp.survey_source_population(surv))
+    sp = plp.survey_source_population(surv) if source_population is None else source_population
+    dens = lens_density(cosmology, source_population=sp)
     frac = (
         fraction
         if fraction is not None
@@ -635,6 +653,7 @@ def sky_density(
             method=method,
             confidence=confidence,
             psf_scale=psf_scale,
+            source_population=source_population,
         )
     )
     s = dens.per_deg2
