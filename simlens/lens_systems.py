@@ -3,9 +3,10 @@
 Draws: ``sigma_v``, ``z_lens``, ``z_source`` and the unlensed source magnitude, either weighted
 by the lensing cross-section or conditioned on ``theta_E`` (see the :mod:`simlens.sampling`
 docstring), completed into full systems (lens light, mass, source; :mod:`simlens.population`,
-:mod:`simlens.sed`), and the nearest-magnitude pick used when a magnitude is fixed. Derived truth:
-the extended-source magnification, best-band source S/N and LensPop detectability of a system
-(:func:`lensing_truth`), and ``_may_be_detectable``, the cheap necessary cut that skips hopeless
+:mod:`simlens.sed`, or LensPop's own sources, :mod:`simlens.population_lenspop`), and the
+nearest-magnitude pick used when a magnitude is fixed. Derived truth: the extended-source
+magnification, best-band source S/N and LensPop detectability of a system (:func:`lensing_truth`),
+and ``_may_be_detectable``, the cheap necessary cut that skips hopeless
 candidates. :mod:`simlens.sampling` re-exports every name and holds the settings used here.
 """
 
@@ -46,8 +47,7 @@ def _draw_sources(k: int, rng: np.random.Generator, source_population: str) -> d
     """``k`` unlensed sources: ``mag_i``, ``z_source`` (and, for ``"lenspop"``, the catalogue's
     ``mag_{g,r,z}`` and ``abs_mag_r``)."""
     if source_population == plp.LENSPOP:
-        src = plp.sample_lenspop_sources(k, rng)
-        return src
+        return plp.sample_lenspop_sources(k, rng)
     s = pop.sample_sources(k, rng)
     return {"mag_i": np.asarray(s["mag_i"], dtype=float), "z_source": s["z_source"]}
 

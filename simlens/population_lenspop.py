@@ -34,6 +34,7 @@ __all__ = [
     "DEEP_FIELD",
     "LENSPOP",
     "SOURCE_POPULATIONS",
+    "check_source_population",
     "lenspop_source_catalogue",
     "lenspop_source_density",
     "lenspop_source_size",

@@ -229,6 +229,10 @@ def sample_lenses(
     > 20, magnification > 3, arcs resolved), redrawing the others from the population under
     the same controls, so the set is LensPop's "detectable lenses" (as the paper's training and
     test sims were). The default keeps every strongly lensed system, flagged in ``detectable``.
+
+    Sources are the survey preset's population: LensPop's own catalogue sources for
+    ``lenspop-des`` (``[lenspop] source_population``, :mod:`simlens.population_lenspop`; then
+    ``source_colour`` is unused), the deep-field model otherwise.
     """
     _check_n(n)
     if survey.band_names != ("g", "r", "i", "z"):
