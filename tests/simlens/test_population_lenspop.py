@@ -133,3 +133,15 @@ def test_lenspop_strong_lens_density_matches_lenspops_count():
     assert 0.45 < cut.per_deg2 / d.per_deg2 < 0.6
     with pytest.raises(SimlensValueError):
         Y.lens_density(source_population="lenspop", mag_min=40.0, mag_max=41.0)
+
+
+def test_sky_density_source_population_override_and_determinism():
+    a = Y.sky_density("lenspop-des", n=512, rng=3, npix=64)
+    b = Y.sky_density("lenspop-des", n=512, rng=3, npix=64)
+    assert (a.fraction.k, a.fraction.n_traced) == (b.fraction.k, b.fraction.n_traced)
+    assert a.fraction.detectable.equals(b.fraction.detectable)
+    deep = Y.sky_density("lenspop-des", n=256, rng=3, npix=64, source_population="deep-field")
+    assert deep.strong_per_deg2 == Y.lens_density().per_deg2
+    assert deep.density.settings["source_population"] == "deep-field"
+    with pytest.raises(SimlensValueError, match="source_population"):
+        Y.detectable_fraction(8, survey="lenspop-des", source_population="cosmos")
