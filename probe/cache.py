@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probe.provenance import atomic_write, dumps, now_utc
+from probe.provenance import atomic_write, dumps, file_sha256, now_utc
 
 __all__ = [
     "Cache",
@@ -61,13 +61,8 @@ def digest(inputs: Any) -> str:
     return hashlib.sha256(dumps(inputs).encode("utf-8")).hexdigest()
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+file_digest = file_sha256
+"""SHA-256 of a file's bytes (:func:`probe.provenance.file_sha256`)."""
 
 
 def _tree_files(root: Path) -> list[Path]:

@@ -37,6 +37,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def now_utc() -> str:
     """Current time, ISO 8601 in UTC."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
