@@ -573,6 +573,10 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
+        "--trust-model-code", action="store_true",
+        help="let the model files run code (import the modules a .keras file names); default off",
+    )  # fmt: skip
+    p.add_argument(
         "--band",
         choices=("ci", "std", "sem"),
         default="ci",
@@ -587,7 +591,12 @@ def run_study_cli(args: argparse.Namespace) -> int:
     if len(labels) != len(args.model):
         raise ProbeValueError(f"{len(labels)} --label for {len(args.model)} --model")
     kinds = _parse_kinds(args.nonlens_kinds)
-    models = [StudyModel(lab, spec, kinds) for lab, spec in zip(labels, args.model)]
+    specs: list[Any] = list(args.model)
+    if getattr(args, "trust_model_code", False):
+        from probe.adapters import load
+
+        specs = [load(spec, trust_code=True) for spec in specs]
+    models = [StudyModel(lab, spec, kinds) for lab, spec in zip(labels, specs)]
     size = "smoke" if args.smoke else "full" if args.full else "default"
     experiments = (
         tuple(s.strip() for s in args.experiments.split(","))
