@@ -52,11 +52,19 @@ def torch(
     device: str = "cpu",
     state_dict: str | os.PathLike[str] | None = None,
     channels_first: bool = True,
+    trust_code: bool = False,
 ) -> TorchAdapter:
-    """A PyTorch module, TorchScript file or ``.pt2`` program (:class:`TorchAdapter`)."""
+    """A PyTorch module, TorchScript file or ``.pt2`` program (:class:`TorchAdapter`; a
+    ``.pt2`` file needs ``trust_code=True``: torch.export.load unpickles parts of it)."""
     from probe.adapters._torch import TorchAdapter
 
-    return TorchAdapter(model, device=device, state_dict=state_dict, channels_first=channels_first)
+    return TorchAdapter(
+        model,
+        device=device,
+        state_dict=state_dict,
+        channels_first=channels_first,
+        trust_code=trust_code,
+    )
 
 
 def onnx(path: str | os.PathLike[str], *, providers: Sequence[str] | None = None) -> OnnxAdapter:
@@ -141,7 +149,7 @@ def _load_named(text: str, device: str, trust_code: bool) -> Any:
         if suffix == ".onnx":
             return onnx(text)
         if suffix in (".pt", ".pth", ".pt2"):
-            return torch(text, device=device)
+            return torch(text, device=device, trust_code=trust_code)
         from probe.keras_adapter import load_keras
 
         try:
