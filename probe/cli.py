@@ -127,9 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--positive-class", type=int, default=1)
     common.add_argument("--logits", action="store_true", help="model returns logits")
     common.add_argument("--channels-first", action="store_true")
-    common.add_argument(
-        "--n-boot", type=_positive_int, default=1000, help="bootstrap resamples"
-    )
+    common.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples")
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
     common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")

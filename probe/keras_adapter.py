@@ -15,7 +15,6 @@ import numpy as np
 
 from probe.errors import ProbeTypeError, ProbeValueError
 
-
 #: Packages whose modules a ``.keras`` file may name and probe imports without ``trust_code``:
 #: this project's own (the reference finders' custom layers live in ``simlens.finders``).
 TRUSTED_PACKAGES = ("simlens", "probe")

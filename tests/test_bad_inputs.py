@@ -30,7 +30,7 @@ import pytest
 
 import probe
 import simlens
-from probe.errors import ModelLoadError, ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
+from probe.errors import ModelLoadError, ProbeError, ProbeKeyError, ProbeValueError
 from simlens.errors import SimlensError, SimlensKeyError, SimlensValueError
 
 NAN = float("nan")
@@ -109,6 +109,7 @@ def _dataset(images: Any, truth: pd.DataFrame | None = None) -> Any:
     return simlens.Dataset(images, truth, {}, bands=("g", "r", "i", "z"))
 
 
+# fmt: off
 PY_CASES = [
     # simlens: the simulator and its controls
     py("Simulator npix too small", lambda f: simlens.Simulator(npix=4), SimlensValueError,
@@ -335,11 +336,12 @@ CLI_CASES = [
         "gone.keras"),
 ]
 
+# fmt: on
 CASES = PY_CASES + CLI_CASES
 
 
 # ------------------------------------------------------------------------------ fixture files
-MODELS = '''
+MODELS = """
 import numpy as np
 
 
@@ -349,7 +351,7 @@ def model(x):
 
 def wide(x):
     return np.full((len(x), 2, 3), 0.5)
-'''
+"""
 
 SUITE = """
 [data]
@@ -448,7 +450,8 @@ def _has_words(message: str, words: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, files: Any, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     if case.argv is None:
-        assert case.call is not None and case.error is not None
+        assert case.call is not None
+        assert case.error is not None
         with pytest.raises(case.error) as info:
             case.call(files)
         err = info.value
@@ -480,7 +483,8 @@ def test_debug_adds_the_traceback(files: Any, tmp_path: Path, capsys) -> None:
     rc = _run_cli("simlens info {damaged} --debug", files, tmp_path)
     err = capsys.readouterr().err
     assert rc == 2
-    assert "Traceback" in err and "JSONDecodeError" in err
+    assert "Traceback" in err
+    assert "JSONDecodeError" in err
     assert err.strip().splitlines()[-1].startswith("simlens info: error:")
 
 
@@ -500,8 +504,8 @@ def test_small_stamps_render(kind: str, npix: int) -> None:
     """npix 8-15 (accepted by the range check) simulates: the neighbours' exclusion disk is
     larger than such a stamp, which made the expected count negative."""
     sim = simlens.Simulator(npix=npix)
-    truth = sim.sample_lenses(3, rng=0) if kind == "lens" else sim.sample_nonlenses(
-        3, rng=0, kind=kind
+    truth = (
+        sim.sample_lenses(3, rng=0) if kind == "lens" else sim.sample_nonlenses(3, rng=0, kind=kind)
     )
     images = sim.render(truth)
     assert images.shape == (3, npix, npix, 4)
@@ -514,4 +518,5 @@ def test_paired_trend_one_image_has_its_intercept() -> None:
     t = _paired([0.0, 1.0, 2.0], [[0.5, 0.7, 0.9]])
     assert t.slope == pytest.approx(0.2)
     assert t.intercept == pytest.approx(0.5)
-    assert np.isnan(t.slope_low) and np.isnan(t.p_value)
+    assert np.isnan(t.slope_low)
+    assert np.isnan(t.p_value)
