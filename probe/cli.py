@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from probe.cli_paths import output_dir
 from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
 from probe.errors import ProbeError, ProbeValueError
 
@@ -121,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
 
     common = Parser(add_help=False)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
-    common.add_argument("--out", type=Path, help="output directory (required but by yield)")
+    common.add_argument("--out", type=output_dir, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=_positive_int, default=256)
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     common.add_argument("--positive-class", type=int, default=1)
@@ -230,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a candidate whose content digest equals the baseline's",
     )
     c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
-    c.add_argument("--out", required=True, type=Path, help="report directory")
+    c.add_argument("--out", required=True, type=output_dir, help="report directory")
     c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
     c.add_argument("--data", help="saved HDF5 set used by every expectation instead of simulating")
     cache = c.add_mutually_exclusive_group()

@@ -535,6 +535,8 @@ def _load_factory(spec: str) -> Callable[..., Any]:
 
 def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``study`` subcommand to an ``argparse`` subparsers object; returns its parser."""
+    from probe.cli_paths import output_dir
+
     p = subparsers.add_parser(
         "study",
         help="run the paper's whole sensitivity study and write report.html",
@@ -549,7 +551,7 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         help=".keras file or module:callable (repeat for several models)",
     )  # fmt: skip
     p.add_argument("--label", action="append", help="legend name per --model (default M1, M2..)")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--out", required=True, type=output_dir, help="output directory")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--smoke", action="store_true", help="tiny run for CI (~1-2 min)")
     size.add_argument("--full", action="store_true", help="the paper's sizes (hours)")

@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +239,17 @@ PY_CASES = [
     py("suite path outside its directory", lambda f: _suite(f.suite_outside), ProbeValueError,
        "outside", "path_outside_suite"),
     py("gate baseline wrong output shape", _gate_wrong_baseline, ProbeError, "baseline"),
+    # probe: result files (Parquet, CSV, JSON)
+    py("read_metadata garbage Parquet", lambda f: probe.read_metadata(f.bad_parquet),
+       ProbeValueError, "bad.parquet", "not a readable"),
+    py("read_metadata damaged JSON", lambda f: probe.read_metadata(f.bad_json), ProbeValueError,
+       "bad.json"),
+    py("read_metadata a directory", lambda f: probe.read_metadata(f.dir_parquet),
+       ProbeValueError, "adir.parquet", "directory"),
+    py("read_metadata missing", lambda f: probe.read_metadata(f.missing_parquet), OSError,
+       "gone.parquet"),
+    py("read_metadata unknown suffix", lambda f: probe.read_metadata(f.text_txt),
+       ProbeValueError, ".parquet", ".csv"),
 ]
 
 # ------------------------------------------------------------------------------ command lines
@@ -334,6 +346,35 @@ CLI_CASES = [
     cli("check --seed -1", CHECK + " --suite {suite_ok} --seed -1 --data {set}", "seed", ">= 0"),
     cli("study --model missing", "probe study --model {missing_keras} --smoke --out {out}",
         "gone.keras"),
+    # more options and outputs
+    cli("generate --chunk 0", GEN + " --chunk 0", "--chunk", ">= 1"),
+    cli("generate --workers 0", GEN + " --workers 0", "--workers", ">= 1"),
+    cli("show --out in missing dir", "simlens show {set} --out {dir}/no/s.png", "does not exist"),
+    cli("fits --out under a file", "simlens fits {set} --out {text}/x.fits", "text.h5"),
+    cli("truth --out under a file", "simlens truth {set} --out {text}/t.parquet", "text.h5"),
+    cli("inject --cutouts damaged FITS", "simlens inject --cutouts {cutouts4} --out {out}/i.h5",
+        "x_g.fits", "FITS"),
+    cli("inject --psf-fwhm two values", "simlens inject --cutouts {cutouts4} --psf-fwhm 1,2 "
+        "--out {out}/i.h5", "--psf-fwhm", "1 or 4"),
+    cli("bin --out under a file", BIN.replace("{out}", "{text}/o"), "text.h5"),
+    cli("resim --values -1,1 psf_scale", "probe resim --model {model_spec} --survey des-sv "
+        "--param psf_scale --values -1,1 --n 2 --npix 16 --quiet --out {out}", "psf_scale"),
+    cli("yield --survey unknown", "probe yield --model {model_spec} --threshold 0.5 --survey hst "
+        "--n-density 100 --n-other 2 --npix 16 --quiet", "survey", "des-y3"),
+    cli("yield --area negative", "probe yield --model {model_spec} --threshold 0.5 --area -5 "
+        "--n-density 100 --n-other 2 --npix 16 --quiet", "area"),
+    cli("check --suite unknown type", CHECK + " --suite {suite_unknown_type}", "type", "bogus"),
+    cli("generate --out unwritable dir", "simlens generate --n 1 --quiet --out {ro}/o.h5",
+        "--out", "cannot write"),
+    cli("truth --out unwritable dir", "simlens truth {set} --out {ro}/t.parquet", "--out",
+        "cannot write"),
+    cli("bin --out unwritable dir", BIN.replace("{out}", "{ro}/o"), "--out", "cannot write"),
+    cli("check --out unwritable dir", "probe check --model {model_spec} --suite {suite_ok} "
+        "--no-cache --quiet --out {ro}/o", "--out", "cannot write"),
+    cli("study --out under a file", "probe study --model {model_spec} --smoke --out {text}/o",
+        "--out", "text.h5"),
+    cli("study --nonlens-kinds unknown", "probe study --model {model_spec} --smoke "
+        "--nonlens-kinds dragon --out {out}", "dragon"),
 ]
 
 # fmt: on
@@ -388,8 +429,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Any:
     (root / "bad.onnx").write_bytes(b"\x00not an onnx graph" * 10)
     (root / "bad.pt").write_bytes(b"PK\x03\x04 not torch" * 10)
     (root / "bad.toml").write_text("[data\nsurvey = ")
+    (root / "bad.parquet").write_bytes(b"PAR1 garbage")
+    (root / "bad.json").write_text('{"metadata": ')
+    (root / "adir.parquet").mkdir()
     (root / "cutouts").mkdir()
     (root / "cutouts" / "x_g.fits").write_bytes(b"SIMPLE  = not really FITS")
+    (root / "cutouts4").mkdir()
+    for band in "griz":
+        (root / "cutouts4" / f"x_{band}.fits").write_bytes(b"not FITS at all")
     no_reg = "over = 'theta_E'\nrange = [1.0, 2.0]\nbins = 2\ndelta = 0.5"
     (root / "suite_ok.toml").write_text(
         SUITE.format(data="", type="no_regression", extra=f"set = 'main'\n{no_reg}")
@@ -417,13 +464,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "bad_onnx": root / "bad.onnx",
         "bad_pt": root / "bad.pt",
         "bad_toml": root / "bad.toml",
+        "bad_parquet": root / "bad.parquet",
+        "bad_json": root / "bad.json",
+        "dir_parquet": root / "adir.parquet",
+        "missing_parquet": root / "gone.parquet",
         "cutouts": root / "cutouts",
+        "cutouts4": root / "cutouts4",
         "suite_ok": root / "suite_ok.toml",
         "suite_unknown_key": root / "suite_unknown_key.toml",
         "suite_unknown_type": root / "suite_unknown_type.toml",
         "suite_outside": root / "suites" / "outside.toml",
     }
     ns = {k: os.fspath(v) for k, v in paths.items()}
+    ns["ro"] = _unwritable_dir(root)
     ns.update(model_spec="badinput_models:model", wide_spec="badinput_models:wide")
     import badinput_models  # type: ignore[import-not-found]
 
@@ -431,6 +484,21 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield SimpleNamespace(**ns)
     sys.path.remove(str(root))
     sys.modules.pop("badinput_models", None)
+
+
+def _unwritable_dir(root: Path) -> str:
+    """A directory this process cannot write in: a read-only one, or (as root, who ignores
+    permission bits) /sys, where the kernel refuses new files."""
+    ro = root / "readonly"
+    ro.mkdir()
+    ro.chmod(0o500)
+    for candidate in (ro, Path("/sys")):
+        try:
+            with tempfile.TemporaryFile(dir=candidate):
+                pass
+        except OSError:
+            return os.fspath(candidate)
+    return ""  # none here: the rows that need one are skipped
 
 
 def _run_cli(argv: str, f: Any, out: Path) -> int:
@@ -460,6 +528,8 @@ def test_bad_input(case: Case, files: Any, tmp_path: Path, capsys: pytest.Captur
         assert isinstance(err, ValueError | TypeError | KeyError | OSError), type(err)
         _has_words(str(err), case.words)
         return
+    if "{ro}" in case.argv and not files.ro:
+        pytest.skip("no unwritable directory on this machine")
     capsys.readouterr()
     rc = _run_cli(case.argv, files, tmp_path)
     captured = capsys.readouterr()
