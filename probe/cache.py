@@ -56,6 +56,14 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "probe"
 
 
+def _make_private(root: Path) -> None:
+    """Create the cache root readable by its owner only (0o700): cached sets and scores of
+    another user's models are not for everyone on a shared cluster. An existing root is left
+    as its owner set it."""
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def digest(inputs: Any) -> str:
     """SHA-256 of the canonical JSON of ``inputs`` (sorted keys, NaN as null)."""
     return hashlib.sha256(dumps(inputs).encode("utf-8")).hexdigest()
@@ -214,6 +222,7 @@ class Cache:
         return {p: paths[p] for p in parts}
 
     def _store(self, kind: str, key: str, inputs: Any, files: dict[str, Any]) -> None:
+        _make_private(self.root)
         paths = self._paths(kind, key, tuple(files))
         sums = {}
         for part, write_part in files.items():

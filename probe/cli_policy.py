@@ -16,6 +16,7 @@ This module is deliberately tiny and imports nothing heavy: ``simlens.cli`` uses
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -50,8 +51,41 @@ class BadInput(Exception):
     """A command-line value is invalid; the message names the parameter."""
 
 
+# A token argparse would take for an option although it is a value: "-1,0,1", "-1:1:0.5", "-.5".
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise :class:`BadInput` instead of exiting."""
+    """argparse, but usage errors raise :class:`BadInput` instead of exiting, and an option
+    taking one value accepts one that starts with '-' (``--values -1,0,1`` as well as
+    ``--values=-1,0,1``; plain argparse reads ``-1,0,1`` as an unknown option)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args = self._join_negative_values(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _join_negative_values(self, args: list[str]) -> list[str]:
+        one_value = {
+            option
+            for action in self._actions
+            if action.nargs is None and action.option_strings
+            for option in action.option_strings
+        }
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                out.extend(args[i:])
+                break
+            if token in one_value and i + 1 < len(args) and _NEGATIVE_VALUE.match(args[i + 1]):
+                out.append(f"{token}={args[i + 1]}")
+                i += 2
+                continue
+            out.append(token)
+            i += 1
+        return out
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadInput(f"{self.prog}: error: {message}")

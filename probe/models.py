@@ -34,14 +34,14 @@ def is_keras_model(obj: Any) -> bool:
     return any(c.__module__.split(".")[0] in roots for c in type(obj).__mro__)
 
 
-def resolve_model(model: Any, *, device: str = "cpu") -> Any:
+def resolve_model(model: Any, *, device: str = "cpu", trust_code: bool = False) -> Any:
     """Load ``model`` if it names one (a model file or ``"module:attr"``); wrap a torch module.
 
     See :func:`probe.adapters.load` (the dispatcher this calls) for what is accepted.
     """
     from probe.adapters import load
 
-    return load(model, device=device)
+    return load(model, device=device, trust_code=trust_code)
 
 
 def model_hash(model: Any) -> tuple[str, str]:
@@ -231,6 +231,8 @@ class ModelAdapter:
         Whether outputs are logits (sigmoid/softmax applied here).
     channels_first : bool
         Whether the model expects ``(n, C, H, W)``; batches are transposed before the call.
+    trust_code : bool
+        Let a model file run code (:func:`probe.adapters.load`); off by default.
     """
 
     def __init__(
@@ -240,8 +242,9 @@ class ModelAdapter:
         positive_class: int = 1,
         logits: bool = False,
         channels_first: bool = False,
+        trust_code: bool = False,
     ) -> None:
-        model = resolve_model(model)
+        model = resolve_model(model, trust_code=trust_code)
         if not callable(model):
             raise ProbeTypeError(f"model must be callable or a Keras model; got {model!r}")
         self.model = model

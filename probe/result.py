@@ -222,6 +222,31 @@ def _value_strata(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return code.astype(np.int64) * 2 + (labels == 1)
 
 
+def _names_unreadable_file(func: Any) -> Any:
+    """A damaged or wrong-format result file (pyarrow's "magic bytes not found", bad JSON, bad
+    text) raises a :class:`ProbeValueError` naming the file, not the reader's bare error."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(path: str | os.PathLike[str]) -> dict[str, Any]:
+        if Path(path).is_dir():
+            raise ProbeValueError(f"{os.fspath(path)!r} is a directory, not a result file")
+        try:
+            return dict(func(path))
+        except OSError:
+            raise
+        except (ValueError, KeyError, TypeError) as err:
+            if isinstance(err, ProbeValueError):
+                raise
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ProbeValueError(
+                f"{os.fspath(path)!r} is not a readable probe result ({text})"
+            ) from err
+
+    return wrapper
+
+
+@_names_unreadable_file
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Metadata saved by :meth:`Result.save` in a ``.parquet``, ``.csv`` or ``.json`` file."""
     target = Path(path)

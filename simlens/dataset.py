@@ -32,11 +32,12 @@ existing one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -721,6 +722,8 @@ def _open_checked(path: str | os.PathLike[str]) -> h5py.File:
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path: {str(path)!r} is a directory, not a simlens set (.h5)")
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
     try:
@@ -765,6 +768,25 @@ def _read_truth(f: h5py.File) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns, index=pd.RangeIndex(n))
 
 
+def _names_damaged_file(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise a damaged header or truth table (bad JSON, a missing attribute or dataset) as
+    a :class:`SimlensValueError` naming the file, instead of a bare JSONDecodeError/KeyError."""
+
+    @functools.wraps(func)
+    def wrapper(path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(path, *args, **kwargs)
+        except (json.JSONDecodeError, KeyError) as err:
+            what = err.msg if isinstance(err, json.JSONDecodeError) else f"missing {err}"
+            raise SimlensValueError(
+                f"path: {os.fspath(path)!r} is a damaged simlens set (header or truth table "
+                f"unreadable: {what})"
+            ) from err
+
+    return wrapper
+
+
+@_names_damaged_file
 def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Header of a saved set, without reading images or truth.
 
@@ -790,6 +812,7 @@ def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         }
 
 
+@_names_damaged_file
 def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
     """Read a set written by :meth:`Dataset.save` or :class:`DatasetWriter`.
 
