@@ -32,7 +32,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
+from probe.cli_policy import (
+    EPILOG,
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    add_debug,
+    add_overwrite,
+    run,
+)
 from probe.errors import ProbeError, ProbeValueError
 
 
@@ -213,6 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
     c.add_argument("--batch-size", type=int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    for command in sub.choices.values():  # every command that writes files
+        if "--out" in command._option_string_actions:
+            add_overwrite(command)
     add_debug(parser, sub)
     return parser
 

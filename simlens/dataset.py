@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -79,32 +78,32 @@ _TRUTH_CHUNK = 4096  # rows per HDF5 chunk of a truth column
 
 # --------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], *, overwrite: bool | None = None
+) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file lives in the same directory (so :func:`os.replace` is atomic on POSIX)
     and is removed if the block raises. An existing ``path`` is replaced only on success, and is
     otherwise left untouched. The final file gets the usual permissions (``0o666 & ~umask``).
+    ``<path>.lock`` holds the writer's pid meanwhile, stale temporary files of killed writers
+    are removed, and an existing ``path`` is replaced only if ``overwrite`` allows it (None:
+    :func:`probe.safe_io.overwrite_default`); see :mod:`probe.safe_io`.
 
     Raises
     ------
     FileNotFoundError
         If the directory of ``path`` does not exist.
+    FileExistsError
+        If ``path`` exists and overwriting is not allowed, or another process writes it.
+    OSError
+        :class:`probe.safe_io.DiskFullError` when the disk fills (nothing is left behind).
     """
-    final = Path(path)
-    directory = final.parent if str(final.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"path: directory {str(directory)!r} does not exist")
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{final.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    from probe.safe_io import safe_target
+
+    with safe_target(path, overwrite=overwrite) as tmp:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _umask() -> int:
@@ -195,6 +194,10 @@ class LazyImages:
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        with _checked(self.path, "images"):
+            return self._get(key)
+
+    def _get(self, key: Any) -> np.ndarray:
         if isinstance(key, int | np.integer | slice):
             return np.asarray(self._data[key])
         index = np.arange(len(self))[key]  # normalises masks, negatives and bounds
@@ -211,7 +214,8 @@ class LazyImages:
         return block[inverse]
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        data = np.asarray(self._data[()])
+        with _checked(self.path, "images"):
+            data = np.asarray(self._data[()])
         return data if dtype is None else data.astype(dtype, copy=False)
 
     def close(self) -> None:
@@ -378,16 +382,26 @@ class Dataset:
         )
 
     # -- files
-    def save(self, path: str | os.PathLike[str], *, compression: Compression = None) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compression: Compression = None,
+        overwrite: bool | None = None,
+    ) -> Path:
         """Write the set to an HDF5 file (format in the module docstring), atomically.
 
         Parameters
         ----------
         path : str or path-like
-            Target file; replaced if it exists (only once the new file is complete).
+            Target file; replaced if it exists (only once the new file is complete) and
+            ``overwrite`` allows it.
         compression : {None, "gzip", "lzf"}
             Lossless compression of the images (with the shuffle filter). ``None`` is fastest
             to read and write; ``"gzip"`` is the most portable compressed choice.
+        overwrite : bool, optional
+            Replace an existing ``path``; None follows :func:`probe.safe_io.overwrite_default`
+            (True in Python, False in the command lines unless ``--overwrite``).
 
         Returns
         -------
@@ -395,7 +409,13 @@ class Dataset:
             The path written.
         """
         with DatasetWriter(
-            path, self.npix, self.bands, self.meta, compression=compression
+            path,
+            self.npix,
+            self.bands,
+            self.meta,
+            compression=compression,
+            overwrite=overwrite,
+            expected_n=len(self),
         ) as writer:
             for start in range(0, len(self), _SAVE_BLOCK):
                 stop = min(start + _SAVE_BLOCK, len(self))
@@ -471,6 +491,14 @@ class DatasetWriter:
         Provenance of the set (JSON-serialisable).
     compression : {None, "gzip", "lzf"}
         Lossless image compression.
+    overwrite : bool, optional
+        Replace an existing ``path``; None follows :func:`probe.safe_io.overwrite_default`.
+    expected_n : int, optional
+        Number of images to come: sizes the truth columns' HDF5 chunks (default: the first
+        ``append``'s length), so small sets stay small.
+
+    Every dataset carries HDF5's fletcher32 checksum, checked on every read: a damaged file
+    raises :class:`simlens.errors.SimlensValueError` naming it.
 
     Notes
     -----
@@ -485,6 +513,8 @@ class DatasetWriter:
         meta: dict[str, Any] | None = None,
         *,
         compression: Compression = None,
+        overwrite: bool | None = None,
+        expected_n: int | None = None,
     ) -> None:
         import h5py
 
@@ -502,8 +532,9 @@ class DatasetWriter:
         self.n = 0
         self._signature: list[tuple[str, str]] | None = None
         self._kinds: dict[str, str] = {}
+        self._expected_n = expected_n
 
-        self._context = atomic_path(self.path)
+        self._context = atomic_path(self.path, overwrite=overwrite)
         self._tmp = self._context.__enter__()
         try:
             self._file = h5py.File(self._tmp, "w")
@@ -534,6 +565,7 @@ class DatasetWriter:
             dtype=np.float32,
             compression=self.compression,
             shuffle=self.compression is not None,
+            fletcher32=True,
         )
         f.create_group("truth").attrs["columns"] = "[]"
         f.create_group("truth_na")
@@ -609,6 +641,9 @@ class DatasetWriter:
 
         group = self._file["truth"]
         group.attrs["columns"] = json.dumps(list(truth.columns))
+        # One chunk for a small set (4096 rows of 174 columns made a 1-image set 6 MB).
+        rows = self._expected_n if self._expected_n else len(truth)
+        chunk = (int(min(max(rows, 1), _TRUTH_CHUNK)),)
         for name in truth.columns:
             series = truth[name]
             kind = _column_kind(name, series.dtype, series)
@@ -616,12 +651,12 @@ class DatasetWriter:
             if kind == "string":
                 dtype: Any = h5py.string_dtype("utf-8")
                 self._file["truth_na"].create_dataset(
-                    name, shape=(0,), maxshape=(None,), chunks=(_TRUTH_CHUNK,), dtype=bool
+                    name, shape=(0,), maxshape=(None,), chunks=chunk, dtype=bool, fletcher32=True
                 )
             else:
                 dtype = series.dtype
             dset = group.create_dataset(
-                name, shape=(0,), maxshape=(None,), chunks=(_TRUTH_CHUNK,), dtype=dtype
+                name, shape=(0,), maxshape=(None,), chunks=chunk, dtype=dtype, fletcher32=True
             )
             dset.attrs["pandas_dtype"] = str(series.dtype)
 
@@ -697,6 +732,7 @@ def _write_truth_table(file: h5py.File, compression: Compression) -> None:
         chunks=(min(max(len(records), 1), _TRUTH_CHUNK),) if len(records) else None,
         maxshape=(None,) if len(records) else None,
         compression=compression if len(records) else None,
+        fletcher32=bool(len(records)),
     )
     dset.attrs["description"] = (
         "copy of /truth as one compound table: strings are fixed-width UTF-8 (missing: empty; "
@@ -748,7 +784,26 @@ def _open_checked(path: str | os.PathLike[str]) -> h5py.File:
     return f
 
 
+@contextlib.contextmanager
+def _checked(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Turn HDF5's read errors (a failed fletcher32 checksum, a truncated file) into one clear
+    error naming the file: a damaged set is refused, never used."""
+    try:
+        yield
+    except OSError as err:
+        raise SimlensValueError(
+            f"path: {str(path)!r} is damaged: reading {what} failed its checksum or structure "
+            f"check ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            "regenerate or restore the file"
+        ) from None
+
+
 def _read_truth(f: h5py.File) -> pd.DataFrame:
+    with _checked(f.filename, "the truth table"):
+        return _read_truth_unchecked(f)
+
+
+def _read_truth_unchecked(f: h5py.File) -> pd.DataFrame:
     group = f["truth"]
     columns = json.loads(group.attrs["columns"])
     n = int(f.attrs["n"])
@@ -820,8 +875,10 @@ def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
             bands=tuple(json.loads(attrs["bands"])),
         )
     with _open_checked(path) as f:
+        with _checked(path, "images"):
+            images = np.asarray(f["images"][()])
         return Dataset(
-            images=np.asarray(f["images"][()]),
+            images=images,
             truth=_read_truth(f),
             meta=json.loads(f.attrs["meta"]),
             bands=tuple(json.loads(f.attrs["bands"])),
