@@ -543,7 +543,7 @@ class DatasetWriter:
             self._context.__exit__(*_exc_info())
             raise
         self._done = False
-        self._finalizer = weakref.finalize(self, _discard, self._file, self._tmp)
+        self._finalizer = weakref.finalize(self, _discard, self._file, self._context)
 
     def _init_file(self) -> None:
         f = self._file
@@ -649,14 +649,19 @@ class DatasetWriter:
             kind = _column_kind(name, series.dtype, series)
             self._kinds[name] = kind
             if kind == "string":
-                dtype: Any = h5py.string_dtype("utf-8")
+                dtype: Any = h5py.string_dtype("utf-8")  # variable length: no filters
                 self._file["truth_na"].create_dataset(
                     name, shape=(0,), maxshape=(None,), chunks=chunk, dtype=bool, fletcher32=True
                 )
             else:
                 dtype = series.dtype
             dset = group.create_dataset(
-                name, shape=(0,), maxshape=(None,), chunks=chunk, dtype=dtype, fletcher32=True
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                chunks=chunk,
+                dtype=dtype,
+                fletcher32=kind == "numeric",
             )
             dset.attrs["pandas_dtype"] = str(series.dtype)
 
@@ -668,6 +673,10 @@ class DatasetWriter:
         self._finalizer.detach()
         try:
             _write_truth_table(self._file, self.compression)
+            for name, kind in self._kinds.items():  # HDF5 cannot checksum variable-length data
+                if kind == "string":
+                    column = self._file["truth"][name]
+                    column.attrs["sha256"] = _strings_digest(column.asstr()[()])
             self._file.close()
         except BaseException:
             self._context.__exit__(*_exc_info())
@@ -681,7 +690,7 @@ class DatasetWriter:
             return
         self._done = True
         self._finalizer.detach()
-        _discard(self._file, self._tmp)
+        _discard(self._file, self._context)
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
@@ -746,10 +755,13 @@ def _exc_info() -> tuple[Any, Any, Any]:
     return sys.exc_info()
 
 
-def _discard(file: h5py.File, tmp: Path) -> None:
+def _discard(file: h5py.File, context: Any) -> None:
+    """Close and delete the temporary file, release the lock; the target is untouched."""
     with contextlib.suppress(Exception):
         file.close()
-    tmp.unlink(missing_ok=True)
+    aborted = SimlensValueError("writer aborted")
+    with contextlib.suppress(Exception):
+        context.__exit__(SimlensValueError, aborted, None)
 
 
 # --------------------------------------------------------------------------- reading
@@ -803,6 +815,16 @@ def _read_truth(f: h5py.File) -> pd.DataFrame:
         return _read_truth_unchecked(f)
 
 
+def _strings_digest(values: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for v in values:
+        data = v.encode("utf-8")
+        h.update(len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()
+
+
 def _read_truth_unchecked(f: h5py.File) -> pd.DataFrame:
     group = f["truth"]
     columns = json.loads(group.attrs["columns"])
@@ -813,6 +835,9 @@ def _read_truth_unchecked(f: h5py.File) -> pd.DataFrame:
         dtype_name = dset.attrs["pandas_dtype"]
         if name in f["truth_na"]:
             values = np.asarray(dset.asstr()[()], dtype=object)
+            expected = dset.attrs.get("sha256")
+            if expected is not None and _strings_digest(values) != expected:
+                raise OSError(f"string column {name!r} does not match its sha256")
             missing = np.asarray(f["truth_na"][name][()], dtype=bool)
         else:
             values, missing = np.asarray(dset[()]), None

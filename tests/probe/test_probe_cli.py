@@ -147,7 +147,7 @@ def test_bin_by_kind_breaks_down_by_category(model_spec, cli_sets, tmp_path, mon
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "FPR at p >= 0.5" in printed
-    table = pd.read_csv(out / "bin_kind.csv", comment="#")
+    table = pd.read_csv(out / "bin_kind.csv")
     kinds = pd.Series(load_hdf5(cli_sets["field"]).truth["kind"])
     assert len(set(kinds)) >= 2
     nonlens = table[table["group"] == "nonlens"]
