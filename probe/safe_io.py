@@ -230,7 +230,7 @@ def safe_target(
                 raise DiskFullError(
                     errno.ENOSPC,
                     f"{final}: disk full (or file-size limit) while writing; nothing written "
-                    f"(free: {_free_text(folder)})",
+                    f"(free after removing it: {_free_text(folder)})",
                 ) from None
             raise
     finally:

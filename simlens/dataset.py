@@ -577,7 +577,14 @@ class DatasetWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort()
+            self._abort(exc)
+
+    def _abort(self, error: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._finalizer.detach()
+        _discard(self._file, self._context, error)
 
     def append(self, images: Any, truth: pd.DataFrame) -> None:
         """Add ``len(truth)`` images (shape ``(k, npix, npix, C)``) and their truth rows."""
@@ -678,19 +685,15 @@ class DatasetWriter:
                     column = self._file["truth"][name]
                     column.attrs["sha256"] = _strings_digest(column.asstr()[()])
             self._file.close()
-        except BaseException:
-            self._context.__exit__(*_exc_info())
+        except BaseException as err:
+            _discard(self._file, self._context, err)
             raise
         self._context.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
         """Discard everything written; ``path`` is left as it was."""
-        if self._done:
-            return
-        self._done = True
-        self._finalizer.detach()
-        _discard(self._file, self._context)
+        self._abort(None)
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
@@ -755,13 +758,32 @@ def _exc_info() -> tuple[Any, Any, Any]:
     return sys.exc_info()
 
 
-def _discard(file: h5py.File, context: Any) -> None:
-    """Close and delete the temporary file, release the lock; the target is untouched."""
+def _discard(file: h5py.File, context: Any, error: BaseException | None = None) -> None:
+    """Close and delete the temporary file, release the lock; the target is untouched.
+
+    The file is being thrown away, so its descriptor is pointed at /dev/null first: closing
+    then flushes nowhere. On a full disk, HDF5 would otherwise fail to flush on close and
+    again at interpreter exit, where it crashed (exit 139) after a thousand lines of errors.
+    """
+    with contextlib.suppress(Exception):
+        if file.id.valid:
+            handle = file.id.get_vfd_handle()
+            if isinstance(handle, int) and handle >= 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                try:
+                    os.dup2(null, handle)
+                finally:
+                    os.close(null)
     with contextlib.suppress(Exception):
         file.close()
-    aborted = SimlensValueError("writer aborted")
-    with contextlib.suppress(Exception):
-        context.__exit__(SimlensValueError, aborted, None)
+    exc = error if error is not None else SimlensValueError("writer aborted")
+    try:
+        context.__exit__(type(exc), exc, exc.__traceback__)
+    except BaseException as converted:  # a disk-full error comes back as DiskFullError
+        if error is not None and converted is not error:
+            raise
+        if error is None:
+            return
 
 
 # --------------------------------------------------------------------------- reading

@@ -267,7 +267,7 @@ def test_failure_mid_render_writes_nothing(
         return original(self, truth, noise)
 
     monkeypatch.setattr(FakeSimulator, "render", flaky)
-    assert generate(out, "--chunk", "2") == 2
+    assert generate(out, "--chunk", "2", "--overwrite") == 2
     assert "theta_E" in capsys.readouterr().err
     assert out.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["set.h5"]
