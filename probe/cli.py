@@ -243,6 +243,16 @@ def _run_check(args: argparse.Namespace) -> int:
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
+    if not args.overwrite:  # refuse before running the gate, not after
+        from probe.gate_report import REPORT_FILES
+        from probe.safe_io import OutputExistsError
+
+        existing = [name for name in REPORT_FILES if (args.out / name).exists()]
+        if existing:
+            raise OutputExistsError(
+                f"--out: {args.out} already has {', '.join(existing)}; pass --overwrite to "
+                "replace them"
+            )
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
     # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the
