@@ -32,6 +32,7 @@ existing one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import weakref
@@ -533,6 +534,7 @@ class DatasetWriter:
         self._signature: list[tuple[str, str]] | None = None
         self._kinds: dict[str, str] = {}
         self._expected_n = expected_n
+        self._handles: dict[str, h5py.Dataset] = {}
 
         self._context = atomic_path(self.path, overwrite=overwrite)
         self._tmp = self._context.__enter__()
@@ -620,12 +622,28 @@ class DatasetWriter:
         k = len(images)
         if k == 0:
             return
+        try:
+            self._write(images, truth)
+            # Flush now, so a full disk raises here: HDF5 would otherwise report it only when
+            # a dataset object is freed, printing a traceback per chunk and carrying on.
+            self._file.flush()
+        except (OSError, RuntimeError) as err:
+            # This file is being thrown away: send HDF5's pending writes to /dev/null.
+            _to_null(self._file)
+            from probe.safe_io import is_disk_full
+
+            if is_disk_full(err):
+                raise OSError(errno.ENOSPC, f"{self.path}: disk full while writing") from err
+            raise
+
+    def _write(self, images: np.ndarray, truth: pd.DataFrame) -> None:
+        k = len(images)
         start, stop = self.n, self.n + k
-        data = self._file["images"]
+        data = self._handle("images")
         data.resize(stop, axis=0)
         data[start:stop] = images
         for name in truth.columns:
-            column = self._file["truth"][name]
+            column = self._handle(f"truth/{name}")
             column.resize(stop, axis=0)
             if self._kinds[name] == "string":
                 series = truth[name]
@@ -635,13 +653,19 @@ class DatasetWriter:
                     dtype=object,
                 )
                 column[start:stop] = values
-                na = self._file["truth_na"][name]
+                na = self._handle(f"truth_na/{name}")
                 na.resize(stop, axis=0)
                 na[start:stop] = missing
             else:
                 column[start:stop] = truth[name].to_numpy()
         self.n = stop
         self._file.attrs["n"] = self.n
+
+    def _handle(self, name: str) -> h5py.Dataset:
+        """The open dataset ``name``, kept for the writer's life (freeing one flushes it)."""
+        if name not in self._handles:
+            self._handles[name] = self._file[name]
+        return self._handles[name]
 
     def _create_columns(self, truth: pd.DataFrame) -> None:
         import h5py
@@ -758,13 +782,8 @@ def _exc_info() -> tuple[Any, Any, Any]:
     return sys.exc_info()
 
 
-def _discard(file: h5py.File, context: Any, error: BaseException | None = None) -> None:
-    """Close and delete the temporary file, release the lock; the target is untouched.
-
-    The file is being thrown away, so its descriptor is pointed at /dev/null first: closing
-    then flushes nowhere. On a full disk, HDF5 would otherwise fail to flush on close and
-    again at interpreter exit, where it crashed (exit 139) after a thousand lines of errors.
-    """
+def _to_null(file: h5py.File) -> None:
+    """Point an HDF5 file's descriptor at /dev/null (the file is being discarded)."""
     with contextlib.suppress(Exception):
         if file.id.valid:
             handle = file.id.get_vfd_handle()
@@ -774,6 +793,16 @@ def _discard(file: h5py.File, context: Any, error: BaseException | None = None) 
                     os.dup2(null, handle)
                 finally:
                     os.close(null)
+
+
+def _discard(file: h5py.File, context: Any, error: BaseException | None = None) -> None:
+    """Close and delete the temporary file, release the lock; the target is untouched.
+
+    The file is being thrown away, so its descriptor is pointed at /dev/null first: closing
+    then flushes nowhere. On a full disk, HDF5 would otherwise fail to flush on close and
+    again at interpreter exit, where it crashed (exit 139) after a thousand lines of errors.
+    """
+    _to_null(file)
     with contextlib.suppress(Exception):
         file.close()
     exc = error if error is not None else SimlensValueError("writer aborted")

@@ -303,9 +303,9 @@ def test_stale_temporary_files_are_removed_live_ones_kept(tmp_path):
 
 
 # --------------------------------------------------------------------------- signals
-def _generate_cmd(out: Path, n: int = 400) -> list[str]:
+def _generate_cmd(out: Path, n: int = 400, npix: int = 40) -> list[str]:
     return [sys.executable, "-m", "simlens.cli", "generate", "--n", str(n), "--chunk", "4",
-            "--npix", "40", "--quiet", "--out", str(out)]  # fmt: skip
+            "--npix", str(npix), "--quiet", "--out", str(out)]  # fmt: skip
 
 
 def _wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -320,7 +320,7 @@ def _wait_for_temp(folder: Path, proc: subprocess.Popen, timeout: float = 60.0) 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("delay", [0.0, 0.5])
 def test_kill_9_of_generate_leaves_the_old_file_and_next_run_cleans_up(tmp_path, delay):
     """Fault: SIGKILL of `simlens generate` when its temporary file appears, and later."""
     out = tmp_path / "set.h5"
@@ -331,7 +331,7 @@ def test_kill_9_of_generate_leaves_the_old_file_and_next_run_cleans_up(tmp_path,
     _wait_for_temp(tmp_path, proc)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert out.read_bytes() == old  # the old file, whole
     assert leftovers(tmp_path)  # a killed process cleans nothing...
     done = subprocess.run([*_generate_cmd(out, 3), "--overwrite"], env=env(),
@@ -400,7 +400,7 @@ def test_kill_9_of_any_writer_leaves_old_or_complete_new(tmp_path, kind, delay):
         time.sleep(0.002)
     time.sleep(delay)
     proc.kill()
-    proc.wait()
+    proc.communicate()
     if kind == "cache":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a half-stored entry: recomputed
@@ -526,10 +526,11 @@ def test_full_disk_during_generate_gives_one_line_and_no_file(tmp_path, how):
     with small_disk(tmp_path) as mnt:
         if how == "tmpfs" and mnt is None:
             pytest.skip("mounting a tmpfs needs root")
-        folder = mnt if how == "tmpfs" else tmp_path
+        folder = mnt if how == "tmpfs" else tmp_path / "plain"
+        folder.mkdir(exist_ok=True)
         out = folder / "set.h5"
         out.write_bytes(b"old")
-        cmd = [*_generate_cmd(out, 60), "--compression", "gzip", "--overwrite"]
+        cmd = [*_generate_cmd(out, 60, npix=100), "--compression", "gzip", "--overwrite"]
         done = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300,
                               preexec_fn=None if how == "tmpfs" else _fsize_limit(3_000_000))  # fmt: skip
         assert done.returncode == 2, done.stderr[-2000:]  # not 139

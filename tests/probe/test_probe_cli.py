@@ -64,7 +64,8 @@ def test_bin_range_drop_and_quantiles(model_spec, dataset, tmp_path):
                      "--format", "csv", "--plot", "none"]) == 0  # fmt: skip
     assert probe.read_metadata(out / "bin_theta_E.csv")["n_dropped"] > 0
     assert (
-        cli.main([*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json"]) == 0
+        cli.main([*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json",
+                  "--overwrite"]) == 0  # fmt: skip
     )
 
 

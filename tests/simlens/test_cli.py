@@ -334,7 +334,8 @@ def test_show(saved: Path, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.png"
     assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "5", "--ncols", "2"]) == 0
     assert imread(sheet).shape[:2] == (3 * (160 + 20), 2 * 160)
-    assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "100"]) == 0  # all 7
+    argv = ["show", str(saved), "--out", str(sheet), "--n", "100", "--overwrite"]
+    assert cli.main(argv) == 0  # all 7
     assert imread(sheet).shape[:2] == (2 * (160 + 20), 4 * 160)
     assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "0"]) == 2
 
