@@ -300,10 +300,10 @@ def save_table(
 
         def write(tmp: Path) -> None:
             write_table(tmp)
-            atomic_write(
-                csv_sidecar(target),
-                lambda side: side.write_text(text, encoding="utf-8"),
-                overwrite=overwrite,
-            )
+
+            def write_side(side: Path) -> None:
+                side.write_text(text, encoding="utf-8")
+
+            atomic_write(csv_sidecar(target), write_side, overwrite=overwrite)
 
     return atomic_write(target, write, overwrite=overwrite)

@@ -123,10 +123,7 @@ def remove_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
             continue
         pid = match.group(1)
         try:
-            if pid is not None:
-                stale = not _pid_alive(int(pid))
-            else:
-                stale = entry.stat().st_mtime < _START
+            stale = not _pid_alive(int(pid)) if pid is not None else entry.stat().st_mtime < _START
             if stale:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

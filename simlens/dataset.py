@@ -79,9 +79,7 @@ _TRUTH_CHUNK = 4096  # rows per HDF5 chunk of a truth column
 
 # --------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_path(
-    path: str | os.PathLike[str], *, overwrite: bool | None = None
-) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file lives in the same directory (so :func:`os.replace` is atomic on POSIX)
@@ -952,9 +950,9 @@ def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
         )
     with _open_checked(path) as f:
         with _checked(path, "images"):
-            images = np.asarray(f["images"][()])
+            pixels = np.asarray(f["images"][()])
         return Dataset(
-            images=images,
+            images=pixels,
             truth=_read_truth(f),
             meta=json.loads(f.attrs["meta"]),
             bands=tuple(json.loads(f.attrs["bands"])),

@@ -477,7 +477,8 @@ def test_gate_runs_on_without_the_cache_when_its_disk_is_full(suite, tmp_path, m
                        cache_dir=tmp_path / "cache")  # fmt: skip
     assert len([w for w in record if "continuing without" in str(w.message)]) == 1
     plain = run_gate(ring_model, suite, baseline=ring_model, simulator=RingSim())
-    assert res.passed and [o.holds for o in res.outcomes] == [o.holds for o in plain.outcomes]
+    assert res.passed
+    assert [o.holds for o in res.outcomes] == [o.holds for o in plain.outcomes]
 
 
 # -- reports and the command line --------------------------------------------------------------

@@ -63,10 +63,8 @@ def test_bin_range_drop_and_quantiles(model_spec, dataset, tmp_path):
     assert cli.main([*base, "--range", "1.0", "2.0", "--drop-outside", "--out", str(out),
                      "--format", "csv", "--plot", "none"]) == 0  # fmt: skip
     assert probe.read_metadata(out / "bin_theta_E.csv")["n_dropped"] > 0
-    assert (
-        cli.main([*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json",
-                  "--overwrite"]) == 0  # fmt: skip
-    )
+    argv = [*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json"]
+    assert cli.main([*argv, "--overwrite"]) == 0
 
 
 def test_sweep(model_spec, dataset, tmp_path):
