@@ -33,7 +33,15 @@ from typing import Any, Literal
 import numpy as np
 
 from probe.cli_paths import output_dir
-from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
+from probe.cli_policy import (
+    EPILOG,
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    add_debug,
+    add_overwrite,
+    run,
+)
 from probe.errors import ProbeError, ProbeValueError
 
 
@@ -244,6 +252,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=_positive_int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
+    for command in sub.choices.values():  # every command that writes files
+        if "--out" in command._option_string_actions:
+            add_overwrite(command)
     add_debug(parser, sub)
     return parser
 
@@ -263,6 +274,16 @@ def _run_check(args: argparse.Namespace) -> int:
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
+    if not args.overwrite:  # refuse before running the gate, not after
+        from probe.gate_report import REPORT_FILES
+        from probe.safe_io import OutputExistsError
+
+        existing = [name for name in REPORT_FILES if (args.out / name).exists()]
+        if existing:
+            raise OutputExistsError(
+                f"--out: {args.out} already has {', '.join(existing)}; pass --overwrite to "
+                "replace them"
+            )
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
     # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the

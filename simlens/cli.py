@@ -30,7 +30,7 @@ from typing import Any
 
 # The exit-code policy shared with the probe command line: one module, not two copies.
 from probe.cli_paths import output_file
-from probe.cli_policy import EPILOG, add_debug, run
+from probe.cli_policy import EPILOG, add_debug, add_overwrite, run
 from probe.cli_policy import BadInput as _BadInput
 from probe.cli_policy import Parser as _Parser
 
@@ -200,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     fits.add_argument("path", type=Path)
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
     fits.add_argument("--out", type=output_file, required=True, help="output .fits file")
+    for writer in (gen, inj, show, cat, tr, fits):
+        add_overwrite(writer)
     add_debug(parser, sub)
     return parser
 
@@ -291,8 +293,16 @@ def _generate(args: argparse.Namespace) -> int:
     )
     npix = int(getattr(sim, "npix", args.npix))
     compression = None if args.compression == "none" else args.compression
+    if compression is None:  # compressed sizes cannot be told in advance
+        from probe.safe_io import check_free_space
+
+        # float32 pixels plus ~2 kB of truth per image (174 columns, the compound copy)
+        estimate = args.n * (npix * npix * len(sim.bands) * 4 + 2_500)
+        check_free_space(args.out, estimate, what=f"({args.n} images)")
     with (
-        DatasetWriter(args.out, npix, sim.bands, meta, compression=compression) as writer,
+        DatasetWriter(
+            args.out, npix, sim.bands, meta, compression=compression, expected_n=args.n
+        ) as writer,
         tqdm(total=args.n, unit="img", desc="simulating", disable=args.quiet) as bar,
     ):
         for start in range(0, args.n, args.chunk):

@@ -303,7 +303,8 @@ def test_probe_check_on_torchscript_files(tmp_path, capsys):
         files[name] = str(tmp_path / f"{name}.pt")
         torch.jit.save(torch.jit.script(RingNet(w1)), files[name])
     args = ["check", "--suite", str(suite), "--out", str(tmp_path / "out"), "--quiet",
-            "--cache-dir", str(tmp_path / "cache"), "--baseline", files["base"]]  # fmt: skip
+            "--cache-dir", str(tmp_path / "cache"), "--baseline", files["base"],
+            "--overwrite"]  # fmt: skip
     assert cli.main([*args, "--model", files["worse"]]) == 1
     assert "FAIL no_regression no regression under blur" in capsys.readouterr().out
     # The identical model (another file, same bytes) is refused, then passes when allowed.
