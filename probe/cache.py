@@ -11,8 +11,11 @@ A change to any of them gives another key, so a stale entry is never looked up.
 Each entry is one or more data files plus a JSON sidecar written last, holding the key, the
 inputs and the SHA-256 of every data file. An entry is served only if its sidecar parses, repeats
 the key and the inputs, and every file's hash matches; anything else (a half-written, corrupted
-or tampered entry) is ignored and recomputed. Writes are atomic
-(:func:`probe.provenance.atomic_write`).
+or tampered entry) is reported once (a :class:`RuntimeWarning`) and recomputed. Writes are
+atomic (:func:`probe.provenance.atomic_write`); two processes storing the same entry at once
+both succeed, leaving one valid entry (each file's hash is taken before it is renamed into
+place, and equal inputs give equal bytes). A cache that cannot be written (full disk, no
+permission) is used read-only from then on, with one warning: the run goes on without it.
 
 Layout: ``<root>/sets/<key>.{images.npy,labels.npy,truth.parquet,json}`` and
 ``<root>/scores/<key>.{npy,json}``. The default root is ``$PROBE_CACHE_DIR`` or
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probe.provenance import atomic_write, dumps, now_utc
+from probe.provenance import atomic_write, dumps, file_sha256, now_utc
 
 __all__ = [
     "Cache",
@@ -56,18 +60,21 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "probe"
 
 
+def _make_private(root: Path) -> None:
+    """Create the cache root readable by its owner only (0o700): cached sets and scores of
+    another user's models are not for everyone on a shared cluster. An existing root is left
+    as its owner set it."""
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def digest(inputs: Any) -> str:
     """SHA-256 of the canonical JSON of ``inputs`` (sorted keys, NaN as null)."""
     return hashlib.sha256(dumps(inputs).encode("utf-8")).hexdigest()
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+file_digest = file_sha256
+"""SHA-256 of a file's bytes (:func:`probe.provenance.file_sha256`)."""
 
 
 def _tree_files(root: Path) -> list[Path]:
@@ -184,6 +191,8 @@ class Cache:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.events: list[tuple[str, str, str]] = []
+        self.writable = True  # False once a store failed (full disk...): no more stores
+        self._warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Cache({os.fspath(self.root)!r})"
@@ -214,16 +223,48 @@ class Cache:
                     raise ValueError(f"{part} checksum differs")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             self.events.append((kind, key, f"invalid: {err}"))
+            self._warn_invalid(kind, key, str(err))
             return {}
         self.events.append((kind, key, "hit"))
         return {p: paths[p] for p in parts}
 
+    def _warn_invalid(self, kind: str, key: str, why: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        warnings.warn(
+            f"probe cache: {kind} entry {key[:16]} in {self.root} is damaged ({why}); "
+            "recomputing it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     def _store(self, kind: str, key: str, inputs: Any, files: dict[str, Any]) -> None:
+        if not self.writable:
+            return
+        try:
+            self._store_files(kind, key, inputs, files)
+        except OSError as err:  # full disk, read-only or foreign folder: go on without storing
+            self.writable = False
+            self.events.append((kind, key, f"not stored: {err}"))
+            warnings.warn(
+                f"probe cache: cannot write to {self.root} ({err}); continuing without "
+                "storing in the cache",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _store_files(self, kind: str, key: str, inputs: Any, files: dict[str, Any]) -> None:
+        _make_private(self.root)
         paths = self._paths(kind, key, tuple(files))
         sums = {}
         for part, write_part in files.items():
-            atomic_write(paths[part], write_part)
-            sums[part] = file_digest(paths[part])
+
+            def write_and_hash(tmp: Path, write_part: Any = write_part, part: str = part) -> None:
+                write_part(tmp)
+                sums[part] = file_digest(tmp)  # before the rename: another writer may race
+
+            atomic_write(paths[part], write_and_hash, overwrite=True, lock=False)
         side = {
             "key": key,
             "inputs": json.loads(dumps(inputs)),
@@ -235,7 +276,7 @@ class Cache:
         def write(tmp: Path) -> None:
             tmp.write_text(text, encoding="utf-8")
 
-        atomic_write(paths["json"], write)
+        atomic_write(paths["json"], write, overwrite=True, lock=False)
         self.events.append((kind, key, "stored"))
 
     # -- simulated sets ------------------------------------------------------------------------
@@ -253,6 +294,7 @@ class Cache:
             truth = pd.read_parquet(found["truth.parquet"])
         except (OSError, ValueError) as err:
             self.events[-1] = ("set", key, f"invalid: {err}")
+            self._warn_invalid("set", key, str(err))
             return None
         return images, labels, truth
 
@@ -282,6 +324,7 @@ class Cache:
             return np.load(found["npy"], allow_pickle=False)
         except (OSError, ValueError) as err:
             self.events[-1] = ("scores", key, f"invalid: {err}")
+            self._warn_invalid("scores", key, str(err))
             return None
 
     def save_scores(self, inputs: Mapping[str, Any], p_lens: np.ndarray) -> None:

@@ -32,7 +32,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from probe.cli_policy import EPILOG, EXIT_FAILED, EXIT_OK, Parser, add_debug, run
+from probe.cli_paths import output_dir
+from probe.cli_policy import (
+    EPILOG,
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    add_debug,
+    add_overwrite,
+    run,
+)
 from probe.errors import ProbeError, ProbeValueError
 
 
@@ -50,10 +59,32 @@ def parse_values(text: str) -> np.ndarray:
             count = int(np.floor((stop - start) / step + 1e-9)) + 1
             return np.round(start + step * np.arange(count), 12)
         return np.array([float(x) for x in text.split(",") if x.strip()])
+    except ProbeValueError:
+        raise
     except ValueError:
         raise ProbeValueError(
             f"--values {text!r}: expected start:stop:step or a comma-separated list"
         ) from None
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (the message names the range; argparse the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _thresholds(text: str, option: str) -> list[float]:
+    """Score thresholds ``a,b,...``, each in [0, 1]."""
+    values = [float(v) for v in parse_values(text)]
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if bad or not values:
+        raise ProbeValueError(f"{option} {text!r}: each threshold must be in [0, 1]")
+    return values
 
 
 def load_data(path: str) -> Any:
@@ -83,6 +114,12 @@ def make_simulator(survey: str, npix: int | None) -> Any:
 _MODEL_HELP = ".keras, .h5, .onnx, .pt/.pth (TorchScript), .pt2 (torch.export) or module:callable"
 
 
+_TRUST_HELP = (
+    "let the model file run code: import the custom-layer modules a .keras file names (other "
+    "than simlens's and probe's) and allow Lambda layers (Keras safe_mode off); default off"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="probe",
@@ -93,13 +130,13 @@ def _parser() -> argparse.ArgumentParser:
 
     common = Parser(add_help=False)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
-    common.add_argument("--out", type=Path, help="output directory (required but by yield)")
-    common.add_argument("--batch-size", type=int, default=256)
+    common.add_argument("--out", type=output_dir, help="output directory (required but by yield)")
+    common.add_argument("--batch-size", type=_positive_int, default=256)
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     common.add_argument("--positive-class", type=int, default=1)
     common.add_argument("--logits", action="store_true", help="model returns logits")
     common.add_argument("--channels-first", action="store_true")
-    common.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    common.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples")
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
     common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")
@@ -111,11 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--label", help="model label in plots")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
 
     b = sub.add_parser("bin", parents=[common], help="score binned by a truth column")
     b.add_argument("--data", required=True, help="HDF5 image set")
     b.add_argument("--by", required=True, help="truth column to bin by (e.g. theta_E)")
-    b.add_argument("--bins", type=int, default=30, help="number of uniform bins")
+    b.add_argument("--bins", type=_positive_int, default=30, help="number of uniform bins")
     b.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="binning range")
     b.add_argument("--quantiles", action="store_true", help="equal-count bins")
     b.add_argument("--drop-outside", action="store_true", help="drop values outside --range")
@@ -135,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--survey", required=True, help="simlens survey preset (e.g. des-sv)")
     r.add_argument("--param", required=True, help="simulator control (e.g. psf_scale)")
     r.add_argument("--values", required=True, help="start:stop:step or a,b,c")
-    r.add_argument("--n", type=int, default=300, help="lenses per value")
+    r.add_argument("--n", type=_positive_int, default=300, help="lenses per value")
     r.add_argument("--n-nonlenses", type=int, help="non-lenses per value (default --n)")
     r.add_argument("--unpaired", action="store_true", help="fresh systems at every value")
     r.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
@@ -149,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
     sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
     sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
-    sel.add_argument("--n", type=int, default=1000, help="lenses to simulate")
+    sel.add_argument("--n", type=_positive_int, default=1000, help="lenses to simulate")
     sel.add_argument(
         "--n-nonlenses", type=int, help="non-lenses to simulate (for --fpr, TPR; default 0)"
     )
@@ -158,11 +196,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sel.add_argument("--param2", help="second property: a 2-D selection surface")
     sel.add_argument("--range2", nargs=2, type=float, metavar=("LO", "HI"), help="its range")
-    sel.add_argument("--bins2", type=int, default=6, help="bins of --param2 (6)")
+    sel.add_argument("--bins2", type=_positive_int, default=6, help="bins of --param2 (6)")
     sel.add_argument("--unit2", default="", help="unit of --param2")
     sel.add_argument("--kind", default="elliptical", help="non-lens kind to simulate")
     sel.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range")
-    sel.add_argument("--bins", type=int, default=12, help="number of uniform bins")
+    sel.add_argument("--bins", type=_positive_int, default=12, help="number of uniform bins")
     sel.add_argument("--detectable", action="store_true", help="LensPop-detectable lenses only")
     sel.add_argument("--interval", choices=("wilson", "jeffreys"), default="wilson")
     sel.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
@@ -201,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a candidate whose content digest equals the baseline's",
     )
     c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
-    c.add_argument("--out", required=True, type=Path, help="report directory")
+    c.add_argument("--out", required=True, type=output_dir, help="report directory")
     c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
     c.add_argument("--data", help="saved HDF5 set used by every expectation instead of simulating")
     cache = c.add_mutually_exclusive_group()
@@ -211,8 +249,12 @@ def _parser() -> argparse.ArgumentParser:
         help="cache directory (default $PROBE_CACHE_DIR or ~/.cache/probe)",
     )
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
-    c.add_argument("--batch-size", type=int, default=256)
+    c.add_argument("--batch-size", type=_positive_int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
+    for command in sub.choices.values():  # every command that writes files
+        if "--out" in command._option_string_actions:
+            add_overwrite(command)
     add_debug(parser, sub)
     return parser
 
@@ -232,6 +274,16 @@ def _run_check(args: argparse.Namespace) -> int:
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
+    if not args.overwrite:  # refuse before running the gate, not after
+        from probe.gate_report import REPORT_FILES
+        from probe.safe_io import OutputExistsError
+
+        existing = [name for name in REPORT_FILES if (args.out / name).exists()]
+        if existing:
+            raise OutputExistsError(
+                f"--out: {args.out} already has {', '.join(existing)}; pass --overwrite to "
+                "replace them"
+            )
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
     # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the
@@ -246,6 +298,7 @@ def _run_check(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         log=log,
         allow_same_model=args.allow_same_model,
+        trust_code=args.trust_model_code,
     )
     written = result.write(args.out)
     print(result.summary())
@@ -276,6 +329,7 @@ def _run(args: argparse.Namespace) -> int:
         stats=StatsParams(n_boot=args.n_boot, min_count=args.min_count),
         progress=not args.quiet,
         label=args.label,
+        trust_code=args.trust_model_code,
     )
     if args.command == "resim":
         sim = make_simulator(args.survey, args.npix)
@@ -430,6 +484,7 @@ def _predictor(args: argparse.Namespace) -> Any:
         channels_first=args.channels_first,
         progress=not args.quiet,
         label=args.label,
+        trust_code=args.trust_model_code,
     )
 
 
@@ -444,6 +499,7 @@ def _run_selection(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise ProbeValueError("--out is required")
+    thresholds = _thresholds(args.thresholds, "--thresholds")
     params = [args.param] + ([args.param2] if args.param2 else [])
     if args.data and args.n_nonlenses is not None:
         raise ProbeValueError(
@@ -517,7 +573,7 @@ def _run_selection(args: argparse.Namespace) -> int:
         surface = selection_surface(
             p_lens, labels, values[:, 0], values[:, 1],
             binning(0, args.range, args.bins), binning(1, args.range2, args.bins2),
-            _floats(args.thresholds), fpr=fprs or None, interval=args.interval,
+            thresholds, fpr=fprs or None, interval=args.interval,
             min_count=args.min_count, x_name=args.param, y_name=args.param2,
             x_unit=args.unit, y_unit=args.unit2, label=args.label or p.label,
         )  # fmt: skip
@@ -543,7 +599,7 @@ def _run_selection(args: argparse.Namespace) -> int:
         labels,
         values[:, 0],
         binning(0, args.range, args.bins),
-        _floats(args.thresholds),
+        thresholds,
         fpr=fprs or None,
         interval=args.interval,
         min_count=args.min_count,
@@ -649,10 +705,11 @@ def _run_yield(args: argparse.Namespace) -> int:
     from probe.provenance import atomic_write, dumps
     from probe.yields import QUESTIONS, survey_yields
 
+    thresholds = _thresholds(args.threshold, "--threshold")
     p = _predictor(args)
     res = survey_yields(
         {p.label or "model": p.predict},
-        _floats(args.threshold),
+        thresholds,
         survey=args.survey,
         area=args.area,
         n_density=args.n_density,

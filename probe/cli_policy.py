@@ -4,7 +4,11 @@
 - 1: a check ran and failed (``probe check`` only: an expectation does not hold).
 - 2: bad input: a usage error, a bad value, a missing or unreadable file or model. One line on
   stderr, ``<prog> <command>: error: <message>``, and no traceback unless ``--debug``.
-- 130: interrupted (Ctrl-C).
+- 130: interrupted (Ctrl-C); 143: terminated (SIGTERM, what SLURM and ``kill`` send). Both
+  clean up like any failure: temporary files removed, existing outputs untouched, one line.
+
+Commands that write refuse to replace an existing output unless given ``--overwrite``
+(:func:`probe.safe_io.overwrite_policy`).
 
 Both CLIs build their parsers with :class:`Parser` (usage errors raise instead of exiting, so
 ``main`` returns the code) and run their commands through :func:`run`. Every command accepts
@@ -16,7 +20,11 @@ This module is deliberately tiny and imports nothing heavy: ``simlens.cli`` uses
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,9 +34,11 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "BadInput",
     "Parser",
     "add_debug",
+    "add_overwrite",
     "one_line",
     "run",
 ]
@@ -37,10 +47,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 EPILOG = (
     "Exit codes: 0 success, 1 a check failed (probe check), 2 bad input or an unreadable "
-    "file/model (one-line message; --debug adds the traceback), 130 interrupted."
+    "file/model (one-line message; --debug adds the traceback), 130 interrupted, 143 terminated "
+    "(SIGTERM). Outputs are never replaced without --overwrite."
 )
 
 _MAX_MESSAGE = 400  # characters of an error message printed without --debug
@@ -50,8 +62,70 @@ class BadInput(Exception):
     """A command-line value is invalid; the message names the parameter."""
 
 
+# A token argparse would take for an option although it is a value: "-1,0,1", "-1:1:0.5", "-.5".
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl-C, so every writer cleans up."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """Add ``--overwrite`` to a command that writes files."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output files (default: refuse, nothing written)",
+    )
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors raise :class:`BadInput` instead of exiting."""
+    """argparse, but usage errors raise :class:`BadInput` instead of exiting, and an option
+    taking one value accepts one that starts with '-' (``--values -1,0,1`` as well as
+    ``--values=-1,0,1``; plain argparse reads ``-1,0,1`` as an unknown option)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args = self._join_negative_values(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _join_negative_values(self, args: list[str]) -> list[str]:
+        one_value = {
+            option
+            for action in self._actions
+            if action.nargs is None and action.option_strings
+            for option in action.option_strings
+        }
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                out.extend(args[i:])
+                break
+            if token in one_value and i + 1 < len(args) and _NEGATIVE_VALUE.match(args[i + 1]):
+                out.append(f"{token}={args[i + 1]}")
+                i += 2
+                continue
+            out.append(token)
+            i += 1
+        return out
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadInput(f"{self.prog}: error: {message}")
@@ -103,8 +177,14 @@ def run(
         return int(exit_.code or 0)
     command = getattr(args, "command", None)
     where = f"{prog} {command}" if command else prog
+    from probe.safe_io import overwrite_policy
+
     try:
-        return commands(args)
+        with _sigterm_as_interrupt(), overwrite_policy(bool(getattr(args, "overwrite", False))):
+            return commands(args)
+    except Terminated:
+        print(f"{where}: terminated (SIGTERM); nothing written", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{where}: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -42,7 +42,7 @@ from probe.cache import (
     simulator_identity,
     source_digest,
 )
-from probe.errors import ProbeValueError
+from probe.errors import ProbeTypeError, ProbeValueError
 from probe.provenance import hash_frame, now_utc, package_versions
 from probe.sensitivity import Probe
 from probe.suite import DataSpec, SetSpec, Suite, load_suite
@@ -288,9 +288,13 @@ def _perturb_seed(seed: int, set_name: str, over: str) -> int:
 
 def _predict(probe: Probe, st: _Set, unit: Unit, pseed: int) -> np.ndarray:
     _, over, value = unit
-    if not over:
-        return probe.predict(st.images)
-    result = probe.sweep(st.images, st.labels, over, [value], rng=pseed)
+    try:
+        if not over:
+            return probe.predict(st.images)
+        result = probe.sweep(st.images, st.labels, over, [value], rng=pseed)
+    except (ProbeValueError, ProbeTypeError) as err:
+        # The gate runs two models: say which one failed (its label: candidate or baseline).
+        raise type(err)(f"{probe.label} model: {err}") from err
     return result.scores["p_lens"].to_numpy(dtype=np.float64)
 
 
@@ -350,6 +354,7 @@ def run_gate(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     allow_same_model: bool = False,
+    trust_code: bool = False,
 ) -> GateResult:
     """Test ``candidate`` against every expectation of ``suite``.
 
@@ -381,6 +386,8 @@ def run_gate(
     allow_same_model : bool
         Compare a candidate with a baseline of equal content digest (otherwise refused: a
         no_regression test of a model against itself cannot fail).
+    trust_code : bool
+        Let the model files run code (:func:`probe.adapters.load`); off by default.
 
     Returns
     -------
@@ -402,11 +409,23 @@ def run_gate(
     timings: dict[str, float] = {}
 
     # Load the models first: a bad model fails before minutes of simulation.
-    cand = Probe(candidate, batch_size=batch_size, progress=progress, label="candidate")
+    cand = Probe(
+        candidate,
+        batch_size=batch_size,
+        progress=progress,
+        label="candidate",
+        trust_code=trust_code,
+    )
     base = None
     base_ident = None
     if baseline is not None and the_suite.needs_baseline:
-        base = Probe(baseline, batch_size=batch_size, progress=progress, label="baseline")
+        base = Probe(
+            baseline,
+            batch_size=batch_size,
+            progress=progress,
+            label="baseline",
+            trust_code=trust_code,
+        )
         loaded = base.adapter.model
         base_ident = model_identity(baseline if _is_file(baseline) else loaded)
         digest = cand.adapter.digest

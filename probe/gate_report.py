@@ -245,6 +245,10 @@ def _far(o: Outcome) -> str:
     return f"{o.false_alarm_rate:.3f}" if np.isfinite(o.false_alarm_rate) else "n/a"
 
 
+#: The files :func:`write_reports` writes into its folder.
+REPORT_FILES = ("report.html", "report.json", "junit.xml")
+
+
 def write_reports(result: GateResult, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``report.html``, ``report.json`` and ``junit.xml`` into ``out`` (created)."""
     folder = Path(out)

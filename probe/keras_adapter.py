@@ -15,20 +15,35 @@ import numpy as np
 
 from probe.errors import ProbeTypeError, ProbeValueError
 
+#: Packages whose modules a ``.keras`` file may name and probe imports without ``trust_code``:
+#: this project's own (the reference finders' custom layers live in ``simlens.finders``).
+TRUSTED_PACKAGES = ("simlens", "probe")
 
-def load_keras(path: str) -> Any:
+
+def load_keras(path: str, *, trust_code: bool = False) -> Any:
     """Load a saved Keras model (``.keras``) without compiling it (inference only).
 
-    Modules that define the file's registered custom layers are imported first
-    (:func:`import_custom_layers`), so e.g. ``simlens/finders/weights/A.keras`` loads as is.
+    A ``.keras`` archive names the modules of its custom layers. Modules of
+    :data:`TRUSTED_PACKAGES` are imported first (:func:`import_custom_layers`), so e.g.
+    ``simlens/finders/weights/A.keras`` loads as is; any other module is imported only with
+    ``trust_code=True`` (importing a module runs its code). ``trust_code`` is also passed to
+    Keras as ``safe_mode=not trust_code`` (Lambda layers hold code too). Without it, import the
+    module yourself (it then is your code) or pass ``trust_code=True`` for a file you trust.
     """
     import keras
 
-    missing = import_custom_layers(path)
+    missing, untrusted = _custom_layer_modules(path, trust_code=trust_code)
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=not trust_code)
     except (TypeError, ValueError) as err:
         text = str(err)
+        if untrusted and not trust_code:
+            raise ProbeValueError(
+                f"{os.fspath(path)!r} names custom-layer module{'s' if len(untrusted) > 1 else ''}"
+                f" {', '.join(untrusted)}, not imported: a model file is not trusted to run code "
+                "(pass --trust-model-code / trust_code=True if you trust it, or import the "
+                "module yourself first)"
+            ) from err
         if not (missing or "Could not locate" in text or "Unknown layer" in text):
             raise
         # Keras's own message runs to the whole layer config: name what is missing instead.
@@ -42,25 +57,34 @@ def load_keras(path: str) -> Any:
         ) from err
 
 
-def import_custom_layers(model: Any) -> list[str]:
+def import_custom_layers(model: Any, *, trust_code: bool = False) -> list[str]:
     """Import the modules defining a ``.keras`` file's registered custom objects; returns the
     modules that could not be imported.
 
     Keras deserialises a registered custom layer (e.g. simlens's ``AsinhStretch``) only if its
     module was imported first; the archive's ``config.json`` names that module. Only modules of
-    packages already installed are imported; anything unreadable is left for Keras to report.
+    :data:`TRUSTED_PACKAGES`, or already imported, are imported unless ``trust_code`` (the file
+    is then trusted to run the code of the modules it names); the others are returned too.
+    Anything unreadable is left for Keras to report.
     """
+    missing, untrusted = _custom_layer_modules(model, trust_code=trust_code)
+    return missing + untrusted
+
+
+def _custom_layer_modules(model: Any, *, trust_code: bool) -> tuple[list[str], list[str]]:
+    """(modules that could not be imported, untrusted modules left unimported)."""
     if not isinstance(model, str | os.PathLike) or not os.fspath(model).endswith(".keras"):
-        return []
+        return [], []
     import importlib.util
     import json
+    import sys
     import zipfile
 
     try:
         with zipfile.ZipFile(model) as archive:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return []
+        return [], []
     modules: set[str] = set()
 
     def walk(node: Any) -> None:
@@ -75,16 +99,21 @@ def import_custom_layers(model: Any) -> list[str]:
                 walk(value)
 
     walk(config)
-    missing = []
+    missing, untrusted = [], []
     for module in sorted(modules):
+        trusted = module.split(".")[0] in TRUSTED_PACKAGES or module in sys.modules
         try:
+            # Finding a top-level package runs none of its code; importing it would.
             if importlib.util.find_spec(module.split(".")[0]) is None:
                 missing.append(module)
+                continue
+            if not (trust_code or trusted):
+                untrusted.append(module)
                 continue
             importlib.import_module(module)
         except ImportError:
             missing.append(module)
-    return missing
+    return missing, untrusted
 
 
 def fast_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:

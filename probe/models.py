@@ -21,6 +21,7 @@ import numpy as np
 
 from probe.adapters._base import Adapter
 from probe.errors import ModelLoadError, ProbeTypeError, ProbeValueError
+from probe.provenance import file_sha256
 
 # Softmax rows are summed in float32 by most frameworks; 1e-3 leaves room for that rounding
 # while still catching logits passed without logits=True.
@@ -33,14 +34,14 @@ def is_keras_model(obj: Any) -> bool:
     return any(c.__module__.split(".")[0] in roots for c in type(obj).__mro__)
 
 
-def resolve_model(model: Any, *, device: str = "cpu") -> Any:
+def resolve_model(model: Any, *, device: str = "cpu", trust_code: bool = False) -> Any:
     """Load ``model`` if it names one (a model file or ``"module:attr"``); wrap a torch module.
 
     See :func:`probe.adapters.load` (the dispatcher this calls) for what is accepted.
     """
     from probe.adapters import load
 
-    return load(model, device=device)
+    return load(model, device=device, trust_code=trust_code)
 
 
 def model_hash(model: Any) -> tuple[str, str]:
@@ -112,7 +113,7 @@ def declared_identity(model: Any, *, code: Any = None) -> dict[str, Any] | None:
         for f in paths:
             if not isinstance(f, str | os.PathLike) or not Path(f).is_file():
                 raise ModelLoadError(f"weight_files: {f!r} is not an existing file")
-            hashed[os.fspath(f)] = _file_sha256(f)
+            hashed[os.fspath(f)] = file_sha256(f)
         ident["weight_files"] = hashed
     source = source_sha256(code)
     if source:
@@ -130,7 +131,7 @@ def source_sha256(obj: Any) -> str | None:
         except TypeError:
             source = None
     if source and Path(source).is_file():
-        return _file_sha256(source)
+        return file_sha256(source)
     return None
 
 
@@ -152,14 +153,6 @@ def model_digest(model: Any) -> str | None:
     if declared is None:
         return None
     return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
-
-
-def _file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def to_p_lens(raw: Any, n: int, *, positive_class: int, logits: bool) -> np.ndarray:
@@ -238,6 +231,8 @@ class ModelAdapter:
         Whether outputs are logits (sigmoid/softmax applied here).
     channels_first : bool
         Whether the model expects ``(n, C, H, W)``; batches are transposed before the call.
+    trust_code : bool
+        Let a model file run code (:func:`probe.adapters.load`); off by default.
     """
 
     def __init__(
@@ -247,8 +242,9 @@ class ModelAdapter:
         positive_class: int = 1,
         logits: bool = False,
         channels_first: bool = False,
+        trust_code: bool = False,
     ) -> None:
-        model = resolve_model(model)
+        model = resolve_model(model, trust_code=trust_code)
         if not callable(model):
             raise ProbeTypeError(f"model must be callable or a Keras model; got {model!r}")
         self.model = model

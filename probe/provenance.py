@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +34,12 @@ def package_versions() -> dict[str, str]:
             module = sys.modules.get(name)
             versions[name] = str(getattr(module, "__version__", "unknown"))
     return versions
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def now_utc() -> str:
@@ -74,26 +79,29 @@ def dumps(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), allow_nan=False, sort_keys=True)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[Path], None],
+    *,
+    overwrite: bool | None = None,
+    lock: bool = True,
+) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    A reader never sees a half-written file, and a failed write leaves no file behind.
+    A reader never sees a half-written file, and a failed write leaves no file behind. Missing
+    parent directories are created. ``overwrite`` (None: :func:`probe.safe_io.overwrite_default`)
+    decides whether an existing ``path`` may be replaced; ``lock`` holds ``<path>.lock`` so a
+    second writer fails clearly (see :mod:`probe.safe_io`).
     """
+    from probe.safe_io import safe_target
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with safe_target(
+        target, overwrite=overwrite, lock=lock, make_dirs=True, suffix=target.suffix
+    ) as tmp:
         write(tmp)
-        # mkstemp creates 0600 files: give the result the permissions a plain open() would
+        # give the result the permissions a plain open() would
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

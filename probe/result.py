@@ -186,20 +186,22 @@ class Result:
             "bins": None if self.bins is None else self.bins.to_dict(orient="list"),
         }
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool | None = None) -> Path:
         """Write :attr:`table` with its metadata; the format follows the suffix.
 
-        ``.parquet``/``.pq``: metadata as JSON under the schema key ``probe``. ``.csv``: metadata
-        as one leading ``# probe: {json}`` line (read back with ``pandas.read_csv(path,
-        comment="#")``). ``.json``: ``{"metadata": ..., "table": [records]}``. The file is written
-        under a temporary name and renamed, so it is never seen half-written.
+        ``.parquet``/``.pq``: metadata as JSON under the schema key ``probe``. ``.csv``: a plain
+        table (header line, then rows: ``pandas.read_csv(path)`` reads it as is) with the
+        metadata in the sidecar ``<path>.json`` (e.g. ``bin_kind.csv.json``). ``.json``:
+        ``{"metadata": ..., "table": [records]}``. The file is written under a temporary name
+        and renamed, so it is never seen half-written; an existing file is replaced only if
+        ``overwrite`` allows (None: :func:`probe.safe_io.overwrite_default`).
 
         Returns
         -------
         pathlib.Path
             The written path.
         """
-        return save_table(self.table, self.metadata(), path)
+        return save_table(self.table, self.metadata(), path, overwrite=overwrite)
 
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Plot the mean and its interval (``band="ci"``; ``"std"`` for the spread) against the
@@ -222,6 +224,31 @@ def _value_strata(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return code.astype(np.int64) * 2 + (labels == 1)
 
 
+def _names_unreadable_file(func: Any) -> Any:
+    """A damaged or wrong-format result file (pyarrow's "magic bytes not found", bad JSON, bad
+    text) raises a :class:`ProbeValueError` naming the file, not the reader's bare error."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(path: str | os.PathLike[str]) -> dict[str, Any]:
+        if Path(path).is_dir():
+            raise ProbeValueError(f"{os.fspath(path)!r} is a directory, not a result file")
+        try:
+            return dict(func(path))
+        except OSError:
+            raise
+        except (ValueError, KeyError, TypeError) as err:
+            if isinstance(err, ProbeValueError):
+                raise
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ProbeValueError(
+                f"{os.fspath(path)!r} is not a readable probe result ({text})"
+            ) from err
+
+    return wrapper
+
+
+@_names_unreadable_file
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Metadata saved by :meth:`Result.save` in a ``.parquet``, ``.csv`` or ``.json`` file."""
     target = Path(path)
@@ -234,19 +261,34 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise ProbeValueError(f"{target} has no probe metadata")
         return dict(json.loads(raw))
     if suffix == ".csv":
-        with open(target, encoding="utf-8") as fh:
+        side = csv_sidecar(target)
+        if side.is_file():
+            return dict(json.loads(side.read_text(encoding="utf-8")))
+        with open(target, encoding="utf-8") as fh:  # files written before the sidecar
             first = fh.readline()
         if not first.startswith("# probe: "):
-            raise ProbeValueError(f"{target} has no probe metadata line")
+            raise ProbeValueError(f"{target} has no metadata: {side.name} is missing")
         return dict(json.loads(first[len("# probe: ") :]))
     if suffix == ".json":
         return dict(json.loads(target.read_text(encoding="utf-8"))["metadata"])
     raise ProbeValueError(f"path must end in one of {names_list(_SUFFIXES)}; got {str(target)!r}")
 
 
-def save_table(table: pd.DataFrame, metadata: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``table`` with ``metadata`` to Parquet (schema key ``probe``), CSV (a leading
-    ``# probe: {json}`` line) or JSON by the suffix of ``path``, atomically."""
+def csv_sidecar(path: str | os.PathLike[str]) -> Path:
+    """The metadata file beside a CSV table: ``<path>.json``."""
+    target = Path(path)
+    return target.with_name(target.name + ".json")
+
+
+def save_table(
+    table: pd.DataFrame,
+    metadata: dict[str, Any],
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool | None = None,
+) -> Path:
+    """Write ``table`` with ``metadata`` to Parquet (schema key ``probe``), CSV (plain, metadata
+    in the sidecar ``<path>.json``) or JSON by the suffix of ``path``, atomically."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -265,11 +307,28 @@ def save_table(table: pd.DataFrame, metadata: dict[str, Any], path: str | os.Pat
             pq.write_table(arrow.replace_schema_metadata(merged), tmp)
         elif suffix == ".csv":
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                fh.write(f"# probe: {meta}\n")
                 table.to_csv(fh, index=False)
         else:
             records = to_jsonable(table.to_dict(orient="records"))
             doc = {"metadata": json.loads(meta), "table": records}
             tmp.write_text(json.dumps(doc, allow_nan=False, indent=1), encoding="utf-8")
 
-    return atomic_write(target, write)
+    if suffix == ".csv":  # the sidecar is renamed into place just before the table
+        from probe.safe_io import OutputExistsError, overwrite_default
+
+        if not (overwrite_default() if overwrite is None else overwrite) and target.exists():
+            raise OutputExistsError(
+                f"{target}: exists; pass --overwrite (overwrite=True) to replace it"
+            )
+        text = json.dumps(json.loads(meta), indent=1, sort_keys=True)
+        write_table = write
+
+        def write(tmp: Path) -> None:
+            write_table(tmp)
+
+            def write_side(side: Path) -> None:
+                side.write_text(text, encoding="utf-8")
+
+            atomic_write(csv_sidecar(target), write_side, overwrite=overwrite)
+
+    return atomic_write(target, write, overwrite=overwrite)

@@ -170,6 +170,10 @@ class Probe:
         Show tqdm progress bars.
     label : str, optional
         Legend label of this model in plots (default: the model's description).
+    trust_code : bool
+        Let a model file run code: import the custom-layer modules a ``.keras`` file names
+        (beyond simlens's and probe's own) and allow Lambda layers. Off by default
+        (:func:`probe.adapters.load`).
     """
 
     def __init__(
@@ -183,10 +187,15 @@ class Probe:
         stats: StatsParams | None = None,
         progress: bool = False,
         label: str | None = None,
+        trust_code: bool = False,
     ) -> None:
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.adapter = ModelAdapter(
-            model, positive_class=positive_class, logits=logits, channels_first=channels_first
+            model,
+            positive_class=positive_class,
+            logits=logits,
+            channels_first=channels_first,
+            trust_code=trust_code,
         )
         self.channels_first = bool(channels_first)
         self.stats = stats if stats is not None else StatsParams()

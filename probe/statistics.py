@@ -437,7 +437,9 @@ def paired_trend(
         f"(n-1 = {n - 1} dof)"
     )
     if n < 2:
-        return Trend(slope, np.nan, np.nan, np.nan, method, group, n, confidence, slope)
+        # One image: its own least-squares line; no spread of slopes, so no interval or test.
+        intercept = float(intercepts.mean())
+        return Trend(slope, np.nan, np.nan, np.nan, method, group, n, confidence, intercept)
     alpha = 1.0 - confidence
     boot = bootstrap_means(np.sort(b), n_boot, rng)
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])

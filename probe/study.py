@@ -535,6 +535,8 @@ def _load_factory(spec: str) -> Callable[..., Any]:
 
 def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``study`` subcommand to an ``argparse`` subparsers object; returns its parser."""
+    from probe.cli_paths import output_dir
+
     p = subparsers.add_parser(
         "study",
         help="run the paper's whole sensitivity study and write report.html",
@@ -549,7 +551,7 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         help=".keras file or module:callable (repeat for several models)",
     )  # fmt: skip
     p.add_argument("--label", action="append", help="legend name per --model (default M1, M2..)")
-    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--out", required=True, type=output_dir, help="output directory")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--smoke", action="store_true", help="tiny run for CI (~1-2 min)")
     size.add_argument("--full", action="store_true", help="the paper's sizes (hours)")
@@ -573,6 +575,10 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
+        "--trust-model-code", action="store_true",
+        help="let the model files run code (import the modules a .keras file names); default off",
+    )  # fmt: skip
+    p.add_argument(
         "--band",
         choices=("ci", "std", "sem"),
         default="ci",
@@ -587,7 +593,12 @@ def run_study_cli(args: argparse.Namespace) -> int:
     if len(labels) != len(args.model):
         raise ProbeValueError(f"{len(labels)} --label for {len(args.model)} --model")
     kinds = _parse_kinds(args.nonlens_kinds)
-    models = [StudyModel(lab, spec, kinds) for lab, spec in zip(labels, args.model)]
+    specs: list[Any] = list(args.model)
+    if getattr(args, "trust_model_code", False):
+        from probe.adapters import load
+
+        specs = [load(spec, trust_code=True) for spec in specs]
+    models = [StudyModel(lab, spec, kinds) for lab, spec in zip(labels, specs)]
     size = "smoke" if args.smoke else "full" if args.full else "default"
     experiments = (
         tuple(s.strip() for s in args.experiments.split(","))

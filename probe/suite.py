@@ -14,7 +14,8 @@ the table, and values are validated at load.
     [data]
     survey = "des-sv"            # simulator preset
     simulator = "simlens:Simulator"
-    # path = "my_set.h5"         # a saved set instead (relative to the suite file)
+    # path = "my_set.h5"         # a saved set instead (relative to the suite file; a path
+    #                            # outside its directory needs path_outside_suite = true)
 
     [data.sets.main]
     n_lenses = 300
@@ -307,6 +308,10 @@ class Suite:
             raise type(err)(f"suite file {os.fspath(path)!r}: {err}") from None
 
 
+#: The ``[data]`` key a suite file sets to read a ``path`` outside its own directory.
+OUTSIDE_KEY = "path_outside_suite"
+
+
 def _reject_unknown(table: Mapping[str, Any], valid: set[str], where: str) -> None:
     unknown = sorted(set(table) - valid)
     if unknown:
@@ -318,10 +323,24 @@ def _reject_unknown(table: Mapping[str, Any], valid: set[str], where: str) -> No
 def _data_from(table: Any, base_dir: str | os.PathLike[str] | None) -> DataSpec:
     if not isinstance(table, Mapping):
         raise ProbeTypeError(f"[data] must be a table; got {table!r}")
-    _reject_unknown(table, {f.name for f in dataclasses.fields(DataSpec)}, "[data]")
-    kwargs = {k: v for k, v in table.items() if k != "sets"}
+    valid = {f.name for f in dataclasses.fields(DataSpec)} | {OUTSIDE_KEY}
+    _reject_unknown(table, valid, "[data]")
+    kwargs = {k: v for k, v in table.items() if k not in ("sets", OUTSIDE_KEY)}
+    outside = table.get(OUTSIDE_KEY, False)
+    if not isinstance(outside, bool):
+        raise ProbeTypeError(f"[data] {OUTSIDE_KEY} must be true or false; got {outside!r}")
     if "path" in kwargs and base_dir is not None:
+        if not isinstance(kwargs["path"], str):
+            raise ProbeTypeError(f"[data] path must be a string; got {kwargs['path']!r}")
         kwargs["path"] = os.fspath(Path(base_dir) / Path(kwargs["path"]).expanduser())
+        # A suite from elsewhere must not read files anywhere on this machine unannounced.
+        inside = Path(kwargs["path"]).resolve().is_relative_to(Path(base_dir).resolve())
+        if not inside and not outside:
+            raise ProbeValueError(
+                f"[data] path {table['path']!r} points outside the suite's directory "
+                f"{os.fspath(base_dir)!r}; set {OUTSIDE_KEY} = true in [data] to allow it, or "
+                "pass the set with --data"
+            )
     if "sets" in table:
         sets = table["sets"]
         if not isinstance(sets, Mapping):

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 # The exit-code policy shared with the probe command line: one module, not two copies.
-from probe.cli_policy import EPILOG, add_debug, run
+from probe.cli_paths import output_file
+from probe.cli_policy import EPILOG, add_debug, add_overwrite, run
 from probe.cli_policy import BadInput as _BadInput
 from probe.cli_policy import Parser as _Parser
 
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     gen.add_argument("--no-noise", action="store_true", help="render without noise")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.add_argument("--out", type=Path, required=True, help="output .h5 file")
+    gen.add_argument("--out", type=output_file, required=True, help="output .h5 file")
 
     inj = sub.add_parser(
         "inject",
@@ -151,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     inj.add_argument("--cutouts", type=Path, required=True, help="directory of <name>_<band>.fits")
-    inj.add_argument("--out", type=Path, required=True, help="output .h5 file")
+    inj.add_argument("--out", type=output_file, required=True, help="output .h5 file")
     inj.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
     inj.add_argument(
         "--psf-fwhm", type=_fwhm_list, help="PSF FWHM, arcsec: one value or one per band (g,r,i,z)"
@@ -169,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="contact sheet of colour composites (PNG)")
     show.add_argument("path", type=Path)
-    show.add_argument("--out", type=Path, required=True, help="output PNG")
+    show.add_argument("--out", type=output_file, required=True, help="output PNG")
     show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
     show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
 
@@ -181,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         "Streams block by block: the sets need not fit in memory.",
     )
     cat.add_argument("paths", type=Path, nargs="+", help="input .h5 sets, in order")
-    cat.add_argument("--out", type=Path, required=True, help="output .h5 set")
+    cat.add_argument("--out", type=output_file, required=True, help="output .h5 set")
     cat.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
 
     tr = sub.add_parser(
@@ -193,12 +194,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("path", type=Path)
     tr.add_argument("--format", choices=("parquet", "fits", "ecsv"), default="parquet")
-    tr.add_argument("--out", type=Path, help="output file (default: SET.truth.<format>)")
+    tr.add_argument("--out", type=output_file, help="output file (default: SET.truth.<format>)")
 
     fits = sub.add_parser("fits", help="export one system to multi-extension FITS")
     fits.add_argument("path", type=Path)
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
-    fits.add_argument("--out", type=Path, required=True, help="output .fits file")
+    fits.add_argument("--out", type=output_file, required=True, help="output .fits file")
+    for writer in (gen, inj, show, cat, tr, fits):
+        add_overwrite(writer)
     add_debug(parser, sub)
     return parser
 
@@ -290,8 +293,16 @@ def _generate(args: argparse.Namespace) -> int:
     )
     npix = int(getattr(sim, "npix", args.npix))
     compression = None if args.compression == "none" else args.compression
+    if compression is None:  # compressed sizes cannot be told in advance
+        from probe.safe_io import check_free_space
+
+        # float32 pixels plus ~2 kB of truth per image (174 columns, the compound copy)
+        estimate = args.n * (npix * npix * len(sim.bands) * 4 + 2_500)
+        check_free_space(args.out, estimate, what=f"({args.n} images)")
     with (
-        DatasetWriter(args.out, npix, sim.bands, meta, compression=compression) as writer,
+        DatasetWriter(
+            args.out, npix, sim.bands, meta, compression=compression, expected_n=args.n
+        ) as writer,
         tqdm(total=args.n, unit="img", desc="simulating", disable=args.quiet) as bar,
     ):
         for start in range(0, args.n, args.chunk):

@@ -32,11 +32,12 @@ existing one.
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import os
-import tempfile
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -79,32 +80,30 @@ _TRUTH_CHUNK = 4096  # rows per HDF5 chunk of a truth column
 
 # --------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file lives in the same directory (so :func:`os.replace` is atomic on POSIX)
     and is removed if the block raises. An existing ``path`` is replaced only on success, and is
     otherwise left untouched. The final file gets the usual permissions (``0o666 & ~umask``).
+    ``<path>.lock`` holds the writer's pid meanwhile, stale temporary files of killed writers
+    are removed, and an existing ``path`` is replaced only if ``overwrite`` allows it (None:
+    :func:`probe.safe_io.overwrite_default`); see :mod:`probe.safe_io`.
 
     Raises
     ------
     FileNotFoundError
         If the directory of ``path`` does not exist.
+    FileExistsError
+        If ``path`` exists and overwriting is not allowed, or another process writes it.
+    OSError
+        :class:`probe.safe_io.DiskFullError` when the disk fills (nothing is left behind).
     """
-    final = Path(path)
-    directory = final.parent if str(final.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"path: directory {str(directory)!r} does not exist")
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{final.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    from probe.safe_io import safe_target
+
+    with safe_target(path, overwrite=overwrite) as tmp:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _umask() -> int:
@@ -195,6 +194,10 @@ class LazyImages:
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        with _checked(self.path, "images"):
+            return self._get(key)
+
+    def _get(self, key: Any) -> np.ndarray:
         if isinstance(key, int | np.integer | slice):
             return np.asarray(self._data[key])
         index = np.arange(len(self))[key]  # normalises masks, negatives and bounds
@@ -211,7 +214,8 @@ class LazyImages:
         return block[inverse]
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        data = np.asarray(self._data[()])
+        with _checked(self.path, "images"):
+            data = np.asarray(self._data[()])
         return data if dtype is None else data.astype(dtype, copy=False)
 
     def close(self) -> None:
@@ -378,16 +382,26 @@ class Dataset:
         )
 
     # -- files
-    def save(self, path: str | os.PathLike[str], *, compression: Compression = None) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compression: Compression = None,
+        overwrite: bool | None = None,
+    ) -> Path:
         """Write the set to an HDF5 file (format in the module docstring), atomically.
 
         Parameters
         ----------
         path : str or path-like
-            Target file; replaced if it exists (only once the new file is complete).
+            Target file; replaced if it exists (only once the new file is complete) and
+            ``overwrite`` allows it.
         compression : {None, "gzip", "lzf"}
             Lossless compression of the images (with the shuffle filter). ``None`` is fastest
             to read and write; ``"gzip"`` is the most portable compressed choice.
+        overwrite : bool, optional
+            Replace an existing ``path``; None follows :func:`probe.safe_io.overwrite_default`
+            (True in Python, False in the command lines unless ``--overwrite``).
 
         Returns
         -------
@@ -395,7 +409,13 @@ class Dataset:
             The path written.
         """
         with DatasetWriter(
-            path, self.npix, self.bands, self.meta, compression=compression
+            path,
+            self.npix,
+            self.bands,
+            self.meta,
+            compression=compression,
+            overwrite=overwrite,
+            expected_n=len(self),
         ) as writer:
             for start in range(0, len(self), _SAVE_BLOCK):
                 stop = min(start + _SAVE_BLOCK, len(self))
@@ -471,6 +491,14 @@ class DatasetWriter:
         Provenance of the set (JSON-serialisable).
     compression : {None, "gzip", "lzf"}
         Lossless image compression.
+    overwrite : bool, optional
+        Replace an existing ``path``; None follows :func:`probe.safe_io.overwrite_default`.
+    expected_n : int, optional
+        Number of images to come: sizes the truth columns' HDF5 chunks (default: the first
+        ``append``'s length), so small sets stay small.
+
+    Every dataset carries HDF5's fletcher32 checksum, checked on every read: a damaged file
+    raises :class:`simlens.errors.SimlensValueError` naming it.
 
     Notes
     -----
@@ -485,6 +513,8 @@ class DatasetWriter:
         meta: dict[str, Any] | None = None,
         *,
         compression: Compression = None,
+        overwrite: bool | None = None,
+        expected_n: int | None = None,
     ) -> None:
         import h5py
 
@@ -502,8 +532,10 @@ class DatasetWriter:
         self.n = 0
         self._signature: list[tuple[str, str]] | None = None
         self._kinds: dict[str, str] = {}
+        self._expected_n = expected_n
+        self._handles: dict[str, h5py.Dataset] = {}
 
-        self._context = atomic_path(self.path)
+        self._context = atomic_path(self.path, overwrite=overwrite)
         self._tmp = self._context.__enter__()
         try:
             self._file = h5py.File(self._tmp, "w")
@@ -512,7 +544,7 @@ class DatasetWriter:
             self._context.__exit__(*_exc_info())
             raise
         self._done = False
-        self._finalizer = weakref.finalize(self, _discard, self._file, self._tmp)
+        self._finalizer = weakref.finalize(self, _discard, self._file, self._context)
 
     def _init_file(self) -> None:
         f = self._file
@@ -534,6 +566,7 @@ class DatasetWriter:
             dtype=np.float32,
             compression=self.compression,
             shuffle=self.compression is not None,
+            fletcher32=True,
         )
         f.create_group("truth").attrs["columns"] = "[]"
         f.create_group("truth_na")
@@ -545,7 +578,14 @@ class DatasetWriter:
         if exc_type is None:
             self.close()
         else:
-            self.abort()
+            self._abort(exc)
+
+    def _abort(self, error: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._finalizer.detach()
+        _discard(self._file, self._context, error)
 
     def append(self, images: Any, truth: pd.DataFrame) -> None:
         """Add ``len(truth)`` images (shape ``(k, npix, npix, C)``) and their truth rows."""
@@ -581,12 +621,28 @@ class DatasetWriter:
         k = len(images)
         if k == 0:
             return
+        try:
+            self._write(images, truth)
+            # Flush now, so a full disk raises here: HDF5 would otherwise report it only when
+            # a dataset object is freed, printing a traceback per chunk and carrying on.
+            self._file.flush()
+        except (OSError, RuntimeError) as err:
+            # This file is being thrown away: send HDF5's pending writes to /dev/null.
+            _to_null(self._file)
+            from probe.safe_io import is_disk_full
+
+            if is_disk_full(err):
+                raise OSError(errno.ENOSPC, f"{self.path}: disk full while writing") from err
+            raise
+
+    def _write(self, images: np.ndarray, truth: pd.DataFrame) -> None:
+        k = len(images)
         start, stop = self.n, self.n + k
-        data = self._file["images"]
+        data = self._handle("images")
         data.resize(stop, axis=0)
         data[start:stop] = images
         for name in truth.columns:
-            column = self._file["truth"][name]
+            column = self._handle(f"truth/{name}")
             column.resize(stop, axis=0)
             if self._kinds[name] == "string":
                 series = truth[name]
@@ -596,7 +652,7 @@ class DatasetWriter:
                     dtype=object,
                 )
                 column[start:stop] = values
-                na = self._file["truth_na"][name]
+                na = self._handle(f"truth_na/{name}")
                 na.resize(stop, axis=0)
                 na[start:stop] = missing
             else:
@@ -604,24 +660,38 @@ class DatasetWriter:
         self.n = stop
         self._file.attrs["n"] = self.n
 
+    def _handle(self, name: str) -> h5py.Dataset:
+        """The open dataset ``name``, kept for the writer's life (freeing one flushes it)."""
+        if name not in self._handles:
+            self._handles[name] = self._file[name]
+        return self._handles[name]
+
     def _create_columns(self, truth: pd.DataFrame) -> None:
         import h5py
 
         group = self._file["truth"]
         group.attrs["columns"] = json.dumps(list(truth.columns))
+        # One chunk for a small set (4096 rows of 174 columns made a 1-image set 6 MB).
+        rows = self._expected_n if self._expected_n else len(truth)
+        chunk = (int(min(max(rows, 1), _TRUTH_CHUNK)),)
         for name in truth.columns:
             series = truth[name]
             kind = _column_kind(name, series.dtype, series)
             self._kinds[name] = kind
             if kind == "string":
-                dtype: Any = h5py.string_dtype("utf-8")
+                dtype: Any = h5py.string_dtype("utf-8")  # variable length: no filters
                 self._file["truth_na"].create_dataset(
-                    name, shape=(0,), maxshape=(None,), chunks=(_TRUTH_CHUNK,), dtype=bool
+                    name, shape=(0,), maxshape=(None,), chunks=chunk, dtype=bool, fletcher32=True
                 )
             else:
                 dtype = series.dtype
             dset = group.create_dataset(
-                name, shape=(0,), maxshape=(None,), chunks=(_TRUTH_CHUNK,), dtype=dtype
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                chunks=chunk,
+                dtype=dtype,
+                fletcher32=kind == "numeric",
             )
             dset.attrs["pandas_dtype"] = str(series.dtype)
 
@@ -633,20 +703,20 @@ class DatasetWriter:
         self._finalizer.detach()
         try:
             _write_truth_table(self._file, self.compression)
+            for name, kind in self._kinds.items():  # HDF5 cannot checksum variable-length data
+                if kind == "string":
+                    column = self._file["truth"][name]
+                    column.attrs["sha256"] = _strings_digest(column.asstr()[()])
             self._file.close()
-        except BaseException:
-            self._context.__exit__(*_exc_info())
+        except BaseException as err:
+            _discard(self._file, self._context, err)
             raise
         self._context.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
         """Discard everything written; ``path`` is left as it was."""
-        if self._done:
-            return
-        self._done = True
-        self._finalizer.detach()
-        _discard(self._file, self._tmp)
+        self._abort(None)
 
     def __repr__(self) -> str:
         state = "closed" if self._done else "open"
@@ -697,6 +767,7 @@ def _write_truth_table(file: h5py.File, compression: Compression) -> None:
         chunks=(min(max(len(records), 1), _TRUTH_CHUNK),) if len(records) else None,
         maxshape=(None,) if len(records) else None,
         compression=compression if len(records) else None,
+        fletcher32=bool(len(records)),
     )
     dset.attrs["description"] = (
         "copy of /truth as one compound table: strings are fixed-width UTF-8 (missing: empty; "
@@ -710,10 +781,37 @@ def _exc_info() -> tuple[Any, Any, Any]:
     return sys.exc_info()
 
 
-def _discard(file: h5py.File, tmp: Path) -> None:
+def _to_null(file: h5py.File) -> None:
+    """Point an HDF5 file's descriptor at /dev/null (the file is being discarded)."""
+    with contextlib.suppress(Exception):
+        if file.id.valid:
+            handle = file.id.get_vfd_handle()
+            if isinstance(handle, int) and handle >= 0:
+                null = os.open(os.devnull, os.O_RDWR)
+                try:
+                    os.dup2(null, handle)
+                finally:
+                    os.close(null)
+
+
+def _discard(file: h5py.File, context: Any, error: BaseException | None = None) -> None:
+    """Close and delete the temporary file, release the lock; the target is untouched.
+
+    The file is being thrown away, so its descriptor is pointed at /dev/null first: closing
+    then flushes nowhere. On a full disk, HDF5 would otherwise fail to flush on close and
+    again at interpreter exit, where it crashed (exit 139) after a thousand lines of errors.
+    """
+    _to_null(file)
     with contextlib.suppress(Exception):
         file.close()
-    tmp.unlink(missing_ok=True)
+    exc = error if error is not None else SimlensValueError("writer aborted")
+    try:
+        context.__exit__(type(exc), exc, exc.__traceback__)
+    except BaseException as converted:  # a disk-full error comes back as DiskFullError
+        if error is not None and converted is not error:
+            raise
+        if error is None:
+            return
 
 
 # --------------------------------------------------------------------------- reading
@@ -721,6 +819,8 @@ def _open_checked(path: str | os.PathLike[str]) -> h5py.File:
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"path: {str(path)!r} is a directory, not a simlens set (.h5)")
     if not path.is_file():
         raise FileNotFoundError(f"path: no such file {str(path)!r}")
     try:
@@ -748,7 +848,36 @@ def _open_checked(path: str | os.PathLike[str]) -> h5py.File:
     return f
 
 
+@contextlib.contextmanager
+def _checked(path: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Turn HDF5's read errors (a failed fletcher32 checksum, a truncated file) into one clear
+    error naming the file: a damaged set is refused, never used."""
+    try:
+        yield
+    except OSError as err:
+        raise SimlensValueError(
+            f"path: {str(path)!r} is damaged: reading {what} failed its checksum or structure "
+            f"check ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            "regenerate or restore the file"
+        ) from None
+
+
 def _read_truth(f: h5py.File) -> pd.DataFrame:
+    with _checked(f.filename, "the truth table"):
+        return _read_truth_unchecked(f)
+
+
+def _strings_digest(values: Any) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for v in values:
+        data = v.encode("utf-8")
+        h.update(len(data).to_bytes(8, "little") + data)
+    return h.hexdigest()
+
+
+def _read_truth_unchecked(f: h5py.File) -> pd.DataFrame:
     group = f["truth"]
     columns = json.loads(group.attrs["columns"])
     n = int(f.attrs["n"])
@@ -758,6 +887,9 @@ def _read_truth(f: h5py.File) -> pd.DataFrame:
         dtype_name = dset.attrs["pandas_dtype"]
         if name in f["truth_na"]:
             values = np.asarray(dset.asstr()[()], dtype=object)
+            expected = dset.attrs.get("sha256")
+            if expected is not None and _strings_digest(values) != expected:
+                raise OSError(f"string column {name!r} does not match its sha256")
             missing = np.asarray(f["truth_na"][name][()], dtype=bool)
         else:
             values, missing = np.asarray(dset[()]), None
@@ -765,6 +897,25 @@ def _read_truth(f: h5py.File) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns, index=pd.RangeIndex(n))
 
 
+def _names_damaged_file(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise a damaged header or truth table (bad JSON, a missing attribute or dataset) as
+    a :class:`SimlensValueError` naming the file, instead of a bare JSONDecodeError/KeyError."""
+
+    @functools.wraps(func)
+    def wrapper(path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(path, *args, **kwargs)
+        except (json.JSONDecodeError, KeyError) as err:
+            what = err.msg if isinstance(err, json.JSONDecodeError) else f"missing {err}"
+            raise SimlensValueError(
+                f"path: {os.fspath(path)!r} is a damaged simlens set (header or truth table "
+                f"unreadable: {what})"
+            ) from err
+
+    return wrapper
+
+
+@_names_damaged_file
 def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Header of a saved set, without reading images or truth.
 
@@ -790,6 +941,7 @@ def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         }
 
 
+@_names_damaged_file
 def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
     """Read a set written by :meth:`Dataset.save` or :class:`DatasetWriter`.
 
@@ -820,8 +972,10 @@ def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
             bands=tuple(json.loads(attrs["bands"])),
         )
     with _open_checked(path) as f:
+        with _checked(path, "images"):
+            pixels = np.asarray(f["images"][()])
         return Dataset(
-            images=np.asarray(f["images"][()]),
+            images=pixels,
             truth=_read_truth(f),
             meta=json.loads(f.attrs["meta"]),
             bands=tuple(json.loads(f.attrs["bands"])),

@@ -36,6 +36,18 @@ def _survey_value(meta: Mapping[str, Any], key: str) -> Any:
     survey = meta.get("survey")
     if isinstance(survey, Mapping):
         return survey.get(key)
+    # A joined set (Dataset.concat: "parts"; simlens concat: "concat"): the parts' common value.
+    parts = meta.get("parts")
+    if not isinstance(parts, list):
+        joined = meta.get("concat")
+        parts = (
+            [p.get("meta") for p in joined if isinstance(p, Mapping)]
+            if isinstance(joined, list)
+            else []
+        )
+    values = [_survey_value(m, key) for m in parts if isinstance(m, Mapping)]
+    if values and all(v is not None and v == values[0] for v in values):
+        return values[0]
     return None
 
 

@@ -85,11 +85,19 @@ def read_cutouts(
             raise SimlensValueError(f"cutouts: {name!r} lacks band(s) {missing}")
         planes = []
         for b in bands:
-            with fits.open(item[b]) as hdul:
-                data = next((h.data for h in hdul if h.data is not None and h.data.ndim == 2), None)
-                if data is None:
-                    raise SimlensValueError(f"cutouts: no 2-D image in {str(item[b])!r}")
-                planes.append(np.asarray(data, dtype=np.float32))
+            try:
+                with fits.open(item[b]) as hdul:
+                    data = next(
+                        (h.data for h in hdul if h.data is not None and h.data.ndim == 2), None
+                    )
+            except (OSError, ValueError, TypeError) as err:  # astropy: not FITS, truncated
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                raise SimlensValueError(
+                    f"cutouts: {str(item[b])!r} is not a readable FITS file ({first})"
+                ) from err
+            if data is None:
+                raise SimlensValueError(f"cutouts: no 2-D image in {str(item[b])!r}")
+            planes.append(np.asarray(data, dtype=np.float32))
         if len({p.shape for p in planes}) != 1:
             raise SimlensValueError(f"cutouts: the bands of {name!r} differ in shape")
         out.append(np.stack(planes, axis=-1))

@@ -93,12 +93,25 @@ def field_sizes(mag_r: F64, rng: np.random.Generator) -> F64:
 def sky_densities(npix: int, pixel_scale: float) -> tuple[float, float]:
     """Mean numbers of neighbour galaxies and stars per stamp (outside the exclusion disk)."""
     cfg = _cfg()
-    side = npix * pixel_scale
-    area = (side**2 - math.pi * cfg["neighbours.exclusion_radius"] ** 2) / 3600.0**2  # deg^2
+    half = 0.5 * npix * pixel_scale
+    r_ex = cfg["neighbours.exclusion_radius"]
+    area = (4.0 * half**2 - _disk_in_square(r_ex, half)) / 3600.0**2  # deg^2
     s, nref, mref = (cfg[f"field_counts.{k}"] for k in ("slope", "n_ref", "m_ref"))
     lo, hi = cfg["neighbours.mag_r_min"], cfg["neighbours.mag_r_max"]
     n_gal = nref * (10.0 ** (s * (hi - mref)) - 10.0 ** (s * (lo - mref)))
     return n_gal * area, cfg["field_counts.star_density"] * area
+
+
+def _disk_in_square(r: float, half: float) -> float:
+    """Area of a disk of radius ``r`` centred in a square of half-side ``half``: the exclusion
+    disk can overflow a small stamp (npix < 16 at DES scale), where pi r^2 exceeds the stamp."""
+    if r <= half:
+        return math.pi * r**2
+    if r >= math.sqrt(2.0) * half:
+        return 4.0 * half**2
+    # Disk minus the four circular segments that stick out of the square's sides.
+    segment = r**2 * math.acos(half / r) - half * math.sqrt(r**2 - half**2)
+    return math.pi * r**2 - 4.0 * segment
 
 
 def _positions(k: int, rng: np.random.Generator, half: float, r_ex: float) -> F64:

@@ -258,10 +258,16 @@ def load_survey(survey: str | Path | Survey) -> Survey:
         return survey
     if isinstance(survey, Path) or (isinstance(survey, str) and survey.endswith(".toml")):
         path = Path(survey)
+        if path.is_dir():
+            raise SimlensValueError(f"survey: {str(path)!r} is a directory, not a survey file")
         if not path.is_file():
             raise SimlensValueError(f"survey: file {str(path)!r} does not exist")
-        with path.open("rb") as fh:
-            return survey_from_mapping(tomllib.load(fh), origin=str(path))
+        try:
+            with path.open("rb") as fh:
+                doc = tomllib.load(fh)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise SimlensValueError(f"survey: {str(path)!r} is not valid TOML ({err})") from None
+        return survey_from_mapping(doc, origin=str(path))
     if not isinstance(survey, str):
         raise SimlensValueError(f"survey: expected a name, a path or a Survey, got {survey!r}")
     names = available_surveys()

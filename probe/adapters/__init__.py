@@ -52,11 +52,19 @@ def torch(
     device: str = "cpu",
     state_dict: str | os.PathLike[str] | None = None,
     channels_first: bool = True,
+    trust_code: bool = False,
 ) -> TorchAdapter:
-    """A PyTorch module, TorchScript file or ``.pt2`` program (:class:`TorchAdapter`)."""
+    """A PyTorch module, TorchScript file or ``.pt2`` program (:class:`TorchAdapter`; a
+    ``.pt2`` file needs ``trust_code=True``: torch.export.load unpickles parts of it)."""
     from probe.adapters._torch import TorchAdapter
 
-    return TorchAdapter(model, device=device, state_dict=state_dict, channels_first=channels_first)
+    return TorchAdapter(
+        model,
+        device=device,
+        state_dict=state_dict,
+        channels_first=channels_first,
+        trust_code=trust_code,
+    )
 
 
 def onnx(path: str | os.PathLike[str], *, providers: Sequence[str] | None = None) -> OnnxAdapter:
@@ -73,12 +81,13 @@ def jax(apply_fn: Callable[..., Any], params: Any, *, channels_first: bool = Fal
     return JaxAdapter(apply_fn, params, channels_first=channels_first)
 
 
-def keras(model: Any) -> Any:
-    """A Keras model, or a ``.keras``/``.h5`` file loaded without compiling."""
+def keras(model: Any, *, trust_code: bool = False) -> Any:
+    """A Keras model, or a ``.keras``/``.h5`` file loaded without compiling (``trust_code``:
+    see :func:`probe.keras_adapter.load_keras`)."""
     if isinstance(model, str | os.PathLike):
         from probe.keras_adapter import load_keras
 
-        return load_keras(os.fspath(model))
+        return load_keras(os.fspath(model), trust_code=trust_code)
     return model
 
 
@@ -101,7 +110,7 @@ def is_torch_module(obj: Any) -> bool:
     )
 
 
-def load(model: Any, *, device: str = "cpu") -> Any:
+def load(model: Any, *, device: str = "cpu", trust_code: bool = False) -> Any:
     """What ``model`` names or is, ready to call: an adapter, a Keras model or a callable.
 
     Parameters
@@ -112,6 +121,11 @@ def load(model: Any, *, device: str = "cpu") -> Any:
         ``torch.nn.Module``, an :class:`Adapter` or any callable.
     device : str
         Device of PyTorch models given as files or modules.
+    trust_code : bool
+        Let a model file run code: import the custom-layer modules a ``.keras`` file names
+        (other than simlens's and probe's own) and load its Lambda layers (Keras
+        ``safe_mode=False``). Off by default: a file from elsewhere is data, not code. Files
+        are never unpickled whatever this is (``torch.load(weights_only=True)``).
 
     Raises
     ------
@@ -119,25 +133,27 @@ def load(model: Any, *, device: str = "cpu") -> Any:
         A missing file, an unsupported suffix, or a file that is not a model of its type.
     """
     if isinstance(model, str | os.PathLike):
-        return _load_named(os.fspath(model), device)
+        return _load_named(os.fspath(model), device, trust_code)
     if is_torch_module(model):
         return torch(model, device=device)
     return model
 
 
-def _load_named(text: str, device: str) -> Any:
+def _load_named(text: str, device: str, trust_code: bool) -> Any:
     suffix = Path(text).suffix.lower()
+    if Path(text).is_dir():
+        raise ModelLoadError(f"model {text!r} is a directory, not a model file")
     if suffix in SUPPORTED_SUFFIXES:
         if not Path(text).is_file():
             raise ModelLoadError(f"model file {text!r} not found")
         if suffix == ".onnx":
             return onnx(text)
         if suffix in (".pt", ".pth", ".pt2"):
-            return torch(text, device=device)
+            return torch(text, device=device, trust_code=trust_code)
         from probe.keras_adapter import load_keras
 
         try:
-            return load_keras(text)
+            return load_keras(text, trust_code=trust_code)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelLoadError(f"{text!r} is not a readable Keras model: {first}") from err

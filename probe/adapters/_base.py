@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+
+from probe.provenance import file_sha256 as file_sha256  # re-exported for the adapters
 
 
 class Adapter(ABC):
@@ -32,15 +32,6 @@ class Adapter(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description})"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def hash_arrays(h: Any, named: list[tuple[str, Any]]) -> None:

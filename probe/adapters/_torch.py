@@ -1,8 +1,10 @@
 """PyTorch models: ``nn.Module``, TorchScript files (``.pt``/``.pth``) and exported programs
 (``.pt2``). torch is imported only here, when such a model is used.
 
-Files are never unpickled: TorchScript loads with ``torch.jit.load``, exported programs with
-``torch.export.load``, and a state dict with ``torch.load(weights_only=True)``.
+Files are never unpickled by default: TorchScript loads with ``torch.jit.load`` and a state dict
+with ``torch.load(weights_only=True)``. ``torch.export.load`` unpickles parts of a ``.pt2``
+archive (``torch.load(weights_only=False)`` and ``pickle.loads`` of its weights and constants,
+torch 2.x), so a ``.pt2`` file loads only with ``trust_code=True``.
 """
 
 from __future__ import annotations
@@ -62,10 +64,12 @@ class TorchAdapter(Adapter):
         device: str = "cpu",
         state_dict: str | os.PathLike[str] | None = None,
         channels_first: bool = True,
+        trust_code: bool = False,
     ) -> None:
         import torch
 
         self.device = _device(torch, device)
+        self._trust_code = bool(trust_code)
         self.channels_first = bool(channels_first)
         self._file: str | None = None
         if isinstance(model, str | os.PathLike):
@@ -91,6 +95,12 @@ class TorchAdapter(Adapter):
             raise ModelLoadError(f"model file {path!r} not found")
         self._file = path
         if path.endswith(EXPORT_SUFFIX):
+            if not self._trust_code:
+                raise ModelLoadError(
+                    f"{path!r}: torch.export.load unpickles parts of a .pt2 file, which can run "
+                    "code; pass --trust-model-code / trust_code=True if you trust the file, or "
+                    "use TorchScript (.pt) or ONNX"
+                )
             try:
                 return torch.export.load(path).module()
             except Exception as err:

@@ -359,7 +359,8 @@ def test_cache_skips_simulation_and_baseline_and_invalidates(suite, tmp_path, re
     images = cache_dir / "sets" / f"{first.provenance['data']['main']['key']}.images.npy"
     images.write_bytes(images.read_bytes()[:-100])
     sim5 = RingSim()
-    again, _ = run(sim5, ring_model)
+    with pytest.warns(RuntimeWarning, match="damaged"):  # reported once
+        again, _ = run(sim5, ring_model)
     assert sim5.calls("render") == 1
     assert again.cache["invalid"] == 1
     for a, b in zip(first.outcomes, again.outcomes):
@@ -456,8 +457,28 @@ def test_cache_entry_must_repeat_its_inputs(tmp_path):
     doc = json.loads(side.read_text())
     doc["inputs"]["value"] = 2.0  # a sidecar edited by hand no longer matches its key
     side.write_text(json.dumps(doc))
-    assert cache.load_scores(inputs) is None
+    with pytest.warns(RuntimeWarning, match="sidecar key does not match"):
+        assert cache.load_scores(inputs) is None
     assert cache.events[-1][2].startswith("invalid")
+
+
+def test_gate_runs_on_without_the_cache_when_its_disk_is_full(suite, tmp_path, monkeypatch):
+    """Fault: every cache write fails with ENOSPC (injected): one warning, same verdicts."""
+    import errno
+
+    import probe.cache as cache_module
+
+    def full(path, write, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module, "atomic_write", full)
+    with pytest.warns(RuntimeWarning, match="continuing without") as record:
+        res = run_gate(ring_model, suite, baseline=ring_model, simulator=RingSim(),
+                       cache_dir=tmp_path / "cache")  # fmt: skip
+    assert len([w for w in record if "continuing without" in str(w.message)]) == 1
+    plain = run_gate(ring_model, suite, baseline=ring_model, simulator=RingSim())
+    assert res.passed
+    assert [o.holds for o in res.outcomes] == [o.holds for o in plain.outcomes]
 
 
 # -- reports and the command line --------------------------------------------------------------
@@ -508,16 +529,18 @@ def test_probe_check_exit_codes(tmp_path, capsys):
     assert "timings: sets" in out
     assert "PASSED: 2 of 2 expectations hold" in out
     assert (tmp_path / "out" / "junit.xml").is_file()
-    assert cli.main(ok) == 0
+    assert cli.main(ok) == 2  # the reports exist: refused before running
+    assert "--overwrite" in capsys.readouterr().err
+    assert cli.main([*ok, "--overwrite"]) == 0
     assert "(1 of 1 from cache)" in capsys.readouterr().out
 
     bad = [*args, "--model", f"{__name__}:dim_ring_model", "--baseline", f"{__name__}:ring_model"]
-    assert cli.main(bad) == 1
+    assert cli.main([*bad, "--overwrite"]) == 1
     assert "FAIL no_regression no regression under blur" in capsys.readouterr().out
 
     wrong_key = _write_suite(tmp_path, lambda t: t.replace("min_mean", "min_men"))
     no_cache = [*ok[:5], "--no-cache", "--quiet", *ok[-4:]]
-    assert cli.main([*no_cache[:2], str(wrong_key), *no_cache[3:]]) == 2
+    assert cli.main([*no_cache[:2], str(wrong_key), *no_cache[3:], "--overwrite"]) == 2
     assert "unknown key 'min_men'" in capsys.readouterr().err
     missing = [*ok[:-1], str(tmp_path / "gone.keras")]
     assert cli.main(missing) == 2

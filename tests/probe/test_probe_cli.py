@@ -63,9 +63,8 @@ def test_bin_range_drop_and_quantiles(model_spec, dataset, tmp_path):
     assert cli.main([*base, "--range", "1.0", "2.0", "--drop-outside", "--out", str(out),
                      "--format", "csv", "--plot", "none"]) == 0  # fmt: skip
     assert probe.read_metadata(out / "bin_theta_E.csv")["n_dropped"] > 0
-    assert (
-        cli.main([*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json"]) == 0
-    )
+    argv = [*base, "--quantiles", "--bins", "3", "--out", str(out), "--format", "json"]
+    assert cli.main([*argv, "--overwrite"]) == 0
 
 
 def test_sweep(model_spec, dataset, tmp_path):
@@ -147,7 +146,7 @@ def test_bin_by_kind_breaks_down_by_category(model_spec, cli_sets, tmp_path, mon
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "FPR at p >= 0.5" in printed
-    table = pd.read_csv(out / "bin_kind.csv", comment="#")
+    table = pd.read_csv(out / "bin_kind.csv")
     kinds = pd.Series(load_hdf5(cli_sets["field"]).truth["kind"])
     assert len(set(kinds)) >= 2
     nonlens = table[table["group"] == "nonlens"]

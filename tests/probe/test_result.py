@@ -47,7 +47,7 @@ def test_save_roundtrip_with_provenance(result, tmp_path, suffix):
     if suffix == ".parquet":
         table = pd.read_parquet(path)
     elif suffix == ".csv":
-        table = pd.read_csv(path, comment="#")
+        table = pd.read_csv(path)
     else:
         table = pd.DataFrame(json.loads(path.read_text())["table"])
     pd.testing.assert_frame_equal(

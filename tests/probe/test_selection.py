@@ -395,7 +395,7 @@ def test_cli_selection_negatives_file_sets_fpr_thresholds(model_spec, dataset, t
             "mag_source_g", "--thresholds", "0.5", "--fpr", "0.01", "--negatives", str(neg),
             "--out", str(out), "--quiet", "--format", "csv"]  # fmt: skip
     assert cli.main(argv) == 0
-    table = pd.read_csv(out / "selection_mag_source_g.csv", comment="#")
+    table = pd.read_csv(out / "selection_mag_source_g.csv")
     t = table[table["threshold_label"] == "fpr=0.01"]["threshold"].iloc[0]
     with h5py.File(dataset) as f:
         own = f["images"][:, 0, 0, 0][f["truth"]["label"] == 0]

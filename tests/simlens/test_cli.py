@@ -269,7 +269,7 @@ def test_failure_mid_render_writes_nothing(
         return original(self, truth, noise)
 
     monkeypatch.setattr(FakeSimulator, "render", flaky)
-    assert generate(out, "--chunk", "2") == 2
+    assert generate(out, "--chunk", "2", "--overwrite") == 2
     assert "theta_E" in capsys.readouterr().err
     assert out.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["set.h5"]
@@ -336,7 +336,8 @@ def test_show(saved: Path, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.png"
     assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "5", "--ncols", "2"]) == 0
     assert imread(sheet).shape[:2] == (3 * (160 + 20), 2 * 160)
-    assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "100"]) == 0  # all 7
+    argv = ["show", str(saved), "--out", str(sheet), "--n", "100", "--overwrite"]
+    assert cli.main(argv) == 0  # all 7
     assert imread(sheet).shape[:2] == (2 * (160 + 20), 4 * 160)
     assert cli.main(["show", str(saved), "--out", str(sheet), "--n", "0"]) == 2
 

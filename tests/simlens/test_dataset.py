@@ -368,7 +368,10 @@ def test_failed_save_leaves_existing_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_abandoned_writer_removes_its_temporary_file(tmp_path: Path) -> None:
     writer = DatasetWriter(tmp_path / "s.h5", npix=8, bands=BANDS)
-    assert len(_files(tmp_path)) == 1  # the temporary file
+    names = _files(tmp_path)  # the temporary file and the lock holding the writer's pid
+    assert len(names) == 2
+    assert names[1] == "s.h5.lock"
+    assert names[0].startswith(".s.h5.")
     del writer
     gc.collect()
     assert _files(tmp_path) == []

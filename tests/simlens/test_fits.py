@@ -163,3 +163,24 @@ def test_existing_file_untouched_on_failure(
         to_fits(make_set(), 0, target)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["sys.fits"]
+
+
+def test_joined_sets_take_the_parts_survey(tmp_path: Path) -> None:
+    """A set joined from parts (Dataset.concat, `simlens concat`) has no top-level survey in its
+    meta: the pixel scale and zero points come from the parts when they agree, and a mismatch
+    is still an error naming the missing value."""
+    from simlens import Simulator
+
+    sim = Simulator(npix=16)
+    joined = Dataset.concat([sim.lenses(1, rng=0), sim.nonlenses(1, rng=1, kind="star")])
+    assert "survey" not in joined.meta
+    with fits.open(to_fits(joined, 1, tmp_path / "j.fits")) as hdul:
+        assert hdul["g"].header["PIXSCALE"] == pytest.approx(0.263)
+    cli_meta = {"concat": [{"path": "a.h5", "meta": m} for m in joined.meta["parts"]]}
+    with fits.open(to_fits((joined.images, joined.truth), 0, tmp_path / "c.fits",
+                           bands=joined.bands, meta=cli_meta)) as hdul:  # fmt: skip
+        assert hdul["r"].header["PIXSCALE"] == pytest.approx(0.263)
+    other = {"parts": [joined.meta["parts"][0], {"survey": {"pixel_scale": 0.2}}]}
+    with pytest.raises(SimlensKeyError, match="pixel_scale"):
+        to_fits((joined.images, joined.truth), 0, tmp_path / "x.fits", bands=joined.bands,
+                meta=other)  # fmt: skip

@@ -16,6 +16,7 @@ from astropy.cosmology import WMAP9, Planck18
 from scipy import stats
 
 from simlens import SimlensValueError, Simulator
+from simlens.lenspop import CRITERIA
 from simlens.sampling import SamplerSettings
 
 BANDS = ("g", "r", "i", "z")
@@ -768,6 +769,7 @@ def test_mass_options_off_by_default_leave_tables_and_images_unchanged():
     assert np.array_equal(sim.render(base.iloc[:4]), sim.render(off.iloc[:4]))
     on = sim.sample_lenses(12, rng=31, gamma_ext=(0.05, 0.2), gamma_slope=(1.7, 2.3))
     lensing = {"magnification", "snr_source", "snr_band", "resolved", "detectable"}
+    lensing |= {"fwhm_detection", *CRITERIA}  # LensPop's criteria follow the lensing
     lensing |= {c for c in on.columns if c.startswith("mag_source_") and "unlensed" not in c}
     # LensPop's criteria follow the lensing: the best band (its FWHM) and each pass_* flag
     lensing |= {"fwhm_detection"} | {c for c in on.columns if c.startswith("pass_")}
