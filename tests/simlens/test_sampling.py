@@ -771,7 +771,6 @@ def test_mass_options_off_by_default_leave_tables_and_images_unchanged():
     lensing = {"magnification", "snr_source", "snr_band", "resolved", "detectable"}
     lensing |= {"fwhm_detection", *CRITERIA}  # LensPop's criteria follow the lensing
     lensing |= {c for c in on.columns if c.startswith("mag_source_") and "unlensed" not in c}
-    # LensPop's criteria follow the lensing: the best band (its FWHM) and each pass_* flag
     same = [c for c in base.columns if c not in lensing | {"gamma_ext", "psi_ext", "gamma_slope"}]
     pd.testing.assert_frame_equal(base[same], on[same])
     assert on["gamma_ext"].between(0.05, 0.2).all()
