@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from .errors import SimlensKeyError, SimlensValueError
 from .lensing import LensedSourceGrid
 from .morphology import galsim_components, pixel_components
-from .psf import FWHM_TO_SIGMA, galsim_psf, psf_transfer
+from .psf import FWHM_TO_SIGMA, _moffat_table, _radial_freq, galsim_psf, psf_transfer
 from .schema import absent_columns, extra_columns, flux_from_mag
 from .sources import source_grid
 from .survey import Survey
@@ -283,6 +283,36 @@ def _lens_spectrum(row: Any, n: int, ps: float, tf_of: Any) -> NDArray[np.comple
     return scipy.fft.rfft2(img[o : o + n, o : o + n])
 
 
+def _psf_tf(profile: str, fwhm: float, n: int, ps: float, beta: float) -> NDArray[np.float32]:
+    """:func:`simlens.psf.psf_transfer` in float32; the Moffat's table (uniform in ``x``) is
+    read by index instead of searched (~5x faster, same values to float32 rounding)."""
+    if profile != "moffat":
+        return psf_transfer(profile, fwhm, n, ps, beta=beta).astype(np.float32)
+    xs, ts = _moffat_table_f32(float(beta))
+    a = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    t = _radial_freq_f32(n) * np.float32(2.0 * np.pi * a / ps / xs)
+    np.minimum(t, np.float32(ts.size - 2), out=t)
+    i = t.astype(np.intp)
+    t -= i
+    return ts[i] * (1.0 - t) + ts[i + 1] * t
+
+
+@lru_cache(maxsize=16)
+def _moffat_table_f32(beta: float) -> tuple[float, NDArray[np.float32]]:
+    """Step and values of :func:`simlens.psf._moffat_table` (float32, a 0 appended: beyond)."""
+    xs, ts = _moffat_table(beta)
+    out = np.append(ts, [0.0, 0.0]).astype(np.float32)
+    out.setflags(write=False)
+    return float(xs[1] - xs[0]), out
+
+
+@lru_cache(maxsize=16)
+def _radial_freq_f32(n: int) -> NDArray[np.float32]:
+    f = _radial_freq(n).astype(np.float32)
+    f.setflags(write=False)
+    return f
+
+
 def _render_one(
     row: Any,
     survey: Survey,
@@ -313,10 +343,7 @@ def _render_one(
     if psf_profile == "gaussian":
         tfs = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * f2) for j in range(nb)]
     else:
-        tfs = [
-            psf_transfer(psf_profile, fwhm[j], n, ps, beta=beta).astype(np.float32)
-            for j in range(nb)
-        ]
+        tfs = [_psf_tf(psf_profile, fwhm[j], n, ps, beta) for j in range(nb)]
     # a well-sampled narrowest band: galsim draws once, the other bands follow in k-space
     shared = sig_px.min() >= _MIN_SIGMA_PX
     k0 = int(np.argmin(fwhm))
@@ -337,7 +364,7 @@ def _render_one(
             else:
 
                 def tf_of(m: int) -> NDArray[np.float32]:
-                    return psf_transfer(psf_profile, fwhm[k0], m, ps, beta=beta).astype(np.float32)
+                    return _psf_tf(psf_profile, fwhm[k0], m, ps, beta)
 
             base_k = _lens_spectrum(row, n, ps, tf_of)
             if base_k is None:  # a profile too extended to truncate: galsim draws it
@@ -370,7 +397,7 @@ def _render_one(
                 fm = _freq2(m)
                 tfm = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * fm) for j in range(nb)]
             else:
-                tfm = [psf_transfer(psf_profile, fwhm[j], m, ps, beta=beta) for j in range(nb)]
+                tfm = [_psf_tf(psf_profile, fwhm[j], m, ps, beta) for j in range(nb)]
             src_spec = np.stack(
                 [src_k * (np.float32(f_src[j]) * tfm[j]).astype(np.float32) for j in range(nb)]
             )

@@ -284,3 +284,13 @@ def test_kspace_lens_light_equals_galsim_draw(profile):
         render_mod._lens_spectrum(next(pd.DataFrame([r]).itertuples(index=False)), n, ps, tf_of)
         is None
     )
+
+
+def test_fast_moffat_transfer_equals_psf_transfer():
+    """The renderer's indexed Moffat table == simlens.psf.psf_transfer (float32 rounding)."""
+    from simlens.psf import psf_transfer
+
+    for fw, n in [(0.1, 64), (0.9, 128), (1.3, 135), (3.0, 96)]:
+        fast = render_mod._psf_tf("moffat", fw, n, 0.263, 3.0)
+        assert fast.dtype == np.float32
+        assert np.max(np.abs(fast - psf_transfer("moffat", fw, n, 0.263, beta=3.0))) < 1e-6
