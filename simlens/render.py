@@ -8,10 +8,12 @@ How one image is made (per row):
 
 1. Every component is drawn on a padded canvas (``pad`` of at least 5 PSF sigmas on each side,
    so light just outside the stamp still scatters in, and FFT wrap-around stays outside).
-2. Lens light: galsim draws the Sersic profile convolved with the PSF and the pixel response
-   (k-space, exact: cusp included). Gaussian PSFs are closed under convolution, so when the
-   narrowest band's PSF is well sampled (sigma >= ``_MIN_SIGMA_PX`` = 0.9 px) galsim draws the
-   lens once at that PSF and the other bands follow by multiplying its Fourier transform by
+2. Lens light: the Sersic profile convolved with the PSF and the pixel response, made in
+   k-space from galsim's transform of the truncated Sersic (:func:`_lens_spectrum`; exact, cusp
+   included; galsim's real-space draw where that path declines). Gaussian PSFs are closed
+   under convolution, so when the narrowest band's PSF is well sampled (sigma >=
+   ``_MIN_SIGMA_PX`` = 0.9 px) the lens is drawn once at that PSF and the other bands follow
+   by multiplying its Fourier transform by
    ``exp(-2 pi^2 (sigma_b^2 - sigma_min^2) f^2)``; this is exact up to aliasing of an image
    whose spectrum is already suppressed by ``exp(-2 pi^2 sigma_min^2 f^2)`` (measured: < 7e-5
    of the peak at sigma_min = 0.9 px, tested to 1e-4).
