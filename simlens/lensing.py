@@ -436,7 +436,8 @@ def _lensed_source_grid(
             xc[jx][:, None, None] + o[None, None, :], yc[jy][:, None, None] + o[None, :, None]
         )
         vals = sample(fx, fy)  # (k, ss_y, ss_x)
-        m = np.einsum("kyx,xp,yq->qpk", vals, powers, powers, optimize=True)
+        # sum over x, then y, as two matrix products (einsum's path search alone cost ~0.3 ms)
+        m = np.moveaxis(powers.T @ (vals @ powers), 0, -1)
         mom[:, :, jy, jx] = m
         img[jy, jx] = vals.mean(axis=(1, 2))  # as before the moments: same bits
     mom[0, 0] = img
