@@ -40,6 +40,7 @@ from probe.cli_policy import (
     Parser,
     add_debug,
     add_overwrite,
+    positive_int,
     run,
 )
 from probe.errors import ProbeError, ProbeValueError
@@ -65,17 +66,6 @@ def parse_values(text: str) -> np.ndarray:
         raise ProbeValueError(
             f"--values {text!r}: expected start:stop:step or a comma-separated list"
         ) from None
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1 (the message names the range; argparse the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def _thresholds(text: str, option: str) -> list[float]:
@@ -131,12 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
     common.add_argument("--out", type=output_dir, help="output directory (required but by yield)")
-    common.add_argument("--batch-size", type=_positive_int, default=256)
+    common.add_argument("--batch-size", type=positive_int, default=256)
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     common.add_argument("--positive-class", type=int, default=1)
     common.add_argument("--logits", action="store_true", help="model returns logits")
     common.add_argument("--channels-first", action="store_true")
-    common.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples")
+    common.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
     common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")
@@ -153,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bin", parents=[common], help="score binned by a truth column")
     b.add_argument("--data", required=True, help="HDF5 image set")
     b.add_argument("--by", required=True, help="truth column to bin by (e.g. theta_E)")
-    b.add_argument("--bins", type=_positive_int, default=30, help="number of uniform bins")
+    b.add_argument("--bins", type=positive_int, default=30, help="number of uniform bins")
     b.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="binning range")
     b.add_argument("--quantiles", action="store_true", help="equal-count bins")
     b.add_argument("--drop-outside", action="store_true", help="drop values outside --range")
@@ -173,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--survey", required=True, help="simlens survey preset (e.g. des-sv)")
     r.add_argument("--param", required=True, help="simulator control (e.g. psf_scale)")
     r.add_argument("--values", required=True, help="start:stop:step or a,b,c")
-    r.add_argument("--n", type=_positive_int, default=300, help="lenses per value")
+    r.add_argument("--n", type=positive_int, default=300, help="lenses per value")
     r.add_argument("--n-nonlenses", type=int, help="non-lenses per value (default --n)")
     r.add_argument("--unpaired", action="store_true", help="fresh systems at every value")
     r.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
@@ -187,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
     sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
     sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
-    sel.add_argument("--n", type=_positive_int, default=1000, help="lenses to simulate")
+    sel.add_argument("--n", type=positive_int, default=1000, help="lenses to simulate")
     sel.add_argument(
         "--n-nonlenses", type=int, help="non-lenses to simulate (for --fpr, TPR; default 0)"
     )
@@ -196,11 +186,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sel.add_argument("--param2", help="second property: a 2-D selection surface")
     sel.add_argument("--range2", nargs=2, type=float, metavar=("LO", "HI"), help="its range")
-    sel.add_argument("--bins2", type=_positive_int, default=6, help="bins of --param2 (6)")
+    sel.add_argument("--bins2", type=positive_int, default=6, help="bins of --param2 (6)")
     sel.add_argument("--unit2", default="", help="unit of --param2")
     sel.add_argument("--kind", default="elliptical", help="non-lens kind to simulate")
     sel.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range")
-    sel.add_argument("--bins", type=_positive_int, default=12, help="number of uniform bins")
+    sel.add_argument("--bins", type=positive_int, default=12, help="number of uniform bins")
     sel.add_argument("--detectable", action="store_true", help="LensPop-detectable lenses only")
     sel.add_argument("--interval", choices=("wilson", "jeffreys"), default="wilson")
     sel.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
@@ -249,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
         help="cache directory (default $PROBE_CACHE_DIR or ~/.cache/probe)",
     )
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
-    c.add_argument("--batch-size", type=_positive_int, default=256)
+    c.add_argument("--batch-size", type=positive_int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
     for command in sub.choices.values():  # every command that writes files

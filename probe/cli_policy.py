@@ -40,6 +40,7 @@ __all__ = [
     "add_debug",
     "add_overwrite",
     "one_line",
+    "positive_int",
     "run",
 ]
 
@@ -84,6 +85,17 @@ def _sigterm_as_interrupt() -> Any:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (the message names the range; argparse the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 
 # The exit-code policy shared with the probe command line: one module, not two copies.
 from probe.cli_paths import output_file
-from probe.cli_policy import EPILOG, add_debug, add_overwrite, run
+from probe.cli_policy import EPILOG, add_debug, add_overwrite, positive_int, run
 from probe.cli_policy import BadInput as _BadInput
 from probe.cli_policy import Parser as _Parser
 
@@ -63,16 +63,6 @@ def _control(text: str) -> float | tuple[float, float]:
     return values[0]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (>= 1), got {value}")
-    return value
-
-
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -101,9 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     gen.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
-    gen.add_argument("--n", type=_positive_int, required=True, help="number of images (>= 1)")
+    gen.add_argument("--n", type=positive_int, required=True, help="number of images (>= 1)")
     gen.add_argument("--kind", default="lens", help=f"one of {', '.join(KINDS)} (lens)")
-    gen.add_argument("--npix", type=_positive_int, default=100, help="image side, pixels (100)")
+    gen.add_argument("--npix", type=positive_int, default=100, help="image side, pixels (100)")
     gen.add_argument("--theta-E", dest="theta_E", type=_control, help="arcsec, in (0, 10]; lens")
     gen.add_argument("--psf-scale", type=_control, default=1.0, help="PSF FWHM / preset (1.0)")
     gen.add_argument("--mag-lens-r", type=_control, help="lens galaxy r mag, AB, in [10, 40]")
@@ -133,9 +123,9 @@ def _parser() -> argparse.ArgumentParser:
         help="EPL power-law mass slope, in [1.2, 2.8] (default 2, the SIE); lens",
     )
     gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
-    gen.add_argument("--chunk", type=_positive_int, default=256, help="images per chunk (256)")
+    gen.add_argument("--chunk", type=positive_int, default=256, help="images per chunk (256)")
     gen.add_argument(
-        "--workers", type=_positive_int, default=1, help="rendering processes (1); same output"
+        "--workers", type=positive_int, default=1, help="rendering processes (1); same output"
     )
     gen.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     gen.add_argument("--no-noise", action="store_true", help="render without noise")
@@ -171,8 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="contact sheet of colour composites (PNG)")
     show.add_argument("path", type=Path)
     show.add_argument("--out", type=output_file, required=True, help="output PNG")
-    show.add_argument("--n", type=_positive_int, default=16, help="images shown, first N (16)")
-    show.add_argument("--ncols", type=_positive_int, default=4, help="panels per row (4)")
+    show.add_argument("--n", type=positive_int, default=16, help="images shown, first N (16)")
+    show.add_argument("--ncols", type=positive_int, default=4, help="panels per row (4)")
 
     cat = sub.add_parser(
         "concat",
