@@ -1,15 +1,17 @@
 """Report of a study (:mod:`probe.study`): figures, tables, a Table-2-like summary, report.html.
 
 The summary gives, per experiment, model and group (lenses, non-lenses, all), the measured effect
-on the mean correct-class score and a **verdict computed from those statistics** (the rule is in
-:func:`verdict` and written into the report), next to the paper's own finding (Jacobs et al.,
-sections 4.1-4.6 and 4.9, summarised in their Table 2) and whether they agree.
+on the mean correct-class score and a **verdict family computed from those statistics** (the rule
+is in :func:`verdict` and written into the report), next to the family of the paper's finding.
+Table 2 judges the paper's quantitative claims (Jacobs et al., sections 4.1-4.6 and 4.9, held as
+data in :mod:`probe.paper`) against our measurements with their intervals.
 
 Output of :func:`write_report` under ``out``::
 
     report.html                    self-contained (figures embedded as base64 PNG), offline
     summary.csv / .parquet / .md   every experiment x model x group (the long summary)
-    table2.csv / .parquet / .md    one row per experiment x model, the group the paper discusses
+    table2.csv / .parquet / .md    one row per claim of the paper (experiment x model x claim;
+                                   :func:`probe.paper.table2`), judged with our interval
     figures/<experiment>.png       the models overlaid, one panel per group (mean +/- 1 std)
     results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
     scores/<model>_<experiment>.parquet           per-image scores
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from probe import paper
 from probe.errors import ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
 
@@ -79,7 +82,8 @@ class VerdictRule:
             f"at least {self.share:.0%} of S happens within {self.window:.0%} of the tested "
             "range. Otherwise <b>smooth degradation</b> (slope < 0) or <b>smooth "
             "improvement</b> (slope > 0). Families for the comparison with the paper: "
-            "insensitive / smooth / sensitive; 'agree' means the same family."
+            "insensitive / smooth / sensitive; 'family agree' means the same family (the paper's "
+            "numbers are judged separately, in the judgement column)."
         )
 
 
@@ -96,7 +100,7 @@ PAPER: dict[tuple[str, str], tuple[str, str]] = {
         "highly sensitive: falls for wider PSFs (more for B) and for PSFs sharper than training",
     ),
     ("psf", "all"): ("sensitive", "highly sensitive (the paper tested lenses only)"),
-    ("theta_E", "lens"): ("insensitive", "insensitive: slope ~0 (B) or small, +1.2%/arcsec (A)"),
+    ("theta_E", "lens"): ("insensitive", "insensitive: slope ~0 (B), a slight decrease (A)"),
     ("mag_lens_r", "lens"): (
         "smooth",
         "some sensitivity, smooth: A degrades for bright lenses (r < 19), B past r ~ 21",
@@ -251,7 +255,7 @@ def summarise(study: StudyResult, rule: VerdictRule | None = None) -> pd.DataFra
                         "family": ours,
                         "paper_family": fam,
                         "paper_finding": words,
-                        "agree": ("yes" if fam == ours else "no") if fam else "n/a",
+                        "family_agree": ("yes" if fam == ours else "no") if fam else "n/a",
                     }
                 )
     return pd.DataFrame(rows)
@@ -269,7 +273,7 @@ def _fmt_row(r: pd.Series) -> dict[str, str]:
         f"{r['trend_high']:+.3f}]",
         "verdict": str(r["verdict"]),
         "paper": str(r["paper_finding"]) or "-",
-        "agree": str(r["agree"]),
+        "family agree": str(r["family_agree"]),
     }
 
 
@@ -291,8 +295,8 @@ def _html_table(frame: pd.DataFrame) -> str:
         for c in frame.columns:
             val = str(row[c])
             cls = ""
-            if c == "agree":
-                cls = {"yes": "yes", "no": "no"}.get(val, "")
+            if c in ("family agree", "judgement"):
+                cls = {"yes": "yes", "no": "no", "agree": "yes", "disagree": "no"}.get(val, "")
             cells.append(f'<td class="{cls}">{html.escape(val)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -357,14 +361,11 @@ def write_report(
         else pd.DataFrame()
     )
     (root / "summary.md").write_text(_markdown(pretty))
-    primary = summary[summary["primary"]] if len(summary) else summary
-    table2 = primary.reset_index(drop=True)
+    table2 = paper.table2(study, summary)
     table2.to_csv(root / "table2.csv", index=False)
     table2.to_parquet(root / "table2.parquet", index=False)
-    pretty2 = (
-        pd.DataFrame([_fmt_row(r) for _, r in table2.iterrows()]) if len(table2) else pd.DataFrame()
-    )
-    (root / "table2.md").write_text(_markdown(pretty2))
+    pretty2 = paper.pretty_table2(table2)
+    (root / "table2.md").write_text(paper.markdown_table(pretty2))
     (root / "study.json").write_text(
         json.dumps(
             to_jsonable({"models": study.models, **study.config, "timings": study.timings}),
@@ -374,7 +375,7 @@ def write_report(
     )
     extra = _selection_html(study, root, yields) if selection or yields is not None else ""
     path = root / "report.html"
-    text = _html(study, summary, pretty, pretty2, figures, rule, extra)
+    text = _html(study, summary, pretty, table2, figures, rule, extra)
 
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
@@ -451,13 +452,14 @@ def _html(
     study: StudyResult,
     summary: pd.DataFrame,
     pretty: pd.DataFrame,
-    pretty2: pd.DataFrame,
+    table2: pd.DataFrame,
     figures: dict[str, Path],
     rule: VerdictRule,
     extra: str = "",
 ) -> str:
     cfg = study.config
-    disagree = summary[summary["agree"] == "no"] if len(summary) else summary
+    pretty2 = paper.pretty_table2(table2)
+    disagree = table2[table2["judgement"] == "disagree"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<title>Sensitivity study: " + html.escape(", ".join(study.models)) + "</title>",
@@ -472,22 +474,23 @@ def _html(
         "<p class='note'>Score: the correct-class score s = p(lens) for lenses and "
         "1 - p(lens) for non-lenses; curves show its mean +/- 1 standard deviation per value, "
         "hollow markers flag values with fewer than 30 images.</p>",
-        "<h2>Summary (in the spirit of the paper's Table 2)</h2>",
-        f"<p class='note'>Verdict rule: {rule.describe()}</p>",
+        "<h2>The paper's claims, judged (its Table 2, by numbers)</h2>",
+        f"<p class='note'>{html.escape(paper.JUDGE_RULE)}</p>",
         _html_table(pretty2) if len(pretty2) else "<p>No results.</p>",
+        f"<p class='note'>Verdict families (last column): {rule.describe()}</p>",
         "<h2>Where our networks disagree with the paper</h2>",
     ]
     if len(disagree):
         items = "".join(
-            f"<li><b>{html.escape(r['title'])}</b>, model {html.escape(str(r['model']))}, "
-            f"{html.escape(r['group'])}: ours <i>{html.escape(r['verdict'])}</i> (span "
-            f"{r['span']:.3f}, trend {r['trend']:+.3f}); paper: "
-            f"{html.escape(r['paper_finding'])}.</li>"
+            f"<li><b>{html.escape(str(r['title']))}</b> ({html.escape(str(r['claim_section']))}),"
+            f" network {html.escape(str(r['model']))}, {html.escape(str(r['group']))}: the paper: "
+            f"{html.escape(str(r['statement']))} ({html.escape(str(r['paper_value']))}); ours "
+            f"{html.escape(str(r['ours']))}, {html.escape(str(r['reason']))}.</li>"
             for _, r in disagree.iterrows()
         )
         parts.append(f"<ul>{items}</ul>")
     else:
-        parts.append("<p>No disagreement with the paper's findings.</p>")
+        parts.append("<p>No claim of the paper is contradicted by our measurements.</p>")
     for e in study.experiments():
         parts.append(f"<h2 id='{e.name}'>{html.escape(e.title)} (section {e.section})</h2>")
         if e.name in figures:
