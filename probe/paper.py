@@ -168,7 +168,10 @@ class Claim:
     @property
     def key(self) -> str:
         """A stable identifier (seeds the judge's bootstrap)."""
-        return f"{self.experiment}|{self.network}|{self.group}|{self.kind}|{self.at}|{self.to}"
+        return (
+            f"{self.experiment}|{self.network}|{self.group}|{self.kind}|{self.at}|{self.to}|"
+            f"{self.low}|{self.high}|{self.versus}"
+        )
 
     def tolerance(self) -> str:
         """The tolerance in words, e.g. "[0.70, 0.80]" or "< 0"."""
@@ -929,7 +932,7 @@ def study_statements(table: pd.DataFrame) -> str:
     bullet per judged claim, grouped by judgement. Nothing else goes in: README's study
     statements are this text (``scripts/update_study_docs.py``), so none is written by hand.
     """
-    table = table.fillna("")
+    table = table.astype(object).where(table.notna(), "")
     parts = [markdown_table(pretty_table2(table))]
     judged = table[table["judgement"].isin(STATES)]
     counts = judged["judgement"].value_counts()

@@ -117,7 +117,18 @@ def test_smoke_summary_rows(smoke):
     expected = {(e, m) for e in SOME for m in ("A", "B")}
     assert set(zip(t2["experiment"], t2["model"])) == expected
     assert set(t2["verdict"]) <= set(report._FAMILY)
-    assert set(t2["agree"]) <= {"yes", "no", "n/a"}
+    assert set(t2["family_agree"]) <= {"yes", "no", "n/a"}
+    # one row per claim of the paper about A or B in these experiments, each judged
+    from probe import paper
+
+    claims = [c for c in paper.CLAIMS if c.experiment in SOME]
+    assert len(t2) == len(claims)
+    assert set(t2["judgement"]) <= set(paper.STATES)
+    # the tiny sets (6 re-simulated lenses) cannot test the PSF claims, and say why
+    psf = t2[t2.experiment == "psf"]
+    assert (psf["judgement"] == "not testable").all()
+    assert psf["reason"].str.contains("only 6 images").all()
+    assert "not testable" in (out / "table2.md").read_text()
     long = pd.read_parquet(out / "summary.parquet")
     # lens-only experiments have only the lens group; sweeps have all three
     assert set(long[long.experiment == "mag_source_g"]["group"]) == {"lens"}
