@@ -566,9 +566,16 @@ def _per_image(result: Result, group: str, at: tuple[float, float]) -> pd.Series
     j = int(np.searchsorted(values, lo))
     x0, x1 = values[j - 1], values[j]
     w = (lo - x0) / (x1 - x0)
-    m = sel.pivot(index="sample", columns="value", values="score")
+    m = _pivot(sel)
     # linear interpolation of each image's score between the two tested values around lo
     return (1 - w) * m[x0] + w * m[x1]
+
+
+def _pivot(sel: pd.DataFrame) -> pd.DataFrame:
+    """Images x values matrix of a paired result's scores."""
+    if sel.duplicated(["sample", "value"]).any():
+        raise _Untestable("sample ids repeat within a value: not a paired design")
+    return sel.pivot(index="sample", columns="value", values="score")
 
 
 def _boot(vec: np.ndarray, result: Result, claim: Claim, tag: int) -> np.ndarray:
@@ -648,8 +655,7 @@ def _first_below(x: np.ndarray, y: np.ndarray, level: float) -> float:
 def _matrix(result: Result, claim: Claim) -> tuple[np.ndarray, np.ndarray]:
     if not result.paired:
         raise _Untestable("needs a paired sweep (the same images at every value)")
-    sel = _group(result, claim.group)
-    m = sel.pivot(index="sample", columns="value", values="score")
+    m = _pivot(_group(result, claim.group))
     cols = m.columns.to_numpy(dtype=np.float64)
     m = m.loc[:, (cols >= claim.at[0]) & (cols <= claim.at[1])].dropna()
     return m.columns.to_numpy(dtype=np.float64), m.to_numpy(dtype=np.float64)
