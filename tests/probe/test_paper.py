@@ -357,3 +357,25 @@ def test_coverage_of_levels_changes_and_crossings():
     rate = hits / trials
     assert (rate >= 0.91).all(), rate
     assert rate[:2].max() <= 0.99, rate  # not vacuous
+
+
+def test_table2_rows_per_claim_and_for_models_the_paper_never_tested():
+    from probe import report
+
+    values = np.round(np.arange(0, 1.0001, 0.05), 10)
+    jitter = sweep(lambda v: 0.95 - 0.4 * v, values, curve_nonlens=lambda v: 0.95 - 0.4 * v)
+    sr = study.StudyResult(["A", "C"], {("A", "color"): jitter, ("C", "color"): jitter}, {}, {})
+    t = paper.table2(sr, report.summarise(sr))
+    assert list(t.columns) == list(paper.TABLE2_COLUMNS)
+    a = t[t["model"] == "A"]
+    assert len(a) == len(paper.claims_for("color", "A"))
+    assert set(a["judgement"]) <= set(paper.STATES)
+    # 50/50 at jitter 0.5: 0.95 - 0.2 = 0.75, inside the paper's ~75%
+    at_half = a[a["statement"].str.contains("75%")].iloc[0]
+    assert at_half["judgement"] == "agree"
+    assert at_half["ours"].startswith("0.75")
+    assert a["verdict"].notna().all()  # the verdict family stays, in its own column
+    c = t[t["model"] == "C"]
+    assert len(c) == 1
+    assert c["judgement"].iloc[0] == "n/a"
+    assert "not one of the paper's networks" in c["reason"].iloc[0]
