@@ -710,7 +710,7 @@ def _measure(
         first, last = _span(r, claim.group)
         return (
             t.slope, t.slope_low, t.slope_high, int(t.n),
-            f"slope per {r.unit} over {first:g}-{last:g}",
+            f"slope per {r.unit} over {first:.3g}-{last:.3g}",
         )  # fmt: skip
     if claim.kind == "crossing":
         x, y, ylo, yhi = _curve(r, claim)
