@@ -798,7 +798,7 @@ def judge_all(
 #: one row with judgement "n/a").
 TABLE2_COLUMNS: tuple[str, ...] = (
     "experiment", "title", "section", "model", "group", "claim_section", "statement", "quote",
-    "kind", "paper_value", "tolerance", "tol_low", "tol_high", "measured", "ours", "value",
+    "kind", "paper_value", "tolerance", "why", "tol_low", "tol_high", "measured", "ours", "value",
     "low", "high", "n", "judgement", "reason", "verdict", "family", "paper_family",
     "family_agree",
 )  # fmt: skip
@@ -868,6 +868,7 @@ def table2(
                         "kind": c.kind,
                         "paper_value": c.paper_value,
                         "tolerance": c.tolerance(),
+                        "why": c.why,
                         "tol_low": c.low,
                         "tol_high": c.high,
                         "measured": j.measured,
