@@ -172,6 +172,8 @@ def generate(
     if store and compression is not None:
         raise SimlensValueError("compression: applies to .h5 files only (a .zarr is compressed)")
     controls = {k: v for k, v in controls.items() if v is not None}
+    # Both samplers' default, spelled out as the CLI does: one fingerprint either way.
+    controls.setdefault("psf_scale", 1.0)
     spec = _Spec(
         path=os.fspath(path),
         n=int(n),

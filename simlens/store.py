@@ -49,10 +49,12 @@ __all__ = [
     "create_store",
     "fingerprint_difference",
     "is_store_path",
+    "iter_truth",
     "missing_shards",
     "open_store",
     "read_manifest",
     "read_store_info",
+    "read_truth_part",
     "shard_bounds",
     "store_bytes",
     "verify_shard",
@@ -135,9 +137,9 @@ def create_store(
         raise SimlensValueError(f"n and shard_size: expected >= 1, got {n} and {shard_size}")
     n_shards = -(-n // shard_size)
     root.mkdir()
+    group = zarr.open_group(store=str(root), mode="w-", zarr_format=3)
     for sub in ("truth", "done"):
         (root / sub).mkdir()
-    group = zarr.open_group(store=str(root), mode="w", zarr_format=3)
     group.attrs.update(
         {
             "format": STORE_FORMAT,
@@ -403,11 +405,31 @@ def read_store_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def read_truth_part(path: str | os.PathLike[str], k: int) -> pd.DataFrame:
+    """Truth rows of shard ``k``, with the dtypes they were written with.
+
+    pandas >= 3 reads a Parquet string column as ``str``; columns written as ``object`` (as
+    the samplers make them, and as an HDF5 set returns them) are given back as ``object``.
+    """
+    import pyarrow.parquet as pq
+
+    file = Path(path) / _truth_name(k)
+    table = pq.read_table(file)
+    frame = table.to_pandas()
+    pandas_meta = table.schema.pandas_metadata or {}
+    for column in pandas_meta.get("columns", []):
+        name = column.get("name")
+        if column.get("numpy_type") == "object" and name in frame.columns:
+            values = frame[name].astype(object)
+            frame[name] = values.where(values.notna(), None)
+    return frame.reset_index(drop=True)
+
+
 def iter_truth(path: str | os.PathLike[str]) -> Iterator[pd.DataFrame]:
-    """The truth parts, shard by shard, in object order."""
+    """The truth parts, shard by shard, in object order (:func:`read_truth_part`)."""
     root = Path(path)
     for k in range(int(read_manifest(root)["n_shards"])):
-        yield pd.read_parquet(root / _truth_name(k), engine="pyarrow")
+        yield read_truth_part(root, k)
 
 
 def open_store(path: str | os.PathLike[str]) -> tuple[ZarrImages, pd.DataFrame, dict, tuple]:
