@@ -295,8 +295,8 @@ def _generate(args: argparse.Namespace) -> int:
         controls["detectable"] = True
 
     from simlens.cluster import dask_client
-    from simlens.generation import generate
     from simlens.dataset import read_info
+    from simlens.generation import generate
     from simlens.store import is_store_path, store_bytes
 
     store = is_store_path(args.out)
@@ -325,7 +325,8 @@ def _generate(args: argparse.Namespace) -> int:
             **controls,
         )
     info = read_info(args.out)
-    what = f"{args.n} {args.kind} images ({info['npix']}x{info['npix']} px, {''.join(info['bands'])})"
+    bands = "".join(info["bands"])
+    what = f"{args.n} {args.kind} images ({info['npix']}x{info['npix']} px, {bands})"
     if store:
         raw = args.n * info["npix"] ** 2 * len(info["bands"]) * 4
         ratio = store_bytes(args.out)["images"] / raw

@@ -220,8 +220,8 @@ def _generate_store(
     from simlens.cluster import map_chunks
     from simlens.store import (
         create_store,
-        finish_store,
         fingerprint_difference,
+        finish_store,
         read_manifest,
         remove_store,
     )

@@ -327,12 +327,16 @@ def _missing_message(root: Path, missing: list[tuple[int, str]]) -> str:
 
 def fingerprint_difference(stored: dict[str, Any], requested: dict[str, Any]) -> list[str]:
     """Names of the fingerprint entries that differ (``"seed (stored 1, requested 2)"``)."""
+
+    def short(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 60 else text[:57] + "..."
+
     out = []
     for key in sorted(set(stored) | set(requested)):
         a, b = stored.get(key), requested.get(key)
-        if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
-            short = (lambda v: v if len(v) <= 60 else v[:57] + "...")
-            out.append(f"{key} (stored {short(json.dumps(a))}, requested {short(json.dumps(b))})")
+        if short(a) != short(b) or json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True):
+            out.append(f"{key} (stored {short(a)}, requested {short(b)})")
     return out
 
 
@@ -354,7 +358,7 @@ class ZarrImages(LazyImages):
 
     def _get(self, key: Any) -> np.ndarray:
         if isinstance(key, int | np.integer | slice):
-            return np.asarray(self.zarr[key])
+            return np.asarray(self.zarr[int(key) if isinstance(key, np.integer) else key])
         index = np.arange(len(self))[key]
         if index.size == 0:
             return np.empty((0, *self.shape[1:]), dtype=self.dtype)
@@ -385,7 +389,9 @@ def read_store_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     import zarr
 
     manifest = read_manifest(path)
-    attrs = zarr.open_group(store=os.fspath(path), mode="r", zarr_format=3).attrs
+    attrs: dict[str, Any] = dict(
+        zarr.open_group(store=os.fspath(path), mode="r", zarr_format=3).attrs
+    )
     return {
         "format": STORE_FORMAT,
         "format_version": int(attrs["format_version"]),

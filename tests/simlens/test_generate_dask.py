@@ -78,11 +78,12 @@ def test_scheduler_that_does_not_answer(
     assert main([*argv, "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert time.monotonic() - t0 < 30
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--scheduler" in err[0] and "tcp://127.0.0.1:9" in err[0]
+    assert len(err) == 1
+    assert "--scheduler" in err[0]
+    assert "tcp://127.0.0.1:9" in err[0]
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(SimlensValueError, match="workers"):
-        with simlens.cluster.dask_client(0):
-            pass
+    with pytest.raises(SimlensValueError, match="workers"), simlens.cluster.dask_client(0):
+        pass
 
 
 def _cli(out: Path, *extra: str) -> list[str]:

@@ -45,15 +45,21 @@ def test_store_layout_follows_the_contract(sets: dict[str, Path]) -> None:
     root = sets["z8.zarr"]
     group = zarr.open_group(store=str(root), mode="r")
     attrs = dict(group.attrs)
-    assert attrs["format"] == "simlens-zarr" and attrs["format_version"] == 1
+    assert attrs["format"] == "simlens-zarr"
+    assert attrs["format_version"] == 1
     assert (attrs["n"], attrs["npix"], attrs["shard_size"], attrs["n_shards"]) == (N, NPIX, 8, 3)
     assert attrs["bands"] == ["g", "r", "i", "z"]
     provenance = json.loads(attrs["provenance"])
-    assert provenance["seed"] == SEED and provenance["kind"] == "lens" and provenance["n"] == N
-    assert "version" in provenance and "survey" in provenance
+    assert provenance["seed"] == SEED
+    assert provenance["kind"] == "lens"
+    assert provenance["n"] == N
+    assert "version" in provenance
+    assert "survey" in provenance
     images = group["images"]
-    assert images.dtype == np.float32 and images.shape == (N, NPIX, NPIX, 4)
-    assert images.shards == (8, NPIX, NPIX, 4) and images.chunks == (1, NPIX, NPIX, 4)
+    assert images.dtype == np.float32
+    assert images.shape == (N, NPIX, NPIX, 4)
+    assert images.shards == (8, NPIX, NPIX, 4)
+    assert images.chunks == (1, NPIX, NPIX, 4)
     parts = sorted(p.name for p in (root / "truth").iterdir())
     assert parts == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     part = pd.read_parquet(root / "truth" / "part-00001.parquet")
@@ -74,7 +80,8 @@ def test_zarr_equals_h5_bit_for_bit_for_any_chunk(sets: dict[str, Path]) -> None
         assert np.array_equal(bits(np.asarray(ds.images)), bits(ref.images))
         pd.testing.assert_frame_equal(ds.truth, ref.truth, check_exact=True)
         assert ds.bands == ref.bands
-        assert ds.meta["seed"] == ref.meta["seed"] and ds.meta["controls"] == ref.meta["controls"]
+        assert ds.meta["seed"] == ref.meta["seed"]
+        assert ds.meta["controls"] == ref.meta["controls"]
     # the rows are those of the library call with the same seed
     sim = simlens.Simulator(npix=NPIX)
     pd.testing.assert_frame_equal(
@@ -92,7 +99,8 @@ def test_lazy_store_images_index_and_dask(sets: dict[str, Path]) -> None:
     assert dask_images.chunks[0] == (8, 8, 8)
     assert float(dask_images.sum().compute()) == pytest.approx(float(full.sum(dtype=np.float64)))
     eager = simlens.load(sets["z8.zarr"], lazy=False)
-    assert not eager.lazy and np.array_equal(eager.images, full)
+    assert not eager.lazy
+    assert np.array_equal(eager.images, full)
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -127,7 +135,8 @@ def test_missing_and_truncated_shards_are_refused_by_name(
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF
     shard.write_bytes(bytes(data))
-    assert not verify_shard(flipped, 0) and verify_shard(flipped, 1)
+    assert not verify_shard(flipped, 0)
+    assert verify_shard(flipped, 1)
     assert [k for k, _ in missing_shards(flipped, checksum=True)] == [0]
 
 
@@ -169,7 +178,8 @@ def test_bad_generate_input_writes_nothing(
 ) -> None:
     assert main(_gen(tmp_path / "s.zarr", *extra)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and names in err[0]
+    assert len(err) == 1
+    assert names in err[0]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,7 +206,8 @@ def test_resume_with_another_configuration_is_refused(
 
     assert resume(seed=6) == 2
     err = capsys.readouterr().err
-    assert "differs in seed (stored 5, requested 6)" in err and len(err.strip().splitlines()) == 1
+    assert "differs in seed (stored 5, requested 6)" in err
+    assert len(err.strip().splitlines()) == 1
     assert resume(theta="1.0:2.5") == 2
     assert "differs in controls" in capsys.readouterr().err
     assert resume(chunk=16) == 2
