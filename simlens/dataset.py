@@ -407,7 +407,17 @@ class Dataset:
         -------
         pathlib.Path
             The path written.
+
+        A path ending in ``.zarr`` writes a sharded Zarr store instead
+        (:func:`simlens.store.save_store`, 256 images per shard; ``compression`` does not
+        apply: a store is always compressed losslessly).
         """
+        from simlens.store import is_store_path, save_store
+
+        if is_store_path(path):
+            if compression is not None:
+                raise SimlensValueError("compression: applies to .h5 files, not a .zarr store")
+            return save_store(self, path, overwrite=overwrite)
         with DatasetWriter(
             path,
             self.npix,
@@ -518,6 +528,11 @@ class DatasetWriter:
     ) -> None:
         import h5py
 
+        if os.fspath(path).rstrip("/").endswith(".zarr"):
+            raise SimlensValueError(
+                f"path: {os.fspath(path)!r}: DatasetWriter writes HDF5 sets; write a .zarr store "
+                "with simlens.generate or Dataset.save"
+            )
         if isinstance(npix, bool) or not isinstance(npix, int | np.integer) or npix <= 0:
             raise SimlensValueError(f"npix: expected a positive integer, got {npix!r}")
         if compression not in _COMPRESSIONS:

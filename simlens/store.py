@@ -55,6 +55,7 @@ __all__ = [
     "read_manifest",
     "read_store_info",
     "read_truth_part",
+    "save_store",
     "shard_bounds",
     "store_bytes",
     "verify_shard",
@@ -243,6 +244,62 @@ def remove_store(path: str | os.PathLike[str]) -> None:
             f"path: {str(root)!r} is a directory but not a simlens store; not removed"
         )
     shutil.rmtree(root)
+
+
+def save_store(
+    dataset: Any,
+    path: str | os.PathLike[str],
+    *,
+    shard_size: int = 256,
+    overwrite: bool | None = None,
+) -> Path:
+    """Write an in-memory (or lazily loaded) :class:`simlens.Dataset` to a new store.
+
+    Used by :meth:`simlens.Dataset.save` for a ``.zarr`` path. The fingerprint is the set's
+    ``meta`` (such a store cannot be resumed by ``simlens generate``). An existing ``path`` is
+    replaced only if ``overwrite`` allows it (None: :func:`probe.safe_io.overwrite_default`),
+    and only if it is a simlens store.
+    """
+    from probe.safe_io import OutputExistsError, _acquire, overwrite_default
+
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise SimlensValueError(
+            f"path: {str(root)!r} is a file; a .zarr set is a directory (a Zarr store)"
+        )
+    if not root.parent.is_dir():
+        raise FileNotFoundError(f"path: directory {str(root.parent)!r} does not exist")
+    if len(dataset) == 0:
+        raise SimlensValueError("dataset: a .zarr store needs at least one image")
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise SimlensValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
+    allow = overwrite_default() if overwrite is None else bool(overwrite)
+    if root.exists() and not allow:
+        raise OutputExistsError(f"{root}: exists; pass --overwrite (overwrite=True) to replace it")
+    lock = _acquire(root)
+    try:
+        if root.exists():
+            remove_store(root)
+        n = len(dataset)
+        create_store(
+            root,
+            n=n,
+            npix=dataset.npix,
+            bands=dataset.bands,
+            shard_size=shard_size,
+            columns=[str(c) for c in dataset.truth.columns],
+            provenance=dataset.meta,
+            fingerprint={"meta": dataset.meta, "shard_size": shard_size},
+        )
+        for k in range(-(-n // shard_size)):
+            start, stop = shard_bounds(n, shard_size, k)
+            write_shard(
+                root, k, np.asarray(dataset.images[start:stop]), dataset.truth.iloc[start:stop]
+            )
+        finish_store(root)
+    finally:
+        lock.unlink(missing_ok=True)
+    return root
 
 
 # --------------------------------------------------------------------------- checking

@@ -242,3 +242,14 @@ def test_info_reads_a_store(sets: dict[str, Path], capsys: pytest.CaptureFixture
     assert (info["n"], info["npix"], info["n_shards"], info["shard_size"]) == (N, NPIX, 3, 8)
     assert info["labels"] == {"1": N}
     assert os.fspath(sets["z8.zarr"]) == info["path"]
+
+
+def test_dataset_save_writes_a_store(sets: dict[str, Path], tmp_path: Path) -> None:
+    ref = simlens.load(sets["h5_16.h5"])
+    out = ref.save(tmp_path / "saved.zarr")
+    back = simlens.load(out)
+    assert back.equals(ref)  # images bit for bit, truth values and dtypes, bands, meta
+    assert zarr.open_group(store=str(out), mode="r").attrs["n_shards"] == 1
+    with pytest.raises(SimlensValueError, match="DatasetWriter writes HDF5"):
+        simlens.DatasetWriter(tmp_path / "w.zarr", 16, ("g", "r", "i", "z"))
+    assert not (tmp_path / "w.zarr").exists()
