@@ -15,6 +15,8 @@ Examples
     simlens show set.h5 --out sheet.png --n 16
     simlens fits set.h5 --index 0 --out system0.fits
     simlens generate --kind field --n 1000 --seed 2 --out field.h5
+    simlens generate --n 100000 --seed 3 --workers 2 --out big.zarr    # sharded, on Dask
+    simlens generate --n 100000 --seed 3 --workers 2 --out big.zarr --resume   # after a kill
     simlens inject --cutouts cutouts/ --out injected.h5 --psf-fwhm 1.1,0.95,0.9,0.85 --seed 3
 """
 
