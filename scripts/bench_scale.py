@@ -9,7 +9,10 @@ scheduler, nannies and workers: the sum of their RSS, sampled every 0.1 s with p
    ``--workers 1`` (the in-process path) and ``--workers 2`` (a LocalCluster): speed-up;
 2. the same chunk function (:func:`simlens.generation._shard_task`, the same shards of the same
    store) run by a plain ``concurrent.futures.ProcessPoolExecutor`` of 2 processes: Dask's
-   overhead = (Dask wall - pool wall) / pool wall (target <= 10%);
+   overhead = (Dask wall - pool wall) / pool wall (target <= 10%). The pool is Python's default
+   (fork on Linux: its processes inherit the driver's imports and simulator), Dask's workers are
+   spawned and import and build their own, so the fixed cost (~20-30 s on a loaded 2-core VM,
+   cluster start, worker warm-up and close) counts against Dask: it matters at small N only;
 3. generation of ``--n-large`` lenses with 2 workers: peak memory flat in N (target within
    20% of the ``--n`` run, both under 1.5 GB);
 4. store size per image against the uncompressed float32 size (lossless Blosc-zstd);

@@ -132,3 +132,17 @@ def test_kill_9_then_resume_gives_the_uninterrupted_store(tmp_path: Path) -> Non
         pd.testing.assert_frame_equal(
             pd.read_parquet(killed / "truth" / part.name), pd.read_parquet(part)
         )
+
+
+def test_a_cluster_prints_its_dashboard_and_serves_it(capsys: pytest.CaptureFixture) -> None:
+    import urllib.request
+
+    from simlens.cluster import dask_client
+
+    with dask_client(2) as c:
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith("dask dashboard: http://")
+        link = line.split(": ", 1)[1]
+        assert link == c.dashboard_link  # type: ignore[union-attr]
+        with urllib.request.urlopen(link, timeout=20) as page:  # bokeh serves it
+            assert page.status == 200
