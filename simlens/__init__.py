@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .dataset import Dataset, DatasetWriter, load
 from .errors import SimlensError, SimlensKeyError, SimlensValueError
+from .generation import generate
 from .provenance import package_version
 from .simulator import Simulator
 from .survey import Band, Survey, available_surveys, load_survey
@@ -31,6 +32,7 @@ __all__ = [
     "Survey",
     "__version__",
     "available_surveys",
+    "generate",
     "load",
     "load_survey",
 ]

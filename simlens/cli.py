@@ -15,6 +15,8 @@ Examples
     simlens show set.h5 --out sheet.png --n 16
     simlens fits set.h5 --index 0 --out system0.fits
     simlens generate --kind field --n 1000 --seed 2 --out field.h5
+    simlens generate --n 100000 --seed 3 --workers 2 --out big.zarr    # sharded, on Dask
+    simlens generate --n 100000 --seed 3 --workers 2 --out big.zarr --resume   # after a kill
     simlens inject --cutouts cutouts/ --out injected.h5 --psf-fwhm 1.1,0.95,0.9,0.85 --seed 3
 """
 
@@ -83,11 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser(
         "generate",
-        help="simulate a set and write it to an HDF5 file",
+        help="simulate a set and write it to an HDF5 file or a Zarr store",
         description=(
-            "Simulate N images of one kind and stream them to an HDF5 set. Controls take a "
-            "number (fixed) or lo:hi (uniform). The same --seed gives the same set whatever "
-            "--chunk is: the truth table is drawn first, then rendered chunk by chunk."
+            "Simulate N images of one kind and stream them to an HDF5 set (.h5) or a sharded "
+            "Zarr store (.zarr, one shard per chunk, written by the workers; --resume "
+            "finishes a killed run). Controls take a number (fixed) or lo:hi (uniform). The "
+            "same --seed gives the same set whatever --chunk, --workers or --scheduler: each "
+            "chunk is rows k*chunk.. of the seed's sequence, sampled and rendered on its own."
         ),
     )
     gen.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
@@ -123,14 +127,34 @@ def _parser() -> argparse.ArgumentParser:
         help="EPL power-law mass slope, in [1.2, 2.8] (default 2, the SIE); lens",
     )
     gen.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
-    gen.add_argument("--chunk", type=positive_int, default=256, help="images per chunk (256)")
     gen.add_argument(
-        "--workers", type=positive_int, default=1, help="rendering processes (1); same output"
+        "--chunk",
+        type=positive_int,
+        default=256,
+        help="images per task, and per shard of a .zarr store (256); same output",
+    )
+    gen.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="Dask worker processes on this machine (1: no cluster, in-process); same output",
+    )
+    gen.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster (tcp://host:8786, e.g. dask-jobqueue's)",
+    )
+    gen.add_argument(
+        "--resume",
+        action="store_true",
+        help=".zarr: finish a killed run (keeps verified shards; same configuration required)",
     )
     gen.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     gen.add_argument("--no-noise", action="store_true", help="render without noise")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.add_argument("--out", type=output_file, required=True, help="output .h5 file")
+    gen.add_argument(
+        "--out", type=_output_set, required=True, help="output .h5 file or .zarr store"
+    )
 
     inj = sub.add_parser(
         "inject",
@@ -196,6 +220,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_set(text: str) -> Path:
+    """An output set: a ``.zarr`` store (a directory, possibly there already) or a file."""
+    from probe.cli_paths import output_dir
+
+    if text.rstrip("/").endswith(".zarr"):
+        path = Path(text).expanduser()
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is a file; a .zarr set is a directory (a Zarr store)"
+            )
+        return output_dir(text)
+    return output_file(text)
+
+
 def _fwhm_list(text: str) -> list[float]:
     try:
         values = [float(p) for p in text.split(",")]
@@ -229,10 +267,6 @@ def _simulator(survey: str, npix: int) -> Any:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from simlens.dataset import DatasetWriter
-
     if args.kind not in KINDS:
         raise _BadInput(f"--kind: expected one of {', '.join(KINDS)}, got {args.kind!r}")
     if args.kind != "lens":
@@ -262,48 +296,48 @@ def _generate(args: argparse.Namespace) -> int:
             raise _BadInput(f"--detectable: applies to --kind lens only, not {args.kind!r}")
         controls["detectable"] = True
 
-    sim = _simulator(args.survey, args.npix)
+    from simlens.cluster import dask_client
+    from simlens.dataset import read_info
+    from simlens.generation import generate
+    from simlens.store import is_store_path, store_bytes
 
-    # Rows s..s+chunk of the seed's sequence (block seeding: the same objects whatever the
-    # chunk size); sampling and rendering both stream, so memory stays bounded.
-    def sample(start: int, count: int) -> Any:
-        if args.kind == "lens":
-            return sim.sample_lenses(count, rng=args.seed, start=start, **controls)
-        return sim.sample_nonlenses(count, rng=args.seed, kind=args.kind, start=start, **controls)
-
-    # Validate every control before anything is written (bad input writes nothing).
-    sample(0, 1)
-    # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
-    meta = sim.provenance(
-        seed=args.seed,
-        kind=args.kind,
-        controls={k: v for k, v in controls.items() if v is not None},
-        noise=not args.no_noise,
-        n=args.n,
-    )
-    npix = int(getattr(sim, "npix", args.npix))
+    store = is_store_path(args.out)
+    if args.resume and not store:
+        raise _BadInput("--resume: applies to a .zarr store only, not an .h5 file")
+    if args.resume and args.overwrite:
+        raise _BadInput("--resume and --overwrite: choose one (resume keeps finished shards)")
+    if store and args.compression != "none":
+        raise _BadInput("--compression: applies to .h5 outputs (a .zarr store is compressed)")
     compression = None if args.compression == "none" else args.compression
-    if compression is None:  # compressed sizes cannot be told in advance
-        from probe.safe_io import check_free_space
-
-        # float32 pixels plus ~2 kB of truth per image (174 columns, the compound copy)
-        estimate = args.n * (npix * npix * len(sim.bands) * 4 + 2_500)
-        check_free_space(args.out, estimate, what=f"({args.n} images)")
-    with (
-        DatasetWriter(
-            args.out, npix, sim.bands, meta, compression=compression, expected_n=args.n
-        ) as writer,
-        tqdm(total=args.n, unit="img", desc="simulating", disable=args.quiet) as bar,
-    ):
-        for start in range(0, args.n, args.chunk):
-            rows = sample(start, min(args.chunk, args.n - start))
-            # Rendering is per row (each row's own seed): workers change speed, not pixels.
-            parallel = {"workers": args.workers} if args.workers > 1 else {}
-            writer.append(sim.render(rows, noise=not args.no_noise, **parallel), rows)
-            bar.update(len(rows))
-    print(
-        f"wrote {args.n} {args.kind} images ({npix}x{npix} px, {''.join(sim.bands)}) to {args.out}"
-    )
+    with dask_client(args.workers, args.scheduler, quiet=args.quiet) as client:
+        generate(
+            args.out,
+            args.n,
+            kind=args.kind,
+            survey=args.survey,
+            npix=args.npix,
+            seed=args.seed,
+            chunk=args.chunk,
+            noise=not args.no_noise,
+            compression=compression,
+            client=client,
+            resume=args.resume,
+            progress=not args.quiet,
+            _factory=_simulator,
+            **controls,
+        )
+    info = read_info(args.out)
+    bands = "".join(info["bands"])
+    what = f"{args.n} {args.kind} images ({info['npix']}x{info['npix']} px, {bands})"
+    if store:
+        raw = args.n * info["npix"] ** 2 * len(info["bands"]) * 4
+        ratio = store_bytes(args.out)["images"] / raw
+        print(
+            f"wrote {what} to {args.out}: {info['n_shards']} shards of {args.chunk}, images "
+            f"{ratio:.3f} of their float32 size (Blosc-zstd, lossless)"
+        )
+    else:
+        print(f"wrote {what} to {args.out}")
     return EXIT_OK
 
 

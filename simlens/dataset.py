@@ -407,7 +407,17 @@ class Dataset:
         -------
         pathlib.Path
             The path written.
+
+        A path ending in ``.zarr`` writes a sharded Zarr store instead
+        (:func:`simlens.store.save_store`, 256 images per shard; ``compression`` does not
+        apply: a store is always compressed losslessly).
         """
+        from simlens.store import is_store_path, save_store
+
+        if is_store_path(path):
+            if compression is not None:
+                raise SimlensValueError("compression: applies to .h5 files, not a .zarr store")
+            return save_store(self, path, overwrite=overwrite)
         with DatasetWriter(
             path,
             self.npix,
@@ -518,6 +528,11 @@ class DatasetWriter:
     ) -> None:
         import h5py
 
+        if os.fspath(path).rstrip("/").endswith(".zarr"):
+            raise SimlensValueError(
+                f"path: {os.fspath(path)!r}: DatasetWriter writes HDF5 sets; write a .zarr store "
+                "with simlens.generate or Dataset.save"
+            )
         if isinstance(npix, bool) or not isinstance(npix, int | np.integer) or npix <= 0:
             raise SimlensValueError(f"npix: expected a positive integer, got {npix!r}")
         if compression not in _COMPRESSIONS:
@@ -924,8 +939,13 @@ def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         ``format``, ``format_version``, ``n``, ``npix``, ``bands`` (tuple), ``meta`` (the set's
         provenance), ``writer`` (provenance of the writing code), ``created_utc``,
-        ``compression``, ``columns`` (truth column names).
+        ``compression``, ``columns`` (truth column names). A ``.zarr`` store
+        (:mod:`simlens.store`) gives the same keys plus ``shard_size`` and ``n_shards``.
     """
+    from simlens.store import is_store_path, read_store_info
+
+    if is_store_path(path):
+        return read_store_info(path)
     with _open_checked(path) as f:
         return {
             "format": FORMAT_NAME,
@@ -942,25 +962,39 @@ def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 @_names_damaged_file
-def load(path: str | os.PathLike[str], *, lazy: bool = False) -> Dataset:
-    """Read a set written by :meth:`Dataset.save` or :class:`DatasetWriter`.
+def load(path: str | os.PathLike[str], *, lazy: bool | None = None) -> Dataset:
+    """Read a set written by :meth:`Dataset.save`, :class:`DatasetWriter` or
+    :func:`simlens.generate` (an ``.h5`` file or a sharded ``.zarr`` store).
 
     Parameters
     ----------
     path : str or path-like
-        The ``.h5`` file.
-    lazy : bool
+        The ``.h5`` file, or the ``.zarr`` store (:mod:`simlens.store`).
+    lazy : bool, optional
         If True, ``images`` is a :class:`LazyImages` that reads images from the file on
         access (the truth table is read at once): use it for sets larger than memory. Call
-        ``ds.close()`` when done, or let garbage collection close the file.
+        ``ds.close()`` when done, or let garbage collection close the file. Default: lazy
+        for a ``.zarr`` store (images a :class:`simlens.store.ZarrImages`, zarr-backed, with
+        ``.to_dask()``), in memory for an ``.h5`` file.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     SimlensValueError
-        If the file is not a simlens set or has a newer format version.
+        If the file is not a simlens set or has a newer format version, or a store has a
+        missing or truncated shard (named).
     """
+    from simlens.store import is_store_path, open_store
+
+    if is_store_path(path):
+        zimages, truth, meta, bands = open_store(path)
+        return Dataset(
+            images=zimages if lazy is None or lazy else np.asarray(zimages),
+            truth=truth,
+            meta=meta,
+            bands=bands,
+        )
     if lazy:
         images = LazyImages(path)
         truth = _read_truth(images._file)

@@ -182,9 +182,25 @@ def test_generate_is_independent_of_chunk_size(tmp_path: Path, fake: list[FakeSi
         assert other.equals(sets[0])
 
 
-def test_generate_passes_workers(tmp_path: Path, fake: list[FakeSimulator]) -> None:
+def test_generate_passes_workers(
+    tmp_path: Path, fake: list[FakeSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --workers N is a Dask LocalCluster of N processes (tests/simlens/test_generate_dask.py
+    # runs one on the real simulator); here: the flag reaches the cluster factory.
+    import contextlib
+
+    import simlens.cluster
+
+    asked: list[tuple[Any, ...]] = []
+
+    @contextlib.contextmanager
+    def no_cluster(workers: int, scheduler: Any, quiet: bool = False) -> Any:
+        asked.append((workers, scheduler))
+        yield None
+
+    monkeypatch.setattr(simlens.cluster, "dask_client", no_cluster)
     assert generate(tmp_path / "a.h5", "--workers", "3") == 0
-    assert fake[0].workers == 3
+    assert asked == [(3, None)]
     assert generate(tmp_path / "b.h5") == 0
     assert load(tmp_path / "a.h5").equals(load(tmp_path / "b.h5"))
 
