@@ -101,10 +101,19 @@ class ImageSet:
             With ``check``, "images contain NaN at index 3" for the first non-finite image.
         """
 
+        return self.combine_leaves(self.leaf_digests(check=check))
+
+    def leaf_digests(self, *, check: bool = True, offset: int = 0) -> list[bytes]:
+        """SHA-256 of each leaf of ``HASH_LEAF`` images, in order (see :meth:`hash_pixels`).
+
+        ``offset`` is the index of this set's first image in a larger set (for messages); a
+        chunk of a larger set that starts at a multiple of ``HASH_LEAF`` has the same leaves.
+        """
+
         def leaf(start: int) -> bytes:
             raw = np.ascontiguousarray(self._source[start : min(start + HASH_LEAF, self.n)])
             if check:
-                self.check_finite(raw, start)
+                self.check_finite(raw, offset + start)
             return hashlib.sha256(raw.data.cast("B")).digest()
 
         starts = range(0, self.n, HASH_LEAF)
@@ -112,9 +121,12 @@ class ImageSet:
             # hashlib and numpy release the GIL on large buffers; map keeps the leaves in order,
             # so the first non-finite image is the one reported.
             with ThreadPoolExecutor(max_workers=min(len(starts), _HASH_THREADS)) as pool:
-                leaves = list(pool.map(leaf, starts))
-        else:  # h5py and memmaps are read serially
-            leaves = [leaf(s) for s in starts]
+                return list(pool.map(leaf, starts))
+        # h5py and memmaps are read serially
+        return [leaf(s) for s in starts]
+
+    def combine_leaves(self, leaves: list[bytes]) -> str:
+        """The set's hash from its leaf digests (all of them, in order)."""
         digest = hashlib.sha256()
         digest.update(f"{self.dtype.str}{self.n}{self.image_shape}".encode())
         for d in leaves:
