@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
 
     b = sub.add_parser("bin", parents=[common], help="score binned by a truth column")
-    b.add_argument("--data", required=True, help="HDF5 image set")
+    b.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     b.add_argument("--by", required=True, help="truth column to bin by (e.g. theta_E)")
     b.add_argument("--bins", type=positive_int, default=30, help="number of uniform bins")
     b.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="binning range")
@@ -163,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     s = sub.add_parser("sweep", parents=[common], help="score under a perturbation")
-    s.add_argument("--data", required=True, help="HDF5 image set")
+    s.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     s.add_argument("--perturber", required=True, help="blur, noise, color, annulus, disk, ...")
     s.add_argument("--values", required=True, help="start:stop:step or a,b,c")
 
@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
     sel.add_argument("--thresholds", default="0.5,0.9,0.99", help="a,b,c (found: p >= t)")
     sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
-    sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
+    sel.add_argument("--data", help="HDF5 set or .zarr store (default: simulate with --survey)")
     sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
     sel.add_argument("--n", type=positive_int, default=1000, help="lenses to simulate")
     sel.add_argument(
@@ -239,7 +239,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
     c.add_argument("--out", required=True, type=output_dir, help="report directory")
     c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
-    c.add_argument("--data", help="saved HDF5 set used by every expectation instead of simulating")
+    c.add_argument(
+        "--data",
+        help="saved HDF5 set or .zarr store used by every expectation instead of simulating",
+    )
     cache = c.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir",

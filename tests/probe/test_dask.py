@@ -219,3 +219,19 @@ def test_zarr_store_errors(tmp_path):
     (store / "images" / "c" / "3" / "0" / "0" / "0").unlink()
     with pytest.raises(ProbeValueError, match="shard 3 is missing its images"):
         load_zarr(store)
+
+
+def test_gate_equals_serial(client):
+    from probe.gate import run_gate
+    from probe.suite import Suite
+    from tests.probe import test_gate as tg
+
+    cloudpickle.register_pickle_by_value(tg)
+    suite = Suite.from_dict(tg.suite_doc())
+    a = run_gate(tg.dim_ring_model, suite, baseline=tg.ring_model, simulator=tg.RingSim())
+    b = run_gate(tg.dim_ring_model, suite, baseline=tg.ring_model, simulator=tg.RingSim(),
+                 client=client, chunk_size=64)  # fmt: skip
+    assert a.passed == b.passed
+    assert len(a.outcomes) == len(b.outcomes)
+    for x, y in zip(a.outcomes, b.outcomes):
+        pd.testing.assert_frame_equal(x.table, y.table, check_exact=True)
