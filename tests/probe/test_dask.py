@@ -235,3 +235,19 @@ def test_gate_equals_serial(client):
     assert len(a.outcomes) == len(b.outcomes)
     for x, y in zip(a.outcomes, b.outcomes):
         pd.testing.assert_frame_equal(x.table, y.table, check_exact=True)
+
+
+def test_study_equals_serial(client):
+    from probe import study
+    from tests.probe import test_study as ts
+
+    cloudpickle.register_pickle_by_value(ts)
+    cfg = study.StudyConfig(
+        sizes=ts.TINY, seed=5, progress=False, experiments=("color", "psf", "mag_source_g")
+    )
+    models = [study.StudyModel("A", ts.ring_model)]
+    a = study.run_study(ts.FakeSim(), models, config=cfg)
+    b = study.run_study(ts.FakeSim(), models, config=cfg, client=client, chunk_size=64)
+    assert a.results.keys() == b.results.keys()
+    for key in a.results:
+        pd.testing.assert_frame_equal(a.results[key].table, b.results[key].table, check_exact=True)
