@@ -119,8 +119,19 @@ def chunk_map(
 
     if client is None:
         return [fn(*t) for t in tqdm(tasks, desc=desc, unit="chunk", disable=not progress)]
-    from distributed import as_completed
+    from distributed import Future, as_completed
 
+    if tasks:
+        # An argument every task shares (the model, the simulator) is sent to the workers
+        # once, not pickled into every task.
+        first = tasks[0]
+        shared = {
+            i: client.scatter([v], broadcast=True, hash=False)[0]
+            for i, v in enumerate(first)
+            if not isinstance(v, int | float | str | bytes | Future | type(None))
+            and all(t[i] is v for t in tasks[1:])
+        }
+        tasks = [tuple(shared.get(i, v) for i, v in enumerate(t)) for t in tasks]
     futures = [client.submit(fn, *t, pure=False) for t in tasks]
     try:
         for done in tqdm(
