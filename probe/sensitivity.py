@@ -189,7 +189,8 @@ class Probe:
         with cloudpickle.
     chunk_size : int, optional
         Images (or re-simulated systems) per chunk task on a cluster, rounded up to a multiple
-        of ``probe.rng.BLOCK`` (default 1024). Results do not depend on it.
+        of ``probe.rng.BLOCK`` (default: a ``.zarr`` set's shard size, else 1024). Results do
+        not depend on it.
     """
 
     def __init__(
@@ -212,6 +213,7 @@ class Probe:
 
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
+        self._chunk_given = chunk_size is not None
         self.client = client
         self.adapter = ModelAdapter(
             model,
@@ -251,6 +253,16 @@ class Probe:
         image_set = ImageSet(images, channels_first=self.channels_first)
         return self._baseline(image_set, _Timer(), client)[0].copy()
 
+    def _chunk_for(self, image_set: ImageSet) -> int:
+        """The chunk size given, else a sharded zarr set's shard (so a task reads whole
+        shards), else the default."""
+        from probe.chunks import check_chunk_size
+
+        shards = getattr(image_set._source, "shards", None)
+        if self._chunk_given or not shards:
+            return self.chunk_size
+        return check_chunk_size(int(shards[0]))
+
     def _client(self, client: Any) -> Any:
         return client if client is not None else self.client
 
@@ -266,7 +278,7 @@ class Probe:
             with timer("inference"):
                 p, data_hash = distributed_baseline(
                     image_set, self._model_spec, client, batch_size=self.batch_size,
-                    chunk_size=self.chunk_size, progress=self.progress,
+                    chunk_size=self._chunk_for(image_set), progress=self.progress,
                 )  # fmt: skip
             return self._remember(data_hash, p)
         if self._cache or not image_set.in_memory:
@@ -592,7 +604,7 @@ class Probe:
             with timer("inference"):
                 p_all = distributed_sweep(
                     image_set, self._model_spec, client, perturbers, base, entropy,
-                    batch_size=self.batch_size, chunk_size=self.chunk_size,
+                    batch_size=self.batch_size, chunk_size=self._chunk_for(image_set),
                     progress=self.progress,
                 )  # fmt: skip
         else:
