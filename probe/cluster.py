@@ -209,8 +209,10 @@ class Window:
         self.dtype = np.dtype(source.dtype)
 
     def __getitem__(self, key: slice) -> np.ndarray:
+        from probe.images import read_slice
+
         start, stop, _ = key.indices(self.hi - self.lo)
-        return np.asarray(self.source[self.lo + start : self.lo + stop])
+        return read_slice(self.source, self.lo + start, self.lo + stop)
 
 
 def remote_source(source: Any) -> Any | None:

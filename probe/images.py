@@ -23,6 +23,30 @@ HASH_LEAF = 64
 _HASH_THREADS = min(8, os.cpu_count() or 1)
 
 
+def read_slice(source: Any, start: int, stop: int) -> np.ndarray:
+    """``source[start:stop]`` as an array; a sharded (zarr) source that fails to decode is
+    reported naming its shard (a truncated or corrupt shard file)."""
+    try:
+        return np.asarray(source[start:stop])
+    except (ValueError, OSError, RuntimeError) as err:
+        shards = getattr(source, "shards", None)
+        if not shards:
+            raise
+        size, n = int(shards[0]), int(source.shape[0])
+        bad = start // size
+        for k in range(start // size, (stop - 1) // size + 1):  # which of them fails alone
+            try:
+                source[max(start, k * size) : min(stop, (k + 1) * size, n)]
+            except (ValueError, OSError, RuntimeError):
+                bad = k
+                break
+        where = getattr(source, "store_path", source)
+        raise ProbeValueError(
+            f"images {start}:{stop} of {where} are unreadable: shard {bad} is truncated or "
+            f"corrupt ({type(err).__name__}: {err})"
+        ) from None
+
+
 class ImageSet:
     """A read-only view of ``images`` that yields channels-last batches.
 
@@ -56,7 +80,7 @@ class ImageSet:
 
     def batch(self, start: int, stop: int) -> np.ndarray:
         """Images ``start:stop`` as a channels-last array (a view where the source allows it)."""
-        out = np.asarray(self._source[start:stop])
+        out = read_slice(self._source, start, stop)
         return np.moveaxis(out, 1, -1) if self.channels_first else out
 
     def take(self, index: np.ndarray) -> np.ndarray:
@@ -111,7 +135,9 @@ class ImageSet:
         """
 
         def leaf(start: int) -> bytes:
-            raw = np.ascontiguousarray(self._source[start : min(start + HASH_LEAF, self.n)])
+            raw = np.ascontiguousarray(
+                read_slice(self._source, start, min(start + HASH_LEAF, self.n))
+            )
             if check:
                 self.check_finite(raw, offset + start)
             return hashlib.sha256(raw.data.cast("B")).digest()

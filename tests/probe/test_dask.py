@@ -253,3 +253,15 @@ def test_study_equals_serial(client):
     assert a.results.keys() == b.results.keys()
     for key in a.results:
         pd.testing.assert_frame_equal(a.results[key].table, b.results[key].table, check_exact=True)
+
+
+def test_truncated_image_shard_is_named(client, tmp_path):
+    images, truth = _set(n=100)
+    store = tmp_path / "s.zarr"
+    write_zarr(store, images, truth, shard_size=32)
+    shard = store / "images" / "c" / "1" / "0" / "0" / "0"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with load_zarr(store) as ds:
+        for c in (None, client):
+            with pytest.raises(ProbeValueError, match="shard 1 is truncated or corrupt"):
+                Probe(mean_model, batch_size=32, client=c).predict(ds.images)
