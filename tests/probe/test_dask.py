@@ -265,3 +265,15 @@ def test_truncated_image_shard_is_named(client, tmp_path):
         for c in (None, client):
             with pytest.raises(ProbeValueError, match="shard 1 is truncated or corrupt"):
                 Probe(mean_model, batch_size=32, client=c).predict(ds.images)
+
+
+def test_resimulate_with_simlens_on_workers_equals_serial(client):
+    """The real simulator pickles to the workers and renders there the serial images."""
+    simlens = pytest.importorskip("simlens")
+    sim = simlens.Simulator("des-sv", npix=32)
+    kwargs = dict(n=6, n_nonlenses=4, rng=2)
+    a = Probe(mean_model, batch_size=4).resimulate(sim, "psf_scale", [0.9, 1.3], **kwargs)
+    b = Probe(mean_model, batch_size=4, client=client, chunk_size=1).resimulate(
+        sim, "psf_scale", [0.9, 1.3], **kwargs
+    )
+    _same(a, b)
