@@ -395,6 +395,8 @@ class Probe:
             Name and unit of the parameter, for tables and plots.
         rng : numpy.random.Generator, int or None
             Seed of the bootstrap intervals (recorded in provenance).
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -503,6 +505,8 @@ class Probe:
             image is then the probability of its true class (``logits=True`` applies a
             softmax); ``flagged`` still uses p(lens), the ``positive_class`` column. Without it,
             the score is the correct-class score of the lens/non-lens label.
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -580,6 +584,8 @@ class Probe:
             any ``batch_size``.
         name, unit : str, optional
             Axis name and unit (default: from the perturber class).
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -756,6 +762,9 @@ class Probe:
             (20, 22)}``) and of the non-lens draw only (e.g. ``{"kind": "spiral"}``); they add
             to (and override) ``controls``. A bespoke population: lens-only controls must not
             go to the non-lens sampler.
+        client : distributed.Client, optional
+            Render and score on this Dask cluster (default: the Probe's ``client``); the truth
+            tables are drawn here. Same results.
         """
         timer = _Timer()
         t_start = time.perf_counter()
