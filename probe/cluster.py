@@ -169,8 +169,9 @@ class ModelSpec:
 
 
 def _is_file(model: Any) -> bool:
+    """Whether ``model`` names a file or directory (resolved to an absolute path for workers)."""
     try:
-        return Path(model).is_file()
+        return Path(model).exists()
     except (OSError, ValueError):
         return False
 

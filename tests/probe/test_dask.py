@@ -164,7 +164,11 @@ def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch):
 # -- bad input --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--workers", "0"], "--workers"), (["--chunk-size", "-5"], "--chunk-size")],
+    [
+        (["--workers", "0"], "--workers"),
+        (["--chunk-size", "-5"], "--chunk-size"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:9"], "not both"),
+    ],
 )
 def test_cli_bad_workers_and_chunk_size(tmp_path, capsys, flags, message):
     argv = ["bin", "--model", "x:y", "--data", "s.h5", "--by", "theta_E"]
