@@ -78,7 +78,12 @@ def _thresholds(text: str, option: str) -> list[float]:
 
 
 def load_data(path: str) -> Any:
-    """Load an image set: ``simlens.load`` when simlens provides it, else probe's HDF5 reader."""
+    """Load an image set: a ``.zarr`` store with probe's own reader; otherwise ``simlens.load``
+    when simlens provides it, else probe's HDF5 reader."""
+    if path.rstrip("/\\").endswith(".zarr"):
+        from probe.datasets import load_zarr
+
+        return load_zarr(path)
     try:
         import simlens
 
@@ -111,6 +116,8 @@ _TRUST_HELP = (
 
 
 def _parser() -> argparse.ArgumentParser:
+    from probe.cluster import add_cluster_args
+
     parser = Parser(
         prog="probe",
         description="Sensitivity probe for lens finders (see docs/probe.md).",
@@ -119,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     common = Parser(add_help=False)
+    add_cluster_args(common)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
     common.add_argument("--out", type=output_dir, help="output directory (required but by yield)")
     common.add_argument("--batch-size", type=positive_int, default=256)
@@ -141,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
 
     b = sub.add_parser("bin", parents=[common], help="score binned by a truth column")
-    b.add_argument("--data", required=True, help="HDF5 image set")
+    b.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     b.add_argument("--by", required=True, help="truth column to bin by (e.g. theta_E)")
     b.add_argument("--bins", type=positive_int, default=30, help="number of uniform bins")
     b.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="binning range")
@@ -155,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     s = sub.add_parser("sweep", parents=[common], help="score under a perturbation")
-    s.add_argument("--data", required=True, help="HDF5 image set")
+    s.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     s.add_argument("--perturber", required=True, help="blur, noise, color, annulus, disk, ...")
     s.add_argument("--values", required=True, help="start:stop:step or a,b,c")
 
@@ -175,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
     sel.add_argument("--thresholds", default="0.5,0.9,0.99", help="a,b,c (found: p >= t)")
     sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
-    sel.add_argument("--data", help="HDF5 image set (default: simulate with --survey)")
+    sel.add_argument("--data", help="HDF5 set or .zarr store (default: simulate with --survey)")
     sel.add_argument("--survey", default="des-y3", help="simlens survey preset")
     sel.add_argument("--n", type=positive_int, default=1000, help="lenses to simulate")
     sel.add_argument(
@@ -231,7 +239,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--suite", required=True, help="suite TOML file, or 'default'")
     c.add_argument("--out", required=True, type=output_dir, help="report directory")
     c.add_argument("--seed", type=int, help="root seed (default: the suite's)")
-    c.add_argument("--data", help="saved HDF5 set used by every expectation instead of simulating")
+    c.add_argument(
+        "--data",
+        help="saved HDF5 set or .zarr store used by every expectation instead of simulating",
+    )
     cache = c.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir",
@@ -242,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=positive_int, default=256)
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
+    add_cluster_args(c)
     for command in sub.choices.values():  # every command that writes files
         if "--out" in command._option_string_actions:
             add_overwrite(command)
@@ -254,7 +266,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     check (``probe check``), 2 bad input or an unreadable model or file."""
 
     def commands(args: argparse.Namespace) -> int:
-        return _run_check(args) if args.command == "check" else _run(args)
+        from probe.cluster import open_client
+
+        if args.command == "check":
+            _refuse_existing_report(args)  # before a cluster starts
+        # The client opens (or fails: exit 2) before anything is written.
+        with open_client(args.workers, args.scheduler) as client:
+            args.client = client
+            return _run_check(args) if args.command == "check" else _run(args)
 
     return run("probe", _parser(), commands, argv)
 
@@ -264,16 +283,7 @@ def _run_check(args: argparse.Namespace) -> int:
     from probe.cache import default_cache_dir
     from probe.gate import run_gate
 
-    if not args.overwrite:  # refuse before running the gate, not after
-        from probe.gate_report import REPORT_FILES
-        from probe.safe_io import OutputExistsError
-
-        existing = [name for name in REPORT_FILES if (args.out / name).exists()]
-        if existing:
-            raise OutputExistsError(
-                f"--out: {args.out} already has {', '.join(existing)}; pass --overwrite to "
-                "replace them"
-            )
+    _refuse_existing_report(args)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     log = None if args.quiet else (lambda line: print(line, flush=True))
     # Errors (a suite error, a missing or unreadable file or model, a simulator rejecting the
@@ -289,12 +299,27 @@ def _run_check(args: argparse.Namespace) -> int:
         log=log,
         allow_same_model=args.allow_same_model,
         trust_code=args.trust_model_code,
+        client=args.client,
+        chunk_size=args.chunk_size,
     )
     written = result.write(args.out)
     print(result.summary())
     for path in written.values():
         print(f"wrote {path}")
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _refuse_existing_report(args: argparse.Namespace) -> None:
+    if not args.overwrite:  # refuse before running the gate, not after
+        from probe.gate_report import REPORT_FILES
+        from probe.safe_io import OutputExistsError
+
+        existing = [name for name in REPORT_FILES if (args.out / name).exists()]
+        if existing:
+            raise OutputExistsError(
+                f"--out: {args.out} already has {', '.join(existing)}; pass --overwrite to "
+                "replace them"
+            )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -320,6 +345,8 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         label=args.label,
         trust_code=args.trust_model_code,
+        client=args.client,
+        chunk_size=args.chunk_size,
     )
     if args.command == "resim":
         sim = make_simulator(args.survey, args.npix)
@@ -475,6 +502,8 @@ def _predictor(args: argparse.Namespace) -> Any:
         progress=not args.quiet,
         label=args.label,
         trust_code=args.trust_model_code,
+        client=args.client,
+        chunk_size=args.chunk_size,
     )
 
 

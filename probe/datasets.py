@@ -134,3 +134,88 @@ def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
         handle.close()
         raise
     return DataSet(images=images, truth=truth, labels=np.asarray(labels), _handle=handle)
+
+
+ZARR_FORMAT = "simlens-zarr"
+
+
+def load_zarr(path: str | os.PathLike[str]) -> DataSet:
+    """Open a sharded ``.zarr`` set lazily (the store ``simlens generate --out X.zarr`` writes).
+
+    Images stay a zarr array (read slice by slice: a batch or a chunk task at a time; Dask
+    workers open the store themselves); the truth table is the concatenation of the per-shard
+    Parquet parts ``truth/part-NNNNN.parquet``.
+
+    Raises
+    ------
+    ProbeValueError
+        The path is a file or not a simlens store, or a shard is missing or truncated (named).
+    ProbeKeyError
+        No ``images`` array, or no labels.
+    """
+    import json
+
+    import zarr
+
+    where = os.fspath(path)
+    if not os.path.exists(where):
+        raise ProbeValueError(f"{where!r}: no such .zarr store")
+    if not os.path.isdir(where):
+        raise ProbeValueError(f"{where!r} is a file; a .zarr set is a directory (a Zarr v3 store)")
+    try:
+        group = zarr.open_group(where, mode="r")
+    except Exception as err:  # zarr raises several kinds for a non-store directory
+        raise ProbeValueError(f"{where!r} is not a Zarr v3 group ({err})") from None
+    attrs: dict[str, Any] = dict(group.attrs)
+    if attrs.get("format") != ZARR_FORMAT:
+        raise ProbeValueError(
+            f"{where!r}: root attribute format is {attrs.get('format')!r}, not {ZARR_FORMAT!r}"
+        )
+    if "images" not in group:
+        raise ProbeKeyError(f"{where!r} has no 'images' array")
+    images = group["images"]
+    if not isinstance(images, zarr.Array):
+        raise ProbeKeyError(f"{where!r}: 'images' is not an array")
+    n, shard_size, n_shards = int(attrs["n"]), int(attrs["shard_size"]), int(attrs["n_shards"])
+    if images.shape[0] != n or n_shards != -(-n // shard_size):
+        raise ProbeValueError(
+            f"{where!r}: images has {images.shape[0]} objects and {n_shards} shards of "
+            f"{shard_size}; the manifest says n={n}"
+        )
+    parts = []
+    for i in range(n_shards):
+        expected = min(shard_size, n - i * shard_size)
+        shard_key = images.metadata.encode_chunk_key((i,) + (0,) * (images.ndim - 1))
+        image_file = os.path.join(where, "images", *shard_key.split("/"))
+        if not os.path.isfile(image_file) or os.path.getsize(image_file) == 0:
+            raise ProbeValueError(f"{where!r}: shard {i} is missing its images ({image_file})")
+        part = os.path.join(where, "truth", f"part-{i:05d}.parquet")
+        if not os.path.isfile(part):
+            raise ProbeValueError(f"{where!r}: shard {i} is missing its truth ({part})")
+        try:
+            frame = pd.read_parquet(part)
+        except Exception as err:  # pyarrow's errors for a truncated file vary
+            raise ProbeValueError(
+                f"{where!r}: shard {i} truth is unreadable ({part}: {err})"
+            ) from None
+        if len(frame) != expected:
+            raise ProbeValueError(
+                f"{where!r}: shard {i} truth has {len(frame)} rows, expected {expected} ({part})"
+            )
+        parts.append(frame)
+    truth = pd.concat(parts, ignore_index=True)
+    order = attrs.get("columns")
+    if order is not None:
+        names = json.loads(order) if isinstance(order, str) else list(order)
+        truth = truth[[c for c in names if c in truth.columns]
+                      + [c for c in truth.columns if c not in names]]  # fmt: skip
+    if "label" not in truth.columns:
+        raise ProbeKeyError(f"{where!r} has no labels: no 'label' truth column")
+    return DataSet(images=images, truth=truth, labels=truth["label"].to_numpy())
+
+
+def load_set(path: str | os.PathLike[str]) -> DataSet:
+    """Open a saved set: a ``.zarr`` store (:func:`load_zarr`), else HDF5 (:func:`load_hdf5`)."""
+    if os.fspath(path).rstrip("/\\").endswith(".zarr"):
+        return load_zarr(path)
+    return load_hdf5(path)

@@ -215,15 +215,17 @@ def _load_sets(
     say: Callable[[str], None],
 ) -> tuple[dict[str, _Set], dict[str, Any] | None, list[Callable[[], None]]]:
     if path is not None:
-        from probe.datasets import load_hdf5
+        from probe.datasets import load_set
 
-        if not Path(path).is_file():
+        is_store = Path(path).is_dir() and path.rstrip("/\\").endswith(".zarr")
+        if not Path(path).is_file() and not is_store:
             raise ProbeValueError(f"data set {path!r} not found")
         t0 = time.perf_counter()
-        ds = load_hdf5(path)
+        ds = load_set(path)
         try:
             labels = check_labels(np.asarray(ds.labels), int(ds.images.shape[0]))
-            st = _Set(ds.images, labels, ds.truth, file_digest(path), f"file {path}")
+            data_digest = _store_digest(path) if is_store else file_digest(path)
+            st = _Set(ds.images, labels, ds.truth, data_digest, f"file {path}")
         except BaseException:
             ds.close()
             raise
@@ -355,6 +357,8 @@ def run_gate(
     log: Callable[[str], None] | None = None,
     allow_same_model: bool = False,
     trust_code: bool = False,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> GateResult:
     """Test ``candidate`` against every expectation of ``suite``.
 
@@ -375,8 +379,8 @@ def run_gate(
     seed : int, optional
         Overrides ``suite.seed``.
     data : path, optional
-        A saved HDF5 set (``probe.datasets.load_hdf5``) used by every expectation instead of
-        the suite's simulated sets; overrides ``suite.data.path``.
+        A saved HDF5 set or ``.zarr`` store (``probe.datasets.load_set``) used by every
+        expectation instead of the suite's simulated sets; overrides ``suite.data.path``.
     batch_size : int
         Images per model call (results do not depend on it).
     progress : bool
@@ -388,6 +392,11 @@ def run_gate(
         no_regression test of a model against itself cannot fail).
     trust_code : bool
         Let the model files run code (:func:`probe.adapters.load`); off by default.
+    client : distributed.Client, optional
+        Score the sets as chunks on this Dask cluster (:class:`probe.Probe`'s ``client``);
+        the verdicts equal the serial run's. Sets are still simulated here.
+    chunk_size : int, optional
+        Images per chunk task (:class:`probe.Probe`).
 
     Returns
     -------
@@ -415,6 +424,8 @@ def run_gate(
         progress=progress,
         label="candidate",
         trust_code=trust_code,
+        client=client,
+        chunk_size=chunk_size,
     )
     base = None
     base_ident = None
@@ -425,6 +436,8 @@ def run_gate(
             progress=progress,
             label="baseline",
             trust_code=trust_code,
+            client=client,
+            chunk_size=chunk_size,
         )
         loaded = base.adapter.model
         base_ident = model_identity(baseline if _is_file(baseline) else loaded)
@@ -555,3 +568,15 @@ def _file_hash(model: Any) -> dict[str, str]:
     if _is_file(model):
         return {"file": os.fspath(model), "file_sha256": file_digest(model)}
     return {}
+
+
+def _store_digest(path: str) -> str:
+    """SHA-256 over every file of a ``.zarr`` store (relative name and content): a cache key."""
+    import hashlib
+
+    root = Path(path)
+    h = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(file.relative_to(root).as_posix().encode())
+        h.update(file_digest(file).encode())
+    return h.hexdigest()

@@ -23,6 +23,30 @@ HASH_LEAF = 64
 _HASH_THREADS = min(8, os.cpu_count() or 1)
 
 
+def read_slice(source: Any, start: int, stop: int) -> np.ndarray:
+    """``source[start:stop]`` as an array; a sharded (zarr) source that fails to decode is
+    reported naming its shard (a truncated or corrupt shard file)."""
+    try:
+        return np.asarray(source[start:stop])
+    except (ValueError, OSError, RuntimeError) as err:
+        shards = getattr(source, "shards", None)
+        if not shards:
+            raise
+        size, n = int(shards[0]), int(source.shape[0])
+        bad = start // size
+        for k in range(start // size, (stop - 1) // size + 1):  # which of them fails alone
+            try:
+                source[max(start, k * size) : min(stop, (k + 1) * size, n)]
+            except (ValueError, OSError, RuntimeError):
+                bad = k
+                break
+        where = getattr(source, "store_path", source)
+        raise ProbeValueError(
+            f"images {start}:{stop} of {where} are unreadable: shard {bad} is truncated or "
+            f"corrupt ({type(err).__name__}: {err})"
+        ) from None
+
+
 class ImageSet:
     """A read-only view of ``images`` that yields channels-last batches.
 
@@ -56,7 +80,7 @@ class ImageSet:
 
     def batch(self, start: int, stop: int) -> np.ndarray:
         """Images ``start:stop`` as a channels-last array (a view where the source allows it)."""
-        out = np.asarray(self._source[start:stop])
+        out = read_slice(self._source, start, stop)
         return np.moveaxis(out, 1, -1) if self.channels_first else out
 
     def take(self, index: np.ndarray) -> np.ndarray:
@@ -101,10 +125,21 @@ class ImageSet:
             With ``check``, "images contain NaN at index 3" for the first non-finite image.
         """
 
+        return self.combine_leaves(self.leaf_digests(check=check))
+
+    def leaf_digests(self, *, check: bool = True, offset: int = 0) -> list[bytes]:
+        """SHA-256 of each leaf of ``HASH_LEAF`` images, in order (see :meth:`hash_pixels`).
+
+        ``offset`` is the index of this set's first image in a larger set (for messages); a
+        chunk of a larger set that starts at a multiple of ``HASH_LEAF`` has the same leaves.
+        """
+
         def leaf(start: int) -> bytes:
-            raw = np.ascontiguousarray(self._source[start : min(start + HASH_LEAF, self.n)])
+            raw = np.ascontiguousarray(
+                read_slice(self._source, start, min(start + HASH_LEAF, self.n))
+            )
             if check:
-                self.check_finite(raw, start)
+                self.check_finite(raw, offset + start)
             return hashlib.sha256(raw.data.cast("B")).digest()
 
         starts = range(0, self.n, HASH_LEAF)
@@ -112,9 +147,12 @@ class ImageSet:
             # hashlib and numpy release the GIL on large buffers; map keeps the leaves in order,
             # so the first non-finite image is the one reported.
             with ThreadPoolExecutor(max_workers=min(len(starts), _HASH_THREADS)) as pool:
-                leaves = list(pool.map(leaf, starts))
-        else:  # h5py and memmaps are read serially
-            leaves = [leaf(s) for s in starts]
+                return list(pool.map(leaf, starts))
+        # h5py and memmaps are read serially
+        return [leaf(s) for s in starts]
+
+    def combine_leaves(self, leaves: list[bytes]) -> str:
+        """The set's hash from its leaf digests (all of them, in order)."""
         digest = hashlib.sha256()
         digest.update(f"{self.dtype.str}{self.n}{self.image_shape}".encode())
         for d in leaves:

@@ -80,8 +80,16 @@ class _BlockPerturbation:
     """
 
     def __init__(
-        self, image_set: ImageSet, pert: Perturber, entropy: int, value_index: int, batch_size: int
+        self,
+        image_set: ImageSet,
+        pert: Perturber,
+        entropy: int,
+        value_index: int,
+        batch_size: int,
+        block_offset: int = 0,
     ) -> None:
+        # block_offset: index of image_set's first block in the whole set (a chunk of it).
+        self.block_offset = block_offset
         self.image_set = image_set
         self.pert = pert
         self.entropy = entropy
@@ -94,7 +102,7 @@ class _BlockPerturbation:
         self._carry: np.ndarray | None = None
 
     def _rng(self, k: int) -> np.random.Generator:
-        return _rng.child(self.entropy, _rng.PERTURB, self.value_index, k)
+        return _rng.child(self.entropy, _rng.PERTURB, self.value_index, self.block_offset + k)
 
     def _carried(self, k: int, first: int, last: int) -> np.ndarray:
         if self._carry_index != k:
@@ -174,6 +182,15 @@ class Probe:
         Let a model file run code: import the custom-layer modules a ``.keras`` file names
         (beyond simlens's and probe's own) and allow Lambda layers. Off by default
         (:func:`probe.adapters.load`).
+    client : distributed.Client, optional
+        Run scoring as a map over chunks on this Dask cluster (:mod:`probe.cluster`); every
+        method also takes ``client=``. Results are bit-identical to the serial path (None).
+        A model given as a path or spec is re-opened on each worker; a model object is sent
+        with cloudpickle.
+    chunk_size : int, optional
+        Images (or re-simulated systems) per chunk task on a cluster, rounded up to a multiple
+        of ``probe.rng.BLOCK`` (default: a ``.zarr`` set's shard size, else 1024). Results do
+        not depend on it.
     """
 
     def __init__(
@@ -188,8 +205,16 @@ class Probe:
         progress: bool = False,
         label: str | None = None,
         trust_code: bool = False,
+        client: Any = None,
+        chunk_size: int | None = None,
     ) -> None:
+        from probe.chunks import DEFAULT_CHUNK, check_chunk_size
+        from probe.cluster import ModelSpec
+
         self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
+        self._chunk_given = chunk_size is not None
+        self.client = client
         self.adapter = ModelAdapter(
             model,
             positive_class=positive_class,
@@ -204,6 +229,13 @@ class Probe:
         self.progress = bool(progress)
         self.label = label or self.adapter.description
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        options = {
+            "positive_class": self.adapter.positive_class,
+            "logits": self.adapter.logits,
+            "channels_first": self.channels_first,
+            "trust_code": bool(trust_code),
+        }
+        self._model_spec = ModelSpec(model, self.adapter, options)
 
     def __repr__(self) -> str:
         return (
@@ -213,13 +245,42 @@ class Probe:
         )
 
     # -- predictions ------------------------------------------------------------------------
-    def predict(self, images: Any) -> np.ndarray:
-        """p(lens) of every image, float64 of shape (n,); cached by the images' hash."""
-        image_set = ImageSet(images, channels_first=self.channels_first)
-        return self._baseline(image_set, _Timer())[0].copy()
+    def predict(self, images: Any, *, client: Any = None) -> np.ndarray:
+        """p(lens) of every image, float64 of shape (n,); cached by the images' hash.
 
-    def _baseline(self, image_set: ImageSet, timer: _Timer) -> tuple[np.ndarray, str]:
+        ``client``: a ``distributed.Client`` to score on (default: the Probe's own, if any).
+        """
+        image_set = ImageSet(images, channels_first=self.channels_first)
+        return self._baseline(image_set, _Timer(), client)[0].copy()
+
+    def _chunk_for(self, image_set: ImageSet) -> int:
+        """The chunk size given, else a sharded zarr set's shard (so a task reads whole
+        shards), else the default."""
+        from probe.chunks import check_chunk_size
+
+        shards = getattr(image_set._source, "shards", None)
+        if self._chunk_given or not shards:
+            return self.chunk_size
+        return check_chunk_size(int(shards[0]))
+
+    def _client(self, client: Any) -> Any:
+        return client if client is not None else self.client
+
+    def _baseline(
+        self, image_set: ImageSet, timer: _Timer, client: Any = None
+    ) -> tuple[np.ndarray, str]:
         """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
+        client = self._client(client)
+        if client is not None:
+            from probe.chunks import distributed_baseline
+
+            # One pass over the chunks gives both the scores and the hash leaves.
+            with timer("inference"):
+                p, data_hash = distributed_baseline(
+                    image_set, self._model_spec, client, batch_size=self.batch_size,
+                    chunk_size=self._chunk_for(image_set), progress=self.progress,
+                )  # fmt: skip
+            return self._remember(data_hash, p)
         if self._cache or not image_set.in_memory:
             with timer("validate_hash"):
                 data_hash = image_set.hash_pixels(self.batch_size)
@@ -316,6 +377,7 @@ class Probe:
         name: str = "value",
         unit: str = "",
         rng: _rng.RngLike = None,
+        client: Any = None,
     ) -> Result:
         """Correct-class score binned by a known per-image parameter (paper section 3.2.1).
 
@@ -333,6 +395,8 @@ class Probe:
             Name and unit of the parameter, for tables and plots.
         rng : numpy.random.Generator, int or None
             Seed of the bootstrap intervals (recorded in provenance).
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -355,7 +419,7 @@ class Probe:
         bin_index = binning.assign(vals)
         entropy = _rng.root_entropy(rng)
 
-        p, data_hash = self._baseline(image_set, timer)
+        p, data_hash = self._baseline(image_set, timer, client)
         score = correct_class_score(p, lab)
         kept = bin_index >= 0
         with timer("statistics"):
@@ -418,6 +482,7 @@ class Probe:
         name: str = "category",
         rng: _rng.RngLike = None,
         classes: Mapping[str, int] | None = None,
+        client: Any = None,
     ) -> CategoryResult:
         """Correct-class score per category of a categorical column (e.g. ``kind``).
 
@@ -440,6 +505,8 @@ class Probe:
             image is then the probability of its true class (``logits=True`` applies a
             softmax); ``flagged`` still uses p(lens), the ``positive_class`` column. Without it,
             the score is the correct-class score of the lens/non-lens label.
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -456,7 +523,7 @@ class Probe:
         lab = check_labels(labels, image_set.n)
         cats = category_names(categories, image_set.n, name=name)
         entropy = _rng.root_entropy(rng)
-        p, data_hash = self._baseline(image_set, timer)
+        p, data_hash = self._baseline(image_set, timer, client)
         if classes is None:
             score = correct_class_score(p, lab)
         else:
@@ -491,6 +558,7 @@ class Probe:
         rng: _rng.RngLike = None,
         name: str | None = None,
         unit: str | None = None,
+        client: Any = None,
     ) -> Result:
         """Correct-class score under a perturbation at each value (paper section 3.2.2).
 
@@ -516,6 +584,8 @@ class Probe:
             any ``batch_size``.
         name, unit : str, optional
             Axis name and unit (default: from the perturber class).
+        client : distributed.Client, optional
+            Score on this Dask cluster (default: the Probe's ``client``); same results.
 
         Returns
         -------
@@ -532,27 +602,19 @@ class Probe:
         perturbers = [build(float(v)) for v in grid]
         entropy = _rng.root_entropy(rng)
 
-        base, data_hash = self._baseline(image_set, timer)
-        p_all = np.empty((grid.size, image_set.n))
-        with self._bar(grid.size * image_set.n, f"sweep {description}") as bar:
-            for j, pert in enumerate(perturbers):
-                if pert.is_identity:
-                    p_all[j] = base
-                    bar.update(image_set.n)
-                    continue
-                blocks = _BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
-                for start, stop in image_set.spans(self.batch_size):
-                    with timer("perturb"):
-                        out = blocks.batch(start, stop)
-                    # Built-ins keep finite pixels finite; only user code needs the check.
-                    bad = None if pert.preserves_finite else first_nonfinite(out)
-                    if bad is not None:
-                        raise ProbeValueError(
-                            f"perturber {pert!r} produced {bad[1]} at image index {start + bad[0]}"
-                        )
-                    with timer("inference"):
-                        p_all[j, start:stop] = self.adapter(out)
-                    bar.update(stop - start)
+        base, data_hash = self._baseline(image_set, timer, client)
+        client = self._client(client)
+        if client is not None:
+            from probe.chunks import distributed_sweep
+
+            with timer("inference"):
+                p_all = distributed_sweep(
+                    image_set, self._model_spec, client, perturbers, base, entropy,
+                    batch_size=self.batch_size, chunk_size=self._chunk_for(image_set),
+                    progress=self.progress,
+                )  # fmt: skip
+        else:
+            p_all = self._sweep_serial(image_set, perturbers, base, entropy, description, timer)
         return self._paired_result(
             "sweep",
             grid,
@@ -571,6 +633,37 @@ class Probe:
                 }
             },
         )
+
+    def _sweep_serial(
+        self,
+        image_set: ImageSet,
+        perturbers: list[Perturber],
+        base: np.ndarray,
+        entropy: int,
+        description: str,
+        timer: _Timer,
+    ) -> np.ndarray:
+        p_all = np.empty((len(perturbers), image_set.n))
+        with self._bar(len(perturbers) * image_set.n, f"sweep {description}") as bar:
+            for j, pert in enumerate(perturbers):
+                if pert.is_identity:
+                    p_all[j] = base
+                    bar.update(image_set.n)
+                    continue
+                blocks = _BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
+                for start, stop in image_set.spans(self.batch_size):
+                    with timer("perturb"):
+                        out = blocks.batch(start, stop)
+                    # Built-ins keep finite pixels finite; only user code needs the check.
+                    bad = None if pert.preserves_finite else first_nonfinite(out)
+                    if bad is not None:
+                        raise ProbeValueError(
+                            f"perturber {pert!r} produced {bad[1]} at image index {start + bad[0]}"
+                        )
+                    with timer("inference"):
+                        p_all[j, start:stop] = self.adapter(out)
+                    bar.update(stop - start)
+        return p_all
 
     def _paired_result(
         self,
@@ -634,6 +727,7 @@ class Probe:
         unit: str = "",
         lens_controls: Mapping[str, Any] | None = None,
         nonlens_controls: Mapping[str, Any] | None = None,
+        client: Any = None,
     ) -> Result:
         """Correct-class score on images re-simulated at each value of a simulator parameter.
 
@@ -668,6 +762,9 @@ class Probe:
             (20, 22)}``) and of the non-lens draw only (e.g. ``{"kind": "spiral"}``); they add
             to (and override) ``controls``. A bespoke population: lens-only controls must not
             go to the non-lens sampler.
+        client : distributed.Client, optional
+            Render and score on this Dask cluster (default: the Probe's ``client``); the truth
+            tables are drawn here. Same results.
         """
         timer = _Timer()
         t_start = time.perf_counter()
@@ -734,31 +831,43 @@ class Probe:
             base = [draw(0, n_l, None, {})] + ([draw(1, n_nl, None, {})] if n_nl else [])
             truth_hashes = [hash_frame(t) for t in base]
             lab = self._truth_labels(base, lab)
-        with self._bar(grid.size * (n_l + n_nl), f"resimulate {name}") as bar:
-            for j, value in enumerate(grid):
-                if paired:
-                    tables = [vary(t, kind, float(value)) for kind, t in enumerate(base)]
-                else:
-                    tables = [draw(0, n_l, j, {name: float(value)})]
-                    if n_nl:
-                        tables.append(draw(1, n_nl, j, {name: float(value)}))
-                    truth_hashes.extend(hash_frame(t) for t in tables)
-                    labels_j = self._truth_labels(tables, lab)
-                    if not np.array_equal(labels_j, lab):
-                        raise ProbeValueError("truth labels changed between values")
+        # Truth of every value first (cheap, here); rendering and scoring are the chunks.
+        tables_at: list[list[pd.DataFrame]] = []
+        for j, value in enumerate(grid):
+            if paired:
+                tables = [vary(t, kind, float(value)) for kind, t in enumerate(base)]
+            else:
+                tables = [draw(0, n_l, j, {name: float(value)})]
+                if n_nl:
+                    tables.append(draw(1, n_nl, j, {name: float(value)}))
+                truth_hashes.extend(hash_frame(t) for t in tables)
+                labels_j = self._truth_labels(tables, lab)
+                if not np.array_equal(labels_j, lab):
+                    raise ProbeValueError("truth labels changed between values")
+            tables_at.append(tables)
+        client = self._client(client)
+        if client is not None:
+            from probe.chunks import render_task
+            from probe.cluster import chunk_map
+
+            slots: list[tuple[int, int, int]] = []
+            tasks = []
+            for j, tables in enumerate(tables_at):
                 offset = 0
                 for truth in tables:
-                    for start in range(0, len(truth), self.batch_size):
-                        rows = truth.iloc[start : start + self.batch_size]
-                        with timer("simulate"):
-                            imgs = sim.render(rows, noise=noise)
-                        imgs = _check_rendered(imgs, len(rows), float(value))
-                        with timer("inference"):
-                            p_all[j, offset + start : offset + start + len(rows)] = self.adapter(
-                                imgs
-                            )
-                        bar.update(len(rows))
+                    for lo in range(0, len(truth), self.chunk_size):
+                        rows = truth.iloc[lo : lo + self.chunk_size]
+                        slots.append((j, offset + lo, offset + lo + len(rows)))
+                        tasks.append((self._model_spec, sim, rows, noise, float(grid[j]),
+                                      self.batch_size))  # fmt: skip
                     offset += len(truth)
+            with timer("simulate"):
+                parts = chunk_map(render_task, tasks, client, desc=f"resimulate {name}",
+                                  progress=self.progress)  # fmt: skip
+            for (j, lo, hi), part in zip(slots, parts):
+                p_all[j, lo:hi] = part
+        else:
+            self._render_serial(sim, grid, tables_at, p_all, noise, name, timer)
         import hashlib
 
         data_hash = hashlib.sha256("".join(truth_hashes).encode()).hexdigest()
@@ -792,6 +901,33 @@ class Probe:
             },
             paired=paired,
         )
+
+    def _render_serial(
+        self,
+        sim: SimulatorProtocol,
+        grid: np.ndarray,
+        tables_at: list[list[pd.DataFrame]],
+        p_all: np.ndarray,
+        noise: bool,
+        name: str,
+        timer: _Timer,
+    ) -> None:
+        with self._bar(p_all.size, f"resimulate {name}") as bar:
+            for j, tables in enumerate(tables_at):
+                value = float(grid[j])
+                offset = 0
+                for truth in tables:
+                    for start in range(0, len(truth), self.batch_size):
+                        rows = truth.iloc[start : start + self.batch_size]
+                        with timer("simulate"):
+                            imgs = sim.render(rows, noise=noise)
+                        imgs = _check_rendered(imgs, len(rows), value)
+                        with timer("inference"):
+                            p_all[j, offset + start : offset + start + len(rows)] = self.adapter(
+                                imgs
+                            )
+                        bar.update(len(rows))
+                    offset += len(truth)
 
     @staticmethod
     def _truth_labels(tables: list[pd.DataFrame], default: np.ndarray) -> np.ndarray:

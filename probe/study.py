@@ -336,6 +336,8 @@ def run_study(
     *,
     config: StudyConfig | None = None,
     log: Callable[[str], None] | None = None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> StudyResult:
     """Run every experiment for every model; write the report to ``out`` if given.
 
@@ -352,6 +354,12 @@ def run_study(
         Sizes, seed, controls, experiments (default :class:`StudyConfig`).
     log : callable, optional
         Receives progress lines (default: ``print`` when ``config.progress``).
+    client : distributed.Client, optional
+        Score every experiment as chunks on this Dask cluster (:class:`probe.Probe`'s
+        ``client``); results are bit-identical to the serial run. The test sets are still
+        drawn and rendered here.
+    chunk_size : int, optional
+        Images per chunk task (:class:`probe.Probe`).
 
     Returns
     -------
@@ -414,7 +422,14 @@ def run_study(
     results: dict[tuple[str, str], Result] = {}
     exp_seed = int(_rng.child(cfg.seed, _STREAMS["experiments"]).integers(0, 2**62))
     for m in models:
-        probe = Probe(m.model, batch_size=cfg.batch_size, progress=cfg.progress, label=m.name)
+        probe = Probe(
+            m.model,
+            batch_size=cfg.batch_size,
+            progress=cfg.progress,
+            label=m.name,
+            client=client,
+            chunk_size=chunk_size,
+        )
         mix = json.dumps(kinds[m.name], sort_keys=True)
         if need_sweep:
             lens_x = sets["lenses"]["images"][: sz.n_sweep]
@@ -489,6 +504,7 @@ def study_yields(
     batch_size: int = 256,
     simulator: str = "simlens:Simulator",
     population: str = "simlens.yields",
+    client: Any = None,
 ) -> Any:
     """Expected yields of the study's models over ``survey`` (:func:`probe.yields.survey_yields`).
 
@@ -502,7 +518,7 @@ def study_yields(
         raise ProbeValueError(f"size must be one of {sorted(YIELD_SIZES)}; got {size!r}")
     n_density, n_other = YIELD_SIZES[size]
     return survey_yields(
-        {m.name: Probe(m.model, batch_size=batch_size).predict for m in models},
+        {m.name: Probe(m.model, batch_size=batch_size, client=client).predict for m in models},
         tuple(thresholds),
         survey=survey,
         n_density=n_density,
@@ -584,6 +600,9 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         default="ci",
         help="error bars: interval of the mean (ci, default), std of the scores, or sem",
     )
+    from probe.cluster import add_cluster_args
+
+    add_cluster_args(p)
     return p
 
 
@@ -615,11 +634,24 @@ def run_study_cli(args: argparse.Namespace) -> int:
     sim = _load_factory(args.simulator)(survey=args.survey)
     from probe.report import write_report
 
-    result = run_study(sim, models, None, config=config)
+    client = getattr(args, "client", None)
+    result = run_study(
+        sim,
+        models,
+        None,
+        config=config,
+        client=client,
+        chunk_size=getattr(args, "chunk_size", None),
+    )
     # The lens population comes from simlens (simlens.yields), whatever simulator ran the study.
     ylds = (
         study_yields(
-            models, size=size, survey=args.yields, seed=args.seed, batch_size=args.batch_size
+            models,
+            size=size,
+            survey=args.yields,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            client=client,
         )
         if args.yields
         else None

@@ -1,0 +1,283 @@
+"""Survey-scale runs (issue 17): chunked scoring on Dask equals the serial path bit for bit;
+.zarr sets read lazily; bad input (workers, chunk size, scheduler, stores) is refused."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import cloudpickle
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from probe import Probe, ProbeValueError
+from probe import cli as probe_cli
+from probe.datasets import load_hdf5, load_set, load_zarr
+from probe.selection import selection_function
+from tests.probe.conftest import FakeSimulator, mean_model
+
+# The workers get test code by value: they cannot import the tests package.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+cloudpickle.register_pickle_by_value(sys.modules[FakeSimulator.__module__])
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _set(n: int = 300, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+    gen = np.random.default_rng(seed)
+    images = gen.uniform(0, 1, size=(n, 6, 6, 2)).astype(np.float32)
+    truth = pd.DataFrame(
+        {
+            "label": (np.arange(n) % 2).astype(np.int64),
+            "theta_E": gen.uniform(1.0, 2.7, n),
+            "mag_source_g": gen.uniform(20, 25, n),
+        }
+    )
+    return images, truth
+
+
+def write_zarr(path, images: np.ndarray, truth: pd.DataFrame, shard_size: int) -> None:
+    """A store following the simlens-zarr contract (swap for `simlens generate --out X.zarr`)."""
+    import zarr
+
+    n = images.shape[0]
+    n_shards = -(-n // shard_size)
+    group = zarr.open_group(path, mode="w")
+    arr = group.create_array(
+        "images", shape=images.shape, dtype="float32",
+        chunks=(min(shard_size, 32), *images.shape[1:]), shards=(shard_size, *images.shape[1:]),
+    )  # fmt: skip
+    arr[:] = images
+    (path / "truth").mkdir()
+    for i in range(n_shards):
+        truth.iloc[i * shard_size : (i + 1) * shard_size].to_parquet(
+            path / "truth" / f"part-{i:05d}.parquet"
+        )
+    group.attrs.update(
+        format="simlens-zarr", format_version=1, n=n, npix=images.shape[1], bands=["g", "r"],
+        shard_size=shard_size, n_shards=n_shards, columns=json.dumps(list(truth.columns)),
+        provenance=json.dumps({"seed": 0}),
+    )  # fmt: skip
+
+
+def write_h5(path, images: np.ndarray, truth: pd.DataFrame) -> None:
+    with h5py.File(path, "w") as f:
+        f["images"] = images
+        g = f.create_group("truth")
+        for c in truth.columns:
+            g[c] = truth[c].to_numpy()
+        g.attrs["columns"] = json.dumps(list(truth.columns))
+
+
+def _same(a, b) -> None:
+    pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
+    pd.testing.assert_frame_equal(a.scores, b.scores, check_exact=True)
+    assert a.provenance["data"]["hash"] == b.provenance["data"]["hash"]
+
+
+@pytest.mark.parametrize("chunk_size", [64, 100])
+def test_bin_and_sweep_equal_serial(client, chunk_size):
+    images, truth = _set()
+    labels, theta = truth["label"].to_numpy(), truth["theta_E"].to_numpy()
+    serial = Probe(mean_model, batch_size=50)
+    dist = Probe(mean_model, batch_size=50, client=client, chunk_size=chunk_size)
+    assert dist.chunk_size == (64 if chunk_size == 64 else 128)  # whole blocks of 64
+    _same(
+        serial.by_parameter(images, labels, theta, bins=5, rng=3),
+        dist.by_parameter(images, labels, theta, bins=5, rng=3),
+    )
+    # Gaussian noise draws random numbers: per block, the same on any chunking.
+    values = [0.0, 0.05, 0.2]
+    _same(
+        serial.sweep(images, labels, "noise", values, rng=7),
+        dist.sweep(images, labels, "noise", values, rng=7),
+    )
+    # Selection completeness from the distributed scores equals the serial one.
+    sel = [
+        selection_function(p.predict(images), labels, theta, bins=4).table for p in (serial, dist)
+    ]
+    pd.testing.assert_frame_equal(sel[0], sel[1], check_exact=True)
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_resimulate_equal_serial(client, paired):
+    sim = FakeSimulator(noise_sigma=0.05)
+    kwargs = dict(n=70, n_nonlenses=30, rng=5, paired=paired)
+    a = Probe(mean_model, batch_size=16).resimulate(sim, "psf_scale", [0.8, 1.2], **kwargs)
+    b = Probe(mean_model, batch_size=16, client=client, chunk_size=64).resimulate(
+        sim, "psf_scale", [0.8, 1.2], **kwargs
+    )
+    _same(a, b)
+
+
+def test_zarr_set_equals_h5_set(client, tmp_path):
+    images, truth = _set(n=200)
+    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=96)
+    write_h5(tmp_path / "s.h5", images, truth)
+    results = []
+    for path, c in ((tmp_path / "s.h5", None), (tmp_path / "s.zarr", None),
+                    (tmp_path / "s.zarr", client), (tmp_path / "s.h5", client)):  # fmt: skip
+        with load_set(path) as ds:
+            pd.testing.assert_frame_equal(ds.truth, truth)
+            # A .zarr set's chunks default to its shards (96, rounded up to 128 images).
+            chunk = None if path.suffix == ".zarr" else 64
+            p = Probe(mean_model, batch_size=32, client=c, chunk_size=chunk)
+            results.append(p.by_parameter(ds.images, ds.labels, ds.truth["theta_E"], bins=4, rng=1))
+    for r in results[1:]:
+        _same(results[0], r)
+
+
+def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch):
+    (tmp_path / "daskmodel.py").write_text(
+        "import numpy as np\n\ndef model(x):\n    return np.clip(x.mean(axis=(1, 2, 3)), 0, 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker processes import the spec
+    images, truth = _set(n=150)
+    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=64)
+    write_h5(tmp_path / "s.h5", images, truth)
+    monkeypatch.setattr(probe_cli, "load_data", load_set)
+    common = ["--model", "daskmodel:model", "--by", "theta_E", "--bins", "4", "--quiet"]
+    common += ["--plot", "none"]
+    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.h5"),
+                           "--out", str(tmp_path / "a")]) == 0  # fmt: skip
+    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.zarr"), "--workers", "2",
+                           "--chunk-size", "64", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    for name in ("bin_theta_E.parquet", "bin_theta_E_scores.parquet"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "a" / name), pd.read_parquet(tmp_path / "b" / name)
+        )
+
+
+# -- bad input --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--chunk-size", "-5"], "--chunk-size"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:9"], "not both"),
+    ],
+)
+def test_cli_bad_workers_and_chunk_size(tmp_path, capsys, flags, message):
+    argv = ["bin", "--model", "x:y", "--data", "s.h5", "--by", "theta_E"]
+    assert probe_cli.main([*argv, *flags, "--out", str(tmp_path / "o")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_probe_bad_chunk_size():
+    with pytest.raises(ProbeValueError, match="chunk_size"):
+        Probe(mean_model, chunk_size=-1)
+    with pytest.raises(ProbeValueError, match="chunk_size"):
+        Probe(mean_model, chunk_size=0)
+
+
+def test_unreachable_scheduler_exits_2_fast_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    from probe import cluster
+
+    assert cluster.CONNECT_TIMEOUT_S <= 25  # the issue's bound: a clear error within 30 s
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 3)
+    images, truth = _set(n=10)
+    write_h5(tmp_path / "s.h5", images, truth)
+    monkeypatch.setattr(probe_cli, "load_data", load_hdf5)
+    out = tmp_path / "o"
+    t0 = time.perf_counter()
+    argv = ["bin", "--model", "x:y", "--data", str(tmp_path / "s.h5"), "--by", "theta_E"]
+    rc = probe_cli.main([*argv, "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)])
+    assert rc == 2
+    assert time.perf_counter() - t0 < 30
+    err = capsys.readouterr().err
+    assert "--scheduler tcp://127.0.0.1:9" in err
+    assert "no Dask scheduler answered" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_zarr_store_errors(tmp_path):
+    images, truth = _set(n=100)
+    a_file = tmp_path / "f.zarr"
+    a_file.write_text("not a store")
+    with pytest.raises(ProbeValueError, match="is a file"):
+        load_zarr(a_file)
+    store = tmp_path / "s.zarr"
+    write_zarr(store, images, truth, shard_size=32)
+    with load_zarr(store) as ds:
+        assert ds.images.shape == (100, 6, 6, 2)
+    (store / "truth" / "part-00002.parquet").unlink()
+    with pytest.raises(ProbeValueError, match="shard 2 is missing its truth"):
+        load_zarr(store)
+    write_zarr(store, images, truth, shard_size=32)
+    (store / "truth" / "part-00001.parquet").write_bytes(b"PAR1trunc")
+    with pytest.raises(ProbeValueError, match="shard 1 truth is unreadable"):
+        load_zarr(store)
+    write_zarr(store, images, truth, shard_size=32)
+    (store / "images" / "c" / "3" / "0" / "0" / "0").unlink()
+    with pytest.raises(ProbeValueError, match="shard 3 is missing its images"):
+        load_zarr(store)
+
+
+def test_gate_equals_serial(client):
+    from probe.gate import run_gate
+    from probe.suite import Suite
+    from tests.probe import test_gate as tg
+
+    cloudpickle.register_pickle_by_value(tg)
+    suite = Suite.from_dict(tg.suite_doc())
+    a = run_gate(tg.dim_ring_model, suite, baseline=tg.ring_model, simulator=tg.RingSim())
+    b = run_gate(tg.dim_ring_model, suite, baseline=tg.ring_model, simulator=tg.RingSim(),
+                 client=client, chunk_size=64)  # fmt: skip
+    assert a.passed == b.passed
+    assert len(a.outcomes) == len(b.outcomes)
+    for x, y in zip(a.outcomes, b.outcomes):
+        pd.testing.assert_frame_equal(x.table, y.table, check_exact=True)
+
+
+def test_study_equals_serial(client):
+    from probe import study
+    from tests.probe import test_study as ts
+
+    cloudpickle.register_pickle_by_value(ts)
+    cfg = study.StudyConfig(
+        sizes=ts.TINY, seed=5, progress=False, experiments=("color", "psf", "mag_source_g")
+    )
+    models = [study.StudyModel("A", ts.ring_model)]
+    a = study.run_study(ts.FakeSim(), models, config=cfg)
+    b = study.run_study(ts.FakeSim(), models, config=cfg, client=client, chunk_size=64)
+    assert a.results.keys() == b.results.keys()
+    for key in a.results:
+        pd.testing.assert_frame_equal(a.results[key].table, b.results[key].table, check_exact=True)
+
+
+def test_truncated_image_shard_is_named(client, tmp_path):
+    images, truth = _set(n=100)
+    store = tmp_path / "s.zarr"
+    write_zarr(store, images, truth, shard_size=32)
+    shard = store / "images" / "c" / "1" / "0" / "0" / "0"
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with load_zarr(store) as ds:
+        for c in (None, client):
+            with pytest.raises(ProbeValueError, match="shard 1 is truncated or corrupt"):
+                Probe(mean_model, batch_size=32, client=c).predict(ds.images)
+
+
+def test_resimulate_with_simlens_on_workers_equals_serial(client):
+    """The real simulator pickles to the workers and renders there the serial images."""
+    simlens = pytest.importorskip("simlens")
+    sim = simlens.Simulator("des-sv", npix=32)
+    kwargs = dict(n=6, n_nonlenses=4, rng=2)
+    a = Probe(mean_model, batch_size=4).resimulate(sim, "psf_scale", [0.9, 1.3], **kwargs)
+    b = Probe(mean_model, batch_size=4, client=client, chunk_size=1).resimulate(
+        sim, "psf_scale", [0.9, 1.3], **kwargs
+    )
+    _same(a, b)
