@@ -59,6 +59,7 @@ from probe import perturbers as P
 from probe import rng as _rng
 from probe.binning import Binning
 from probe.errors import ProbeValueError
+from probe.galleries import Gallery, pick_moved, pick_worst_bin
 from probe.protocols import SimulatorProtocol
 from probe.result import Result
 from probe.sensitivity import Probe
@@ -284,6 +285,7 @@ class StudyResult:
     results: dict[tuple[str, str], Result]
     config: dict[str, Any]
     timings: dict[str, float]
+    galleries: dict[tuple[str, str], Gallery] = field(default_factory=dict)
 
     def experiments(self) -> list[Experiment]:
         """The experiments present, in the paper's order."""
@@ -310,9 +312,14 @@ class _KindMixture:
         self.sim = sim
         self.kinds = dict(kinds)
         self.lens_controls = dict(lens_controls)
+        # the tables drawn, in order (a paired re-simulation draws lenses, then non-lenses):
+        # the galleries re-render rows of them
+        self.drawn: list[pd.DataFrame] = []
 
     def sample_lenses(self, n: int, *, rng: _rng.RngLike, **controls: Any) -> pd.DataFrame:
-        return self.sim.sample_lenses(n, rng=rng, **{**self.lens_controls, **controls})
+        out = self.sim.sample_lenses(n, rng=rng, **{**self.lens_controls, **controls})
+        self.drawn.append(out)
+        return out
 
     def sample_nonlenses(self, n: int, *, rng: _rng.RngLike, **controls: Any) -> pd.DataFrame:
         entropy = _rng.root_entropy(rng)
@@ -327,7 +334,9 @@ class _KindMixture:
         ]
         df = pd.concat(parts, ignore_index=True)
         order = _rng.child(entropy, len(names)).permutation(len(df))
-        return df.iloc[order].reset_index(drop=True)
+        out = df.iloc[order].reset_index(drop=True)
+        self.drawn.append(out)
+        return out
 
     def _draw(
         self, kind: str, n: int, gen: np.random.Generator, controls: Mapping[str, Any]
@@ -378,6 +387,95 @@ class _RenderCache:
         while sum(a.nbytes for a in self._store.values()) > self.max_bytes and self._store:
             self._store.pop(next(iter(self._store)))
         return images
+
+
+def _sweep_gallery(
+    e: Experiment,
+    model: str,
+    r: Result,
+    x: np.ndarray,
+    y: np.ndarray,
+    values: np.ndarray,
+    seed: int,
+) -> Gallery:
+    """Images of a sweep whose score moved most, before and after, perturbed as scored."""
+    from probe.images import ImageSet
+
+    ref, value, samples = pick_moved(r.scores, float(values[0]))
+    j = int(np.flatnonzero(values == value)[0])
+    assert e.perturber is not None
+    pert = e.perturber(float(value))  # type: ignore[call-arg]
+    images = ImageSet(x)
+    entropy = _rng.root_entropy(seed)
+    after = []
+    for i in samples:
+        # the sweep perturbs block k of probe.rng.BLOCK images with stream (PERTURB, j, k)
+        k = int(i) // _rng.BLOCK
+        first, last = k * _rng.BLOCK, min((k + 1) * _rng.BLOCK, images.n)
+        block = pert(images.batch(first, last), _rng.child(entropy, _rng.PERTURB, j, k))
+        after.append(np.asarray(block[int(i) - first]))
+    return _moved(e, model, r, ref, value, samples, y[samples], x[samples], np.stack(after))
+
+
+def _resim_gallery(e: Experiment, model: str, r: Result, sim: _KindMixture) -> Gallery:
+    """Re-simulated systems whose score moved most, rendered at the reference and the value."""
+    ref, value, samples = pick_moved(r.scores, 1.0)
+    base = pd.concat(sim.drawn[-2:], ignore_index=True) if len(sim.drawn) >= 2 else sim.drawn[-1]
+    rows = base.iloc[samples]
+    before = np.asarray(sim.render(sim.vary(rows, e.control, ref), noise=True))
+    after = np.asarray(sim.render(sim.vary(rows, e.control, value), noise=True))
+    labels = r.scores.drop_duplicates("sample").set_index("sample").loc[samples, "label"]
+    return _moved(e, model, r, ref, value, samples, labels.to_numpy(), before, after)
+
+
+def _moved(
+    e: Experiment,
+    model: str,
+    r: Result,
+    ref: float,
+    value: float,
+    samples: np.ndarray,
+    labels: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+) -> Gallery:
+    wide = r.scores.pivot(index="sample", columns="value", values="p_lens")
+    return Gallery(
+        experiment=e.name,
+        model=model,
+        how=(
+            f"the {len(samples)} images whose p(lens) moved most between {ref:g} and {value:g} "
+            f"{e.unit} (the value where the scores moved most on average)"
+        ),
+        samples=np.asarray(samples),
+        labels=np.asarray(labels, dtype=np.int64),
+        before=before,
+        p_before=wide.loc[samples, ref].to_numpy(dtype=float),
+        after=after,
+        p_after=wide.loc[samples, value].to_numpy(dtype=float),
+        ref_value=ref,
+        value=value,
+    )
+
+
+def _bin_gallery(e: Experiment, model: str, r: Result, images: np.ndarray) -> Gallery:
+    """The lowest-scoring lenses of the worst bin of a binned experiment."""
+    centre, samples = pick_worst_bin(r.scores)
+    s = r.scores.set_index("sample").loc[samples]
+    return Gallery(
+        experiment=e.name,
+        model=model,
+        how=(
+            f"the {len(samples)} lowest-scoring lenses of the worst bin (lowest mean score; "
+            f"centre {centre:g} {e.unit})"
+        ),
+        samples=np.asarray(samples),
+        labels=s["label"].to_numpy(dtype=np.int64),
+        before=np.asarray(images[samples]),
+        p_before=s["p_lens"].to_numpy(dtype=float),
+        value=centre,
+        captions=[f"{e.column} {v:.2f}" for v in s["parameter"].to_numpy(dtype=float)],
+    )
 
 
 def _stratified(lo: float, hi: float, nb: int, n: int, gen: np.random.Generator) -> np.ndarray:
@@ -476,7 +574,16 @@ def run_study(
                         lo, hi, nb, n, _rng.child(cfg.seed, _STREAMS["strata"], _STREAMS[key])
                     )
                     strata[key] = f"{e.column}: {nb} bins of {(hi - lo) / nb:g} in {lo}-{hi}"
-        truth = sim.sample_lenses(n, rng=gen, **controls)
+        try:
+            truth = sim.sample_lenses(n, rng=gen, **controls)
+        except (TypeError, ValueError):
+            if key not in strata:
+                raise
+            # a simulator without per-object array controls: the plain (binomial) range
+            strata[key] += " (not supported by the simulator: uniform draws instead)"
+            truth = sim.sample_lenses(
+                n, rng=_rng.child(cfg.seed, _STREAMS[key]), **dict(cfg.sets.get(key, {}))
+            )
         images = np.asarray(sim.render(truth, noise=True))
         clock(f"simulate_{label}", t0, c0)
         say(f"simulated {n} {label} in {timings[f'simulate_{label}']:.0f} s")
@@ -507,6 +614,7 @@ def run_study(
     # -- experiments ------------------------------------------------------------------------
     results: dict[tuple[str, str], Result] = {}
     min_counts: dict[str, int] = {}
+    galleries: dict[tuple[str, str], Gallery] = {}
     exp_seed = int(_rng.child(cfg.seed, _STREAMS["experiments"]).integers(0, 2**62))
     # Re-simulations render the same lenses for every model (and, for psf_source, the same
     # unchanged non-lenses at every value): rendered once, memory-bounded.
@@ -524,6 +632,7 @@ def run_study(
             if e.kind == "sweep":
                 r = probe.sweep(x, y, e.perturber, values, rng=exp_seed, unit=e.unit)
                 min_counts[e.name] = int(min(y.sum(), (1 - y).sum()))
+                gallery = _sweep_gallery(e, m.name, r, x, y, values, exp_seed)
             elif e.kind == "resimulate":
                 wrapped = _KindMixture(cache, kinds[m.name], cfg.sets.get("lenses", {}))
                 r = probe.resimulate(
@@ -531,6 +640,7 @@ def run_study(
                     unit=e.unit,
                 )  # fmt: skip
                 min_counts[e.name] = int(sz.n_psf)
+                gallery = _resim_gallery(e, m.name, r, wrapped)
             else:
                 data = sets[e.data]
                 n = sz.n_theta_E if e.data == "lenses" else len(data["truth"])
@@ -542,8 +652,10 @@ def run_study(
                     bins=binning, name=e.column, unit=e.unit, rng=exp_seed,
                 )  # fmt: skip
                 min_counts[e.name] = _min_bin_count(np.clip(vals, lo, hi), binning.bin_edges)
+                gallery = _bin_gallery(e, m.name, r, data["images"][:n])
             r.label = m.name
             results[(m.name, e.name)] = r
+            galleries[(m.name, e.name)] = gallery
             clock(f"{m.name}_{e.name}", t0, c0)
             say(f"model {m.name}: {e.name} done in {timings[f'{m.name}_{e.name}']:.0f} s")
     timings["total"] = time.perf_counter() - t_start
@@ -569,6 +681,7 @@ def run_study(
             "simulator_repr": repr(sim),
         },
         timings=timings,
+        galleries=galleries,
     )
     if out is not None:
         from probe.report import write_report
