@@ -394,7 +394,8 @@ def test_galleries_show_the_images_that_were_scored(smoke):
     res, _ = smoke
     assert set(res.galleries) == set(res.results)
     for (m, e), g in res.galleries.items():
-        assert len(g.samples) == min(6, len(res.results[(m, e)].scores["sample"].unique()))
+        n = res.results[(m, e)].scores["sample"].nunique()
+        assert len(g.samples) == (min(6, n) if g.after is not None else min(6, TINY.n_mag // 4))
         # the model scores the gallery's images exactly as the study recorded
         np.testing.assert_allclose(ring_model(g.before), g.p_before, atol=1e-6, err_msg=e)
         if g.after is not None:
