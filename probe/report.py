@@ -465,8 +465,7 @@ def _galleries_html(study: StudyResult, root: Path) -> str:
             "<p class='note'>Fewest images of any bin (binned experiments) or of any value and "
             "class (sweeps, re-simulations). With scores spread by ~0.4, a mean of 30 images "
             "scatters by ~0.07 and one of 100 by ~0.04: with too few, 'abrupt' or 'smooth' "
-            "calls follow bin noise.</p>"
-            + _html_table(pd.DataFrame(rows))
+            "calls follow bin noise.</p>" + _html_table(pd.DataFrame(rows))
         )
     if not study.galleries:
         return "\n".join(parts)

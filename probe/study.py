@@ -203,7 +203,7 @@ class StudySizes:
 #: 15 minutes on 2 CPU cores for two small CNNs; ``smoke`` is for CI.
 SIZES: dict[str, StudySizes] = {
     "smoke": StudySizes(n_sweep=32, n_theta_E=32, n_mag=24, n_psf=8, smoke=True),
-    "default": StudySizes(n_sweep=100, n_theta_E=1700, n_mag=1200, n_psf=100),
+    "default": StudySizes(n_sweep=150, n_theta_E=1700, n_mag=1200, n_psf=100),
     "full": StudySizes(n_sweep=5000, n_theta_E=10000, n_mag=4000, n_psf=5000),
 }
 

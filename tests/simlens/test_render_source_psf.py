@@ -77,7 +77,7 @@ def test_lens_light_keeps_its_psf(sim, lens, scale):
 
 @pytest.mark.parametrize("scale", [0.6, 1.5, 3.0])
 def test_source_psf_variance_adds(sim, lens, scale):
-    """Per band: var(s) - var(1) = sigma_psf^2 (s^2 - 1), to 0.1% of the added variance (measured: < 1e-4)."""
+    """Per band: var(s) - var(1) = sigma_psf^2 (s^2 - 1) to 0.1% (measured: < 1e-4)."""
     src = _only(sim, lens, "source")
     ps = sim.survey.pixel_scale
     one = sim.render(src, noise=False)[0]
