@@ -10,8 +10,9 @@ scores of its :class:`probe.Result`:
 * binned experiments: the lowest-scoring lenses of the worst bin (lowest mean score), shown
   with their score and parameter value (:func:`pick_worst_bin`).
 
-:func:`gallery_png` draws one gallery as a PNG (colour composites: i, r, g as red, green, blue
-with Lupton's asinh stretch), for ``report.html``.
+:func:`gallery_image` draws one gallery (colour composites: i, r, g as red, green, blue with
+Lupton's asinh stretch) as a JPEG (quality 85: noisy sky does not compress as PNG; ~50 KB per
+gallery at the images' own resolution), for ``report.html``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["GALLERY_SIZE", "Gallery", "gallery_png", "pick_moved", "pick_worst_bin"]
+__all__ = ["GALLERY_SIZE", "Gallery", "gallery_image", "pick_moved", "pick_worst_bin"]
 
 #: Images per gallery.
 GALLERY_SIZE = 6
@@ -122,34 +123,38 @@ def _composite(img: np.ndarray) -> np.ndarray:
         return np.asarray(make_lupton_rgb(r, g, b, stretch=50.0, Q=8.0, minimum=0.0))
 
 
-def gallery_png(g: Gallery, path: str | Path, *, unit: str = "", dpi: int = 60) -> Path:
-    """Draw gallery ``g`` to ``path`` (PNG): one column per image, before (and after) rows."""
+def gallery_image(g: Gallery, path: str | Path, *, unit: str = "", dpi: int = 72) -> Path:
+    """Draw gallery ``g`` to ``path`` (JPEG, or as its suffix says): one column per image,
+    before (and after) rows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = 1 if g.after is None else 2
-    k = len(g.samples)
-    fig, axes = plt.subplots(rows, max(k, 1), figsize=(1.7 * max(k, 1), 1.9 * rows), squeeze=False)
+    k = max(len(g.samples), 1)
+    fig, axes = plt.subplots(rows, k, figsize=(1.5 * k, 1.75 * rows + 0.3), squeeze=False)
     cls = {1: "lens", 0: "non-lens"}
     u = f" {unit}" if unit else ""
-    for j in range(max(k, 1)):
+    if g.after is not None:
+        fig.suptitle(f"top: {g.ref_value:g}{u}; bottom: {g.value:g}{u}", fontsize=8)
+    for j in range(k):
         for r in range(rows):
             ax: Any = axes[r][j]
             ax.set_axis_off()
-            if j >= k:
+            if j >= len(g.samples):
                 continue
             img = g.before[j] if r == 0 else g.after[j]  # type: ignore[index]
             p = g.p_before[j] if r == 0 else g.p_after[j]  # type: ignore[index]
             ax.imshow(_composite(img), origin="lower", interpolation="nearest")
-            at = "" if g.after is None else f" @{(g.ref_value if r == 0 else g.value):g}{u}"
-            head = f"#{int(g.samples[j])} {cls.get(int(g.labels[j]), '?')}\n" if r == 0 else ""
-            ax.set_title(f"{head}p={p:.3f}{at}", fontsize=7)
+            head = f"#{int(g.samples[j])} {cls.get(int(g.labels[j]), '?')} " if r == 0 else ""
+            ax.set_title(f"{head}p={p:.3f}", fontsize=7)
             if r == 0 and j < len(g.captions) and g.captions[j]:
-                ax.text(0.02, 0.02, g.captions[j], color="w", fontsize=6, transform=ax.transAxes)
-    fig.tight_layout(pad=0.2)
+                ax.text(0.03, 0.03, g.captions[j], color="w", fontsize=6, transform=ax.transAxes)
+    fig.tight_layout(pad=0.3, h_pad=0.6)
     out = Path(path)
-    fig.savefig(out, dpi=dpi)
+    jpeg = out.suffix.lower() in (".jpg", ".jpeg")
+    extra: dict[str, Any] = {"pil_kwargs": {"quality": 85}} if jpeg else {}
+    fig.savefig(out, dpi=dpi, **extra)
     plt.close(fig)
     return out

@@ -5,7 +5,7 @@ interval and the threshold (the outcome's message); the JSON also holds every bi
 expectation and the run's provenance (probe version, suite, seed, model and data hashes). All
 files are written atomically. The HTML needs no network: styles are inline and each
 expectation's figure is an inline SVG drawn here; a failed expectation also shows the
-candidate's lowest-scoring images of its first failed bin (an inline PNG, matplotlib).
+candidate's lowest-scoring images of its first failed bin (an inline JPEG, matplotlib).
 """
 
 from __future__ import annotations
@@ -243,22 +243,22 @@ def report_html(result: GateResult) -> str:
 
 
 def _gallery_html(result: GateResult, i: int) -> str:
-    """The images behind outcome ``i``'s first failed bin, as an inline PNG (or nothing)."""
+    """The images behind outcome ``i``'s first failed bin, as an inline JPEG (or nothing)."""
     g = getattr(result, "galleries", {}).get(i)
     if g is None or len(g.samples) == 0:
         return ""
     import base64
     import tempfile
 
-    from probe.galleries import gallery_png
+    from probe.galleries import gallery_image
 
     with tempfile.TemporaryDirectory() as tmp:
-        png = gallery_png(g, Path(tmp) / "gallery.png")
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        img = gallery_image(g, Path(tmp) / "gallery.jpg")
+        data = base64.b64encode(img.read_bytes()).decode("ascii")
     return (
         f"<p class='small'>Images: {html.escape(g.how)} (colour: i, r, g as red, green, "
         f"blue).</p><img alt='gallery {i}' style='max-width:100%' "
-        f"src='data:image/png;base64,{data}'>"
+        f"src='data:image/jpeg;base64,{data}'>"
     )
 
 

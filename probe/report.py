@@ -450,7 +450,7 @@ def _selection_html(study: StudyResult, root: Path, yields: SurveyYields | None)
 
 def _galleries_html(study: StudyResult, root: Path) -> str:
     """Images per bin and, per experiment and model, the gallery of images behind the curve."""
-    from probe.galleries import gallery_png
+    from probe.galleries import gallery_image
 
     parts = ["<h1 id='galleries'>Images behind the curves</h1>"]
     counts = study.config.get("min_bin_count") or {}
@@ -475,19 +475,19 @@ def _galleries_html(study: StudyResult, root: Path) -> str:
         "the reference (no perturbation; PSF ratio 1) and the value where the scores moved most "
         "on average, at both values (top row: reference). Binned experiments: the "
         "lowest-scoring lenses of the bin with the lowest mean score. Colour: i, r, g as red, "
-        "green, blue (Lupton asinh stretch). Files: galleries/*.png.</p>"
+        "green, blue (Lupton asinh stretch). Files: galleries/*.jpg.</p>"
     )
     for e in study.experiments():
         for m in study.models:
             g = study.galleries.get((m, e.name))
             if g is None:
                 continue
-            png = gallery_png(g, root / "galleries" / f"{m}_{e.name}.png", unit=e.unit)
+            img = gallery_image(g, root / "galleries" / f"{m}_{e.name}.jpg", unit=e.unit)
             parts.append(
                 f"<h3>{html.escape(e.title)}, model {html.escape(m)}</h3>"
                 f"<p class='note'>{html.escape(g.how)}.</p>"
                 f"<img alt='gallery {html.escape(m)} {e.name}' "
-                f"src='data:image/png;base64,{_b64(png)}'>"
+                f"src='data:image/jpeg;base64,{_b64(img)}'>"
             )
     return "\n".join(parts)
 

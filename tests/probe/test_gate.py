@@ -507,10 +507,10 @@ def test_reports_name_the_failures(suite, tmp_path):
     html = paths["html"].read_text()
     assert "probe check: FAILED" in html
     assert "<svg" in html
-    # self-contained: the only images are inline PNGs, one per failed expectation (issue 15)
+    # self-contained: the only images are inline JPEGs, one per failed expectation (issue 15)
     srcs = re.findall(r"src='([^']*)'", html)
     assert len(srcs) == len(res.failures)
-    assert all(src.startswith("data:image/png;base64,") for src in srcs)
+    assert all(src.startswith("data:image/jpeg;base64,") for src in srcs)
     assert "<link" not in html  # self-contained
 
 

@@ -99,8 +99,10 @@ def test_smoke_study_writes_report(smoke):
     html = (out / "report.html").read_text()
     # one figure per experiment, plus the selection function of the one binned experiment,
     # plus one gallery per experiment and model
-    assert html.count("data:image/png;base64,") == len(names) + 1 + 2 * len(names)
+    assert html.count("data:image/png;base64,") == len(names) + 1
     assert html.count("<img alt='gallery ") == 2 * len(names)
+    assert html.count("data:image/jpeg;base64,") == 2 * len(names)
+    assert len(list((out / "galleries").glob("*.jpg"))) == 2 * len(names)
     assert "Completeness against mag_source_g" in html
     for m in ("A", "B"):
         sel = pd.read_parquet(out / "selection" / f"{m}_mag_source_g.parquet")
