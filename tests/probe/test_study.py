@@ -410,3 +410,17 @@ def test_galleries_show_the_images_that_were_scored(smoke):
         else:
             s = res.results[(m, e)].scores
             assert np.all(s.set_index("sample").loc[g.samples, "value"] == g.value)
+
+
+def test_default_and_full_sizes_give_every_bin_enough_images():
+    for size in ("default", "full"):
+        sz = study.SIZES[size]
+        assert min(sz.n_sweep, sz.n_psf) >= study.MIN_BIN_COUNT, size
+        for e in study.EXPERIMENTS:
+            if e.kind == "bin":
+                n = sz.n_theta_E if e.data == "lenses" else sz.n_mag
+                # stratified draws: n // bins per bin (sets' ranges match the experiments')
+                assert study.DEFAULT_SETS[e.data][e.column] == e.bins[:2], e.name
+                assert n // e.bins[2] >= study.MIN_BIN_COUNT, (size, e.name)
+    full = study.SIZES["full"]  # the paper's sizes
+    assert (full.n_sweep, full.n_theta_E, full.n_mag, full.n_psf) == (5000, 10000, 4000, 5000)
