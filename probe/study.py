@@ -361,10 +361,12 @@ class _KindMixture:
 
 
 class _RenderCache:
-    """A simulator whose ``render`` remembers its last images (up to ``max_bytes``), by truth.
+    """A simulator whose ``render`` remembers images by truth table, up to ``max_bytes``.
 
     Re-rendering an identical truth table (same systems, same seeds) gives identical images, so
-    a hit returns a copy of the stored ones. Everything else is passed through.
+    a hit returns a copy of the stored ones. Once full it stores nothing more (and evicts
+    nothing: a re-simulation scans its values in order, and least-recently-used eviction would
+    drop each chunk just before it is asked for again). Everything else is passed through.
     """
 
     def __init__(self, sim: Any, max_bytes: int = 400 * 2**20) -> None:
@@ -380,12 +382,10 @@ class _RenderCache:
 
         key = f"{noise}:{hash_frame(truth)}"
         if key in self._store:
-            self._store[key] = self._store.pop(key)  # most recent last
             return self._store[key].copy()
         images = np.asarray(self.sim.render(truth, noise=noise))
-        self._store[key] = images.copy()
-        while sum(a.nbytes for a in self._store.values()) > self.max_bytes and self._store:
-            self._store.pop(next(iter(self._store)))
+        if sum(a.nbytes for a in self._store.values()) + images.nbytes <= self.max_bytes:
+            self._store[key] = images.copy()
         return images
 
 
@@ -617,8 +617,8 @@ def run_study(
     galleries: dict[tuple[str, str], Gallery] = {}
     exp_seed = int(_rng.child(cfg.seed, _STREAMS["experiments"]).integers(0, 2**62))
     # Re-simulations render the same lenses for every model (and, for psf_source, the same
-    # unchanged non-lenses at every value): rendered once, memory-bounded.
-    cache = _RenderCache(sim)
+    # unchanged non-lenses at every value): rendered once, one bounded cache per experiment.
+    caches: dict[str, _RenderCache] = {}
     for m in models:
         probe = Probe(m.model, batch_size=cfg.batch_size, progress=cfg.progress, label=m.name)
         mix = json.dumps(kinds[m.name], sort_keys=True)
@@ -634,6 +634,7 @@ def run_study(
                 min_counts[e.name] = int(min(y.sum(), (1 - y).sum()))
                 gallery = _sweep_gallery(e, m.name, r, x, y, values, exp_seed)
             elif e.kind == "resimulate":
+                cache = caches.setdefault(e.name, _RenderCache(sim))
                 wrapped = _KindMixture(cache, kinds[m.name], cfg.sets.get("lenses", {}))
                 r = probe.resimulate(
                     wrapped, e.control, values, n=sz.n_psf, rng=exp_seed, paired=True,
@@ -657,6 +658,8 @@ def run_study(
             results[(m.name, e.name)] = r
             galleries[(m.name, e.name)] = gallery
             clock(f"{m.name}_{e.name}", t0, c0)
+            if m is models[-1]:
+                caches.pop(e.name, None)  # free its images
             say(f"model {m.name}: {e.name} done in {timings[f'{m.name}_{e.name}']:.0f} s")
     timings["total"] = time.perf_counter() - t_start
     timings["cpu total"] = time.process_time() - c_start

@@ -424,3 +424,29 @@ def test_default_and_full_sizes_give_every_bin_enough_images():
                 assert n // e.bins[2] >= study.MIN_BIN_COUNT, (size, e.name)
     full = study.SIZES["full"]  # the paper's sizes
     assert (full.n_sweep, full.n_theta_E, full.n_mag, full.n_psf) == (5000, 10000, 4000, 5000)
+
+
+def test_render_cache_renders_identical_tables_once():
+    class Counting(FakeSim):
+        calls = 0
+
+        def render(self, truth, *, noise=True):
+            Counting.calls += 1
+            return super().render(truth, noise=noise)
+
+    sim = Counting()
+    t = sim.sample_lenses(5, rng=1)
+    cache = study._RenderCache(sim)
+    a = cache.render(t)
+    b = cache.render(t.copy())
+    assert Counting.calls == 1
+    np.testing.assert_array_equal(a, b)
+    b[:] = 0  # a copy: the stored images stay intact
+    np.testing.assert_array_equal(cache.render(t), a)
+    cache.render(sim.vary(t, "psf_scale", 2.0))  # another table: rendered
+    assert Counting.calls == 2
+    small = study._RenderCache(sim, max_bytes=a.nbytes // 2)  # too small to store anything
+    small.render(t)
+    small.render(t)
+    assert Counting.calls == 4
+    assert cache.sample_lenses(2, rng=0).shape[0] == 2  # everything else passes through
