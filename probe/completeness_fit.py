@@ -303,7 +303,13 @@ def fit_completeness(
                 if (cand - edge) * direction >= 0:
                     cand = edge
                 if excess(cand) > 0:
-                    found_bound = brentq(excess, min(prev, cand), max(prev, cand), xtol=1e-3)
+                    try:
+                        found_bound = brentq(excess, min(prev, cand), max(prev, cand), xtol=1e-3)
+                    except ValueError:
+                        # the profile at ``prev`` re-fitted from another start came out above
+                        # the cut too (a flat, noisy likelihood): the bound lies in [prev,
+                        # cand]; its outer end keeps the interval conservative (wider)
+                        found_bound = cand
                     break
                 if cand == edge:
                     break

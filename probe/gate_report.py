@@ -4,7 +4,8 @@ Every failure names the expectation's property, each failing bin, the measured v
 interval and the threshold (the outcome's message); the JSON also holds every bin of every
 expectation and the run's provenance (probe version, suite, seed, model and data hashes). All
 files are written atomically. The HTML needs no network: styles are inline and each
-expectation's figure is an inline SVG drawn here (no matplotlib).
+expectation's figure is an inline SVG drawn here; a failed expectation also shows the
+candidate's lowest-scoring images of its first failed bin (an inline JPEG, matplotlib).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def report_html(result: GateResult) -> str:
             f"{html.escape(o.name)}</h2><p><b>Property:</b> {html.escape(o.expectation.describe())}"
             f"</p><p>{html.escape(o.message)}</p><p class='small'>expectation: <code>{spec}</code>"
             f"; alpha {o.alpha:g}, {o.n_boot} bootstrap replicates per bin; false-alarm rate "
-            f"{_far(o)}</p>{_svg(o)}{_table_html(o)}"
+            f"{_far(o)}</p>{_svg(o)}{_table_html(o)}{_gallery_html(result, i)}"
         )
     t, c = result.timings, result.cache
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
@@ -238,6 +239,26 @@ def report_html(result: GateResult) -> str:
         "Intervals are two-sided at each bin's Holm step level (column level), so a bin's "
         "test rejects exactly when its interval clears the threshold. See docs/gate.md.</p>"
         "</body></html>"
+    )
+
+
+def _gallery_html(result: GateResult, i: int) -> str:
+    """The images behind outcome ``i``'s first failed bin, as an inline JPEG (or nothing)."""
+    g = getattr(result, "galleries", {}).get(i)
+    if g is None or len(g.samples) == 0:
+        return ""
+    import base64
+    import tempfile
+
+    from probe.galleries import gallery_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        img = gallery_image(g, Path(tmp) / "gallery.jpg")
+        data = base64.b64encode(img.read_bytes()).decode("ascii")
+    return (
+        f"<p class='small'>Images: {html.escape(g.how)} (colour: i, r, g as red, green, "
+        f"blue).</p><img alt='gallery {i}' style='max-width:100%' "
+        f"src='data:image/jpeg;base64,{data}'>"
     )
 
 

@@ -26,9 +26,9 @@ __all__ = ["SELECTION_BINS", "study_negatives", "study_selection"]
 
 #: Parameter -> (low, high, bins, smoke bins) of the selection functions drawn from a study.
 SELECTION_BINS: dict[str, tuple[float, float, int, int]] = {
-    "mag_source_g": (20.0, 22.0, 10, 4),
+    "mag_source_g": (20.0, 23.0, 12, 4),
     "theta_E": (1.0, 2.7, 9, 4),
-    "mag_lens_r": (19.0, 21.0, 10, 4),
+    "mag_lens_r": (17.0, 23.0, 12, 4),
 }
 
 

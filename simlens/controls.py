@@ -23,6 +23,7 @@ __all__ = ["CONTROL_RANGES", "Control", "parse_control"]
 CONTROL_RANGES: dict[str, tuple[float, float, bool, str]] = {
     "theta_E": (0.0, 10.0, False, "arcsec"),
     "psf_scale": (0.0, math.inf, False, ""),
+    "psf_scale_source": (0.0, math.inf, False, ""),
     "mag_lens_r": (10.0, 40.0, True, "mag"),
     "mag_source_g": (10.0, 40.0, True, "mag"),
     "n_sersic_source": (0.5, 8.0, True, ""),

@@ -50,7 +50,7 @@ from .schema import absent_columns, extra_columns, flux_from_mag
 from .sources import source_grid
 from .survey import Survey
 
-__all__ = ["NO_LIGHT", "render_rows", "required_columns", "source_spectrum"]
+__all__ = ["NO_LIGHT", "render_rows", "required_columns", "source_psf_scale", "source_spectrum"]
 
 NO_LIGHT = 50.0  # magnitudes >= this (or NaN) mean "no light in this component"
 _MIN_SIGMA_PX = 0.9  # narrowest PSF sigma (pixels) for the shared lens-light draw: < 7e-5 of peak
@@ -329,12 +329,16 @@ def _render_one(
     nb = len(bands)
     fwhm = np.array([float(getattr(row, f"psf_fwhm_{b}")) for b in bands])
     sig_px = fwhm * FWHM_TO_SIGMA / ps
-    n, pad = _canvas_size(npix, float(sig_px.max()))
-    crop = (slice(pad, pad + npix), slice(pad, pad + npix))
 
     f_lens = np.array([_flux(float(getattr(row, f"mag_lens_{b}")), zp) for b in bands])
     f_src = np.array([_flux(float(getattr(row, f"mag_source_unlensed_{b}")), zp) for b in bands])
     f_star = np.array([_flux(float(getattr(row, f"mag_star_{b}")), zp) for b in bands])
+    # the lensed source's own PSF (optional column; absent or NaN: the row's PSF)
+    s_src = source_psf_scale(row)
+    fwhm_src, sig_src = fwhm * s_src, sig_px * s_src
+    reach_px = float(max(sig_px.max(), sig_src.max() if f_src.any() else 0.0))
+    n, pad = _canvas_size(npix, reach_px)
+    crop = (slice(pad, pad + npix), slice(pad, pad + npix))
 
     # Fourier-space contributions (single precision: errors ~1e-7 of the peak, 2x faster FFTs)
     spec = np.zeros((nb, n, n // 2 + 1), dtype=np.complex64)
@@ -396,9 +400,11 @@ def _render_one(
                 real = np.zeros((nb, n, n), dtype=np.float32)
             if psf_profile == "gaussian":
                 fm = _freq2(m)
-                tfm = [np.exp(np.float32(-2.0 * np.pi**2 * sig_px[j] ** 2) * fm) for j in range(nb)]
+                tfm = [
+                    np.exp(np.float32(-2.0 * np.pi**2 * sig_src[j] ** 2) * fm) for j in range(nb)
+                ]
             else:
-                tfm = [_psf_tf(psf_profile, fwhm[j], m, ps, beta) for j in range(nb)]
+                tfm = [_psf_tf(psf_profile, fwhm_src[j], m, ps, beta) for j in range(nb)]
             src_spec = np.stack(
                 [src_k * (np.float32(f_src[j]) * tfm[j]).astype(np.float32) for j in range(nb)]
             )
@@ -409,9 +415,18 @@ def _render_one(
         else:
             src_k = source_spectrum(grid, n, pad)
             if src_k is not None:
+                if s_src == 1.0:
+                    tf_src = tfs
+                elif psf_profile == "gaussian":
+                    tf_src = [
+                        np.exp(np.float32(-2.0 * np.pi**2 * sig_src[j] ** 2) * f2)
+                        for j in range(nb)
+                    ]
+                else:
+                    tf_src = [_psf_tf(psf_profile, fwhm_src[j], n, ps, beta) for j in range(nb)]
                 for j in range(nb):
                     if f_src[j] > 0:
-                        spec[j] += src_k * (np.float32(f_src[j]) * tfs[j])
+                        spec[j] += src_k * (np.float32(f_src[j]) * tf_src[j])
     pcomps = pixel_components(row, tuple(bands), zp, npix, ps, pad)
 
     if gcomps:
@@ -650,6 +665,21 @@ def check_truth(truth: pd.DataFrame, bands: Sequence[str]) -> None:
     fw = truth[[f"psf_fwhm_{b}" for b in bands]].to_numpy(dtype=float)
     if np.any(fw <= 0):
         raise SimlensValueError("truth psf_fwhm_<band> must be > 0 arcsec")
+
+
+def source_psf_scale(row: Any) -> float:
+    """The lensed source's PSF FWHM over the row's (``psf_scale_source``; 1 when absent or NaN).
+
+    The "real-galaxy" PSF test (Jacobs et al., section 4.2): lens and neighbours keep the PSF
+    of ``psf_fwhm_<band>`` and only the lensed source is convolved with ``psf_scale_source``
+    times it.
+    """
+    v = float(getattr(row, "psf_scale_source", 1.0))
+    if not math.isfinite(v):
+        return 1.0
+    if v <= 0.0:
+        raise SimlensValueError(f"psf_scale_source must be > 0 (or NaN: unused), got {v}")
+    return v
 
 
 def render_rows(

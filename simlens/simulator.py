@@ -270,7 +270,12 @@ class Simulator:
     def vary(self, truth: pd.DataFrame, name: str, value: float) -> pd.DataFrame:
         """The same systems with only control ``name`` set to ``value`` (paired re-simulation).
 
-        ``psf_scale`` rescales every ``psf_fwhm_<band>``; ``mag_lens_r`` shifts the lens light
+        ``psf_scale`` rescales every ``psf_fwhm_<band>``; ``psf_scale_source`` sets the column
+        of that name (added if absent): the lensed source alone is convolved with that multiple
+        of the row's PSF while the lens, neighbours and stars keep ``psf_fwhm_<band>`` (the
+        paper's real-galaxy PSF test; non-lenses have no lensed source, so their images do not
+        change; the derived truth, S/N and detectability, stays that of the row's PSF);
+        ``mag_lens_r`` shifts the lens light
         in all bands; ``mag_source_g`` shifts the source in all bands (observed g becomes
         ``value``); ``theta_E`` changes the Einstein radius (``sigma_v`` re-solved at fixed
         redshifts, source position scaled with it, magnification and S/N recomputed). Seeds are
@@ -285,6 +290,8 @@ class Simulator:
             for b in self.bands:
                 out[f"psf_fwhm_{b}"] = out[f"psf_fwhm_{b}"].to_numpy(dtype=float) * ratio
             out["psf_scale"] = float(value)
+        elif name == "psf_scale_source":
+            out["psf_scale_source"] = float(value)
         elif name == "mag_lens_r":
             has = lens | np.isin(out["kind"].to_numpy(), sampling.MAG_LENS_KINDS)
             shift = np.where(has, float(value) - out["mag_lens_r"].to_numpy(dtype=float), 0.0)

@@ -507,7 +507,10 @@ def test_reports_name_the_failures(suite, tmp_path):
     html = paths["html"].read_text()
     assert "probe check: FAILED" in html
     assert "<svg" in html
-    assert "src=" not in html
+    # self-contained: the only images are inline JPEGs, one per failed expectation (issue 15)
+    srcs = re.findall(r"src='([^']*)'", html)
+    assert len(srcs) == len(res.failures)
+    assert all(src.startswith("data:image/jpeg;base64,") for src in srcs)
     assert "<link" not in html  # self-contained
 
 
@@ -617,3 +620,26 @@ def test_reference_finder_passes_default_suite_and_a_colour_shifted_copy_fails(t
         assert bad["label"] in o.message
         assert "measured" in o.message
         assert "required" in o.message
+
+
+def test_failed_bins_show_the_images_behind_them(suite):
+    res = run_gate(dim_ring_model, suite, baseline=ring_model, simulator=RingSim())
+    failed = [i for i, o in enumerate(res.outcomes) if not o.holds]
+    assert failed
+    assert set(res.galleries) == set(failed)
+    kinds = set()
+    for i in failed:
+        o, g = res.outcomes[i], res.galleries[i]
+        e = o.expectation
+        row = o.table[~o.table["holds"]].iloc[0]
+        assert 0 < len(g.samples) <= 6
+        # the candidate scores the shown images as the gate recorded (sweeps: perturbed alike)
+        np.testing.assert_allclose(
+            np.ravel(dim_ring_model(g.before)), g.p_before, atol=1e-6, err_msg=o.name
+        )
+        if e.mode == "binned" and np.isfinite(row["low"]):
+            # the images lie in the failed bin
+            vals = [float(c.split()[-1]) for c in g.captions]
+            assert all(row["low"] - 0.01 <= v <= row["high"] + 0.01 for v in vals), o.name
+        kinds.add(e.mode)
+    assert kinds == {"binned", "sweep"}

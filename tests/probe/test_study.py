@@ -27,6 +27,8 @@ class FakeSim:
                 return gen.uniform(lo, hi, n)
             if isinstance(v, tuple):
                 return gen.uniform(v[0], v[1], n)
+            if np.ndim(v):  # per-object array (the study's stratified draws)
+                return np.asarray(v, dtype=float)
             return np.full(n, float(v))
 
         return pd.DataFrame(
@@ -95,8 +97,12 @@ def test_smoke_study_writes_report(smoke):
     names = list(SOME)
     assert set(res.results) == {(m, e) for m in ("A", "B") for e in names}
     html = (out / "report.html").read_text()
-    # one figure per experiment, plus the selection function of the one binned experiment
+    # one figure per experiment, plus the selection function of the one binned experiment,
+    # plus one gallery per experiment and model
     assert html.count("data:image/png;base64,") == len(names) + 1
+    assert html.count("<img alt='gallery ") == 2 * len(names)
+    assert html.count("data:image/jpeg;base64,") == 2 * len(names)
+    assert len(list((out / "galleries").glob("*.jpg"))) == 2 * len(names)
     assert "Completeness against mag_source_g" in html
     for m in ("A", "B"):
         sel = pd.read_parquet(out / "selection" / f"{m}_mag_source_g.parquet")
@@ -323,3 +329,135 @@ def test_verdict_abrupt_needs_a_jump_beyond_its_errors():
     m = np.where(x < 0.5, 0.9, 0.7)
     assert verdict(x, m, np.full(11, 0.005), -0.3, -0.1, -0.2) == "sensitive (abrupt)"
     assert verdict(x, m, np.full(11, 0.2), -0.3, -0.1, -0.2) == "smooth degradation"
+
+
+# -- sizes, stratified bins and galleries (issue 15) ------------------------------------------
+def test_binned_sets_are_stratified_and_counted(smoke):
+    res, out = smoke
+    # the smoke mag_source_g set: 16 lenses over 4 bins, stratified: exactly 4 per bin
+    assert res.config["min_bin_count"]["mag_source_g"] == TINY.n_mag // 4
+    assert res.config["min_bin_count"]["color"] == TINY.n_sweep
+    assert res.config["min_bin_count"]["psf"] == TINY.n_psf
+    assert "mag_source_g: 4 bins" in res.config["stratified"]["mag_source_g"]
+    counts = res.results[("A", "mag_source_g")].table["n"].to_numpy()
+    assert set(counts.tolist()) == {TINY.n_mag // 4}
+    saved = __import__("json").loads((out / "study.json").read_text())
+    assert saved["min_bin_count"]["mag_source_g"] == TINY.n_mag // 4
+    assert "fewest images per bin" in (out / "report.html").read_text()
+    assert any(k.startswith("cpu ") for k in res.timings)
+
+
+def test_stratified_values():
+    gen = np.random.default_rng(0)
+    v = study._stratified(17.0, 23.0, 12, 1200, gen)
+    counts, _ = np.histogram(v, bins=np.linspace(17.0, 23.0, 13))
+    assert counts.tolist() == [100] * 12
+    # any prefix stays balanced to within one per bin
+    c2, _ = np.histogram(v[:100], bins=np.linspace(17.0, 23.0, 13))
+    assert c2.max() - c2.min() <= 1
+    assert study._min_bin_count(v, np.linspace(17.0, 23.0, 13)) == 100
+
+
+def test_simulator_without_array_controls_gets_uniform_draws():
+    class NoArrays(FakeSim):
+        def sample_lenses(self, n, *, rng, detectable=False, **c):
+            if any(np.ndim(v) for v in c.values() if not isinstance(v, tuple)):
+                raise TypeError("no array controls")
+            return super().sample_lenses(n, rng=rng, **c)
+
+    cfg = study.StudyConfig(sizes=TINY, seed=4, progress=False, experiments=("mag_lens_r",))
+    res = study.run_study(NoArrays(), [study.StudyModel("A", ring_model)], config=cfg)
+    assert "uniform draws instead" in res.config["stratified"]["mag_lens_r"]
+
+
+def test_gallery_pickers_on_known_scores():
+    from probe.galleries import pick_moved, pick_worst_bin
+
+    values = np.array([0.0, 1.0, 2.0])
+    n = 10
+    p0 = np.full(n, 0.9)
+    p1 = p0 - np.r_[0.05 * np.arange(n)]  # sample i moves by 0.05 i at value 1
+    p2 = p0 - 0.01  # everything moves a little at value 2
+    scores = pd.DataFrame(
+        {
+            "sample": np.tile(np.arange(n), 3),
+            "value": np.repeat(values, n),
+            "p_lens": np.r_[p0, p1, p2],
+        }
+    )
+    ref, value, picked = pick_moved(scores, 0.0, k=3)
+    assert (ref, value) == (0.0, 1.0)
+    assert picked.tolist() == [9, 8, 7]
+    # the reference is the grid value nearest the one asked for
+    assert pick_moved(scores, 1.9, k=1)[0] == 2.0
+
+    binned = pd.DataFrame(
+        {
+            "sample": np.arange(8),
+            "value": [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, np.nan, 3.0],
+            "score": [0.9, 0.8, 0.95, 0.2, 0.6, 0.1, 0.0, 0.5],
+        }
+    )
+    centre, picked = pick_worst_bin(binned, k=2)
+    assert centre == 2.0  # mean 0.3, below bin 3's 0.5; the dropped NaN image is ignored
+    assert picked.tolist() == [5, 3]
+
+
+def test_galleries_show_the_images_that_were_scored(smoke):
+    res, _ = smoke
+    assert set(res.galleries) == set(res.results)
+    for (m, e), g in res.galleries.items():
+        n = res.results[(m, e)].scores["sample"].nunique()
+        assert len(g.samples) == (min(6, n) if g.after is not None else min(6, TINY.n_mag // 4))
+        # the model scores the gallery's images exactly as the study recorded
+        np.testing.assert_allclose(ring_model(g.before), g.p_before, atol=1e-6, err_msg=e)
+        if g.after is not None:
+            np.testing.assert_allclose(ring_model(g.after), g.p_after, atol=1e-6, err_msg=e)
+            moved = np.abs(g.p_after - g.p_before)
+            wide = res.results[(m, e)].scores.pivot(index="sample", columns="value",
+                                                    values="p_lens")  # fmt: skip
+            all_moved = (wide[g.value] - wide[g.ref_value]).abs()
+            assert moved.min() >= np.sort(all_moved.to_numpy())[-len(moved)] - 1e-12
+        else:
+            s = res.results[(m, e)].scores
+            assert np.all(s.set_index("sample").loc[g.samples, "value"] == g.value)
+
+
+def test_default_and_full_sizes_give_every_bin_enough_images():
+    for size in ("default", "full"):
+        sz = study.SIZES[size]
+        assert min(sz.n_sweep, sz.n_psf) >= study.MIN_BIN_COUNT, size
+        for e in study.EXPERIMENTS:
+            if e.kind == "bin":
+                n = sz.n_theta_E if e.data == "lenses" else sz.n_mag
+                # stratified draws: n // bins per bin (sets' ranges match the experiments')
+                assert study.DEFAULT_SETS[e.data][e.column] == e.bins[:2], e.name
+                assert n // e.bins[2] >= study.MIN_BIN_COUNT, (size, e.name)
+    full = study.SIZES["full"]  # the paper's sizes
+    assert (full.n_sweep, full.n_theta_E, full.n_mag, full.n_psf) == (5000, 10000, 4000, 5000)
+
+
+def test_render_cache_renders_identical_tables_once():
+    class Counting(FakeSim):
+        calls = 0
+
+        def render(self, truth, *, noise=True):
+            Counting.calls += 1
+            return super().render(truth, noise=noise)
+
+    sim = Counting()
+    t = sim.sample_lenses(5, rng=1)
+    cache = study._RenderCache(sim)
+    a = cache.render(t)
+    b = cache.render(t.copy())
+    assert Counting.calls == 1
+    np.testing.assert_array_equal(a, b)
+    b[:] = 0  # a copy: the stored images stay intact
+    np.testing.assert_array_equal(cache.render(t), a)
+    cache.render(sim.vary(t, "psf_scale", 2.0))  # another table: rendered
+    assert Counting.calls == 2
+    small = study._RenderCache(sim, max_bytes=a.nbytes // 2)  # too small to store anything
+    small.render(t)
+    small.render(t)
+    assert Counting.calls == 4
+    assert cache.sample_lenses(2, rng=0).shape[0] == 2  # everything else passes through
