@@ -25,7 +25,13 @@ from probe.errors import ProbeValueError
 from probe.selection import SelectionFunction, selection_function
 from probe.yields import SurveyYields, survey_yields
 
-__all__ = ["NEGATIVES", "POPULATION_BINS", "PopulationSelection", "population_selection"]
+__all__ = [
+    "MIN_LENSES",
+    "NEGATIVES",
+    "POPULATION_BINS",
+    "PopulationSelection",
+    "population_selection",
+]
 
 #: Parameter -> (low, high, bins, smoke bins, unit) of the population's selection functions:
 #: the ranges that hold most LensPop-detectable lenses at DES depth (median theta_E ~1",
@@ -35,6 +41,9 @@ POPULATION_BINS: dict[str, tuple[float, float, int, int, str]] = {
     "mag_lens_r": (17.0, 22.0, 5, 3, "mag"),
     "theta_E": (0.6, 2.0, 7, 3, "arcsec"),
 }
+#: Fewest detectable lenses in a parameter's range for its selection function (the 50% point
+#: fit needs 10); a smaller draw (``size="smoke"``) reports yields only.
+MIN_LENSES = 10
 #: Field non-lenses scored per study size, for the false-positive-rate thresholds.
 NEGATIVES: dict[str, int] = {"smoke": 100, "default": 1000, "full": 4000}
 
@@ -46,7 +55,8 @@ class PopulationSelection:
     Attributes
     ----------
     functions : dict
-        ``{parameter: {model: SelectionFunction}}`` over the detectable lenses.
+        ``{parameter: {model: SelectionFunction}}`` over the detectable lenses (parameters with
+        fewer than :data:`MIN_LENSES` of them in range are left out).
     yields : SurveyYields
         Expected yields (:func:`probe.yields.survey_yields`) from the same lenses and scores.
     negative_scores : dict of str to ndarray
@@ -76,6 +86,7 @@ def population_selection(
     batch_size: int = 256,
     nonlens_kind: str = "field",
     n_negatives: int | None = None,
+    n_density: int | None = None,
     interval: str = "wilson",
     note: str = "",
     simulator: str = "simlens:Simulator",
@@ -102,6 +113,8 @@ def population_selection(
         Seed of the population draws (negatives: ``seed + 1``).
     n_negatives : int, optional
         Non-lenses scored (default by ``size``).
+    n_density : int, optional
+        Population draws (default by ``size``; ~0.4% are detectable at DES depth).
     """
     from probe.sensitivity import Probe
     from probe.study import YIELD_SIZES
@@ -114,12 +127,16 @@ def population_selection(
     if n_neg < 1:
         raise ProbeValueError(f"n_negatives must be >= 1; got {n_negatives}")
     predict = {name: Probe(m, batch_size=batch_size).predict for name, m in models.items()}
-    n_density, n_other = YIELD_SIZES[size]
+    n_draws, n_other = YIELD_SIZES[size]
+    if n_density is not None:
+        if n_density < 1:
+            raise ProbeValueError(f"n_density must be >= 1; got {n_density}")
+        n_draws = int(n_density)
     ylds = survey_yields(
         predict,
         tuple(thresholds),
         survey=survey,
-        n_density=n_density,
+        n_density=n_draws,
         n_other=n_other,
         rng=seed,
         simulator=simulator,
@@ -135,6 +152,8 @@ def population_selection(
     functions: dict[str, dict[str, SelectionFunction]] = {}
     for param, (lo, hi, nb, nb_smoke, unit) in POPULATION_BINS.items():
         values = rows[param].to_numpy(dtype=np.float64)
+        if np.count_nonzero((values >= lo) & (values <= hi)) < MIN_LENSES:
+            continue
         per_model: dict[str, SelectionFunction] = {}
         for name in predict:
             p = np.r_[ylds.detectable_scores[name], neg[name]]

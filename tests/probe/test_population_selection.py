@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from probe.errors import ProbeValueError
-from probe.population_selection import POPULATION_BINS, population_selection
+from probe.population_selection import MIN_LENSES, POPULATION_BINS, population_selection
 
 
 def blue_centre(images):
@@ -21,7 +21,12 @@ def blue_centre(images):
 @pytest.fixture(scope="module")
 def pop():
     return population_selection(
-        {"blue": blue_centre}, size="smoke", seed=11, n_negatives=50, fpr=(0.01, 0.1)
+        {"blue": blue_centre},
+        size="smoke",
+        seed=11,
+        n_negatives=50,
+        n_density=6000,
+        fpr=(0.01, 0.1),
     )
 
 
@@ -34,18 +39,21 @@ def test_selection_and_yields_score_the_same_lenses(pop):
 
     again = blue_centre(simlens.Simulator("des-y3").render(rows))
     np.testing.assert_allclose(again, p, rtol=1e-6)
-    assert set(pop.functions) == set(POPULATION_BINS)
-    for param, per_model in pop.functions.items():
-        sf = per_model["blue"]
-        lo, hi = POPULATION_BINS[param][:2]
+    for param, (lo, hi, *_) in POPULATION_BINS.items():
         inside = (rows[param] >= lo) & (rows[param] <= hi)
+        # a selection function wherever enough lenses fall in range (the 50% fit needs 10)
+        assert (param in pop.functions) == (inside.sum() >= MIN_LENSES)
+        if param not in pop.functions:
+            continue
+        sf = pop.functions[param]["blue"]
         t = sf.table[sf.table["threshold_label"] == "0.5"]
         # every in-range detectable lens is counted once, and completeness = fraction found
         assert t["n"].sum() == inside.sum()
         assert t["k"].sum() == (p[inside.to_numpy()] >= 0.5).sum()
         assert sf.provenance["survey"] == "des-y3"
     # 50 field non-lenses resolve a 10% false-positive rate, not 1% (skipped)
-    ov = pop.functions["theta_E"]["blue"].overall.set_index("threshold_label")
+    assert pop.functions, "no parameter had enough lenses: raise the test's draw"
+    ov = next(iter(pop.functions.values()))["blue"].overall.set_index("threshold_label")
     assert "fpr=0.1" in ov.index
     assert "fpr=0.01" not in ov.index
     neg = pop.negative_scores["blue"]
