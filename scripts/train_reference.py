@@ -59,6 +59,8 @@ LENS_CONTROLS = TRAINING_LENSES
 #: ``probe.perturbers.DiskOcclusion`` does, with a radius uniform in 0-``OCCLUSION_RADIUS`` px:
 #: network A scored any image with a blanked centre as a lens before it saw such images.
 OCCLUSION = {"A": 0.25, "B": 0.0, "C": 0.15}
+#: ``build_model`` architecture overrides per network (``--c-filters``, ``--c-dense``).
+ARCH: dict[str, dict[str, Any]] = {}
 OCCLUSION_RADIUS = 36.0
 #: An occluded training lens keeps its label only while this fraction of its lensed-source flux
 #: (lens image minus its unlensed twin, g+r+i) lies outside the disk; else it is labelled a
@@ -348,7 +350,8 @@ def model_options(name: str) -> dict[str, Any]:
     trained with; A and C use the regularised one (``ColourResidual.prior_colour``)."""
     from simlens.finders._model import PRIOR_COLOUR
 
-    return {"residual_prior": None if name == "B" else PRIOR_COLOUR}
+    opts: dict[str, Any] = {"residual_prior": None if name == "B" else PRIOR_COLOUR}
+    return {**opts, **ARCH.get(name, {})}
 
 
 def predict(model: Any, x: np.ndarray) -> np.ndarray:
@@ -467,6 +470,9 @@ def train_c(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             else ""
         ),
         "colour_residual_prior": model_options("C")["residual_prior"],
+        "architecture_options": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.get("C", {}).items()
+        },
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "optimizer": "Adam, cosine decay from 1e-3 to 5e-5; best-val-AUC epoch restored",
@@ -527,6 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         "--c-lenses", type=int, default=3000, help="C's training lenses and non-lenses (3000)"
     )
     ap.add_argument("--c-test", type=int, default=2000, help="C's fresh test images per class")
+    ap.add_argument("--c-filters", default=None, help="C's conv filters, e.g. '24,48,96,96'")
+    ap.add_argument("--c-dense", type=int, default=None, help="C's dense units")
+    ap.add_argument(
+        "--c-occlusion", type=float, default=None, help="C's disk-blanking probability (0.15)"
+    )
     ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--val-frac", type=float, default=0.1, help="validation fraction")
@@ -557,6 +568,12 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or _WEIGHTS
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.c_filters:
+        ARCH.setdefault("C", {})["filters"] = tuple(int(f) for f in args.c_filters.split(","))
+    if args.c_dense:
+        ARCH.setdefault("C", {})["dense"] = args.c_dense
+    if args.c_occlusion is not None:
+        OCCLUSION["C"] = args.c_occlusion
     if args.only == "C":
         train_c(args, out)
         return 0

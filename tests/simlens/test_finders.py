@@ -192,10 +192,11 @@ def test_finders_colour_fit_versions():
 
 #: Disk radii of the study's occlusion experiment (probe.study, "disk"), pixels.
 DISK_RADII = np.arange(0.0, 35.01, 2.5)
-#: Largest fraction of non-lenses finder A may score above 0.5 at any disk radius (measured
-#: maxima on these sets, README "Reference finders", plus ~2 binomial sigma at n = 96). A was
-#: trained against matched negatives, not the field, so the field's bound is looser.
-MAX_FRACTION_ABOVE = {"unlensed": 0.1, "field": 0.35}
+#: Largest fraction of non-lenses finder A may score above 0.5 at any disk radius: measured
+#: maxima over the radii (scripts/finder_occlusion.py, 200 per set: 10% unlensed, 36% field at
+#: 5 px; 22% of the field already at 0 px, as A was trained against matched negatives, not the
+#: field) plus ~2.5 binomial sigma at n = 96. Before the fix: 84-100% of both at >= 15 px.
+MAX_FRACTION_ABOVE = {"unlensed": 0.2, "field": 0.5}
 
 
 @pytest.mark.tf
