@@ -13,9 +13,11 @@
    occlusion, noise; :mod:`probe.study`) on the reference finders A and B
    (:mod:`simlens.finders`) with test sets simulated at ``des-sv`` (their training PSF), and
    writes ``report.html`` (self-contained), ``figures/``, ``results/``, ``summary.*`` and
-   ``table2.*`` into the same directory, with each finder's selection functions (completeness
-   against source g, lens r and Einstein radius at thresholds 0.5/0.9/0.99 and at 1% FPR,
-   ``selection/``) and its expected yield over DES (des-y3, 5000 deg^2; ``yields.json``).
+   ``table2.*`` into the same directory. Selection functions (completeness against source g,
+   lens r and Einstein radius at thresholds 0.5/0.9/0.99 and at 1% FPR, ``selection/``) and
+   expected yields over DES (des-y3, 5000 deg^2; ``yields.json``) come from finder C, trained
+   on that population's LensPop-detectable lenses vs. the field
+   (:func:`probe.population_selection.population_selection`).
    Default sizes take ~15 minutes on 2 cores;
    ``--smoke`` is a tiny run of everything (CI), ``--full`` uses the paper's sizes (hours).
 
