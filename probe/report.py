@@ -38,6 +38,7 @@ from probe.errors import ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
 
 if TYPE_CHECKING:
+    from probe.population_selection import PopulationSelection
     from probe.study import StudyResult
     from probe.yields import SurveyYields
 
@@ -323,15 +324,22 @@ def write_report(
     yields: SurveyYields | None = None,
     selection: bool = True,
     band: str = "ci",
+    population: PopulationSelection | None = None,
 ) -> Path:
     """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path.
 
     With ``selection`` (default) the report also holds each model's selection functions drawn
     from the study's own scores (:func:`probe.study_selection.study_selection`, tables under
     ``selection/``); ``yields`` (:func:`probe.yields.survey_yields`) adds expected numbers of
-    lenses found over a survey (``yields.json``).
+    lenses found over a survey (``yields.json``). ``population``
+    (:func:`probe.population_selection.population_selection`) replaces both with selection
+    functions and yields over a survey's own lens population (its models need not be the
+    study's: the demo uses finder C there).
     """
     from probe.plotting import plot_results
+
+    if population is not None:
+        yields = population.yields
 
     rule = rule or VerdictRule()
     root = Path(out)
@@ -373,7 +381,9 @@ def write_report(
         )
         + "\n"
     )
-    extra = _selection_html(study, root, yields) if selection or yields is not None else ""
+    extra = (
+        _selection_html(study, root, yields, population) if selection or yields is not None else ""
+    )
     extra += _galleries_html(study, root)
     path = root / "report.html"
     text = _html(study, summary, pretty, table2, figures, rule, extra)
@@ -385,21 +395,40 @@ def write_report(
     return path
 
 
-def _selection_html(study: StudyResult, root: Path, yields: SurveyYields | None) -> str:
-    """Selection functions (from the study's scores) and expected yields, as HTML."""
+def _selection_html(
+    study: StudyResult,
+    root: Path,
+    yields: SurveyYields | None,
+    population: PopulationSelection | None = None,
+) -> str:
+    """Selection functions (from the study's scores or a population) and yields, as HTML."""
     from probe.selection import report_section
     from probe.study_selection import study_selection
 
-    functions = study_selection(study)
     (root / "selection").mkdir(parents=True, exist_ok=True)
-    parts = [
-        "<h1 id='selection'>Selection functions and expected yields</h1>",
-        "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per bin "
-        "of the lens property, with 95% Wilson intervals, from the lenses of the study's binned "
-        "experiments; 'fpr=0.01' is the threshold at which 1% of the model's own unperturbed "
-        "non-lenses pass. The 50% point is where a fitted error-function curve crosses half "
-        "of its plateau.</p>",
-    ]
+    parts = ["<h1 id='selection'>Selection functions and expected yields</h1>"]
+    if population is None:
+        functions = study_selection(study)
+        parts.append(
+            "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per "
+            "bin of the lens property, with 95% Wilson intervals, from the lenses of the study's "
+            "binned experiments; 'fpr=0.01' is the threshold at which 1% of the model's own "
+            "unperturbed non-lenses pass. The 50% point is where a fitted error-function curve "
+            "crosses half of its plateau.</p>"
+        )
+    else:
+        functions = population.functions
+        sky = population.yields.sky
+        parts.append(
+            f"<p class='note'>Model(s) {html.escape(', '.join(population.models))} on the "
+            f"LensPop-detectable lenses of simlens's population at "
+            f"{html.escape(str(sky.survey))} depth and seeing ({population.yields.n_detectable} "
+            "lenses, the same as the yields below). Completeness: the fraction of lenses with "
+            "p(lens) >= threshold, per bin of the lens property, with 95% Wilson intervals; "
+            "'fpr=0.01' is the threshold at which 1% of the survey's field non-lenses pass. The "
+            "50% point is where a fitted error-function curve crosses half of its plateau. "
+            f"{html.escape(population.note)}</p>"
+        )
     for param, per_model in functions.items():
         for m, sf in per_model.items():
             sf.save(root / "selection" / f"{m}_{param}.parquet")

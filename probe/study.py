@@ -810,8 +810,8 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--experiments", help="comma-separated subset of the experiments")
     p.add_argument(
         "--yields", metavar="SURVEY",
-        help="also report each model's expected yield over this simlens survey preset "
-        "(e.g. des-y3: DES, 5000 deg^2)",
+        help="also report each model's selection functions and expected yield over the lens "
+        "population of this simlens survey preset (e.g. des-y3: DES, 5000 deg^2)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--batch-size", type=int, default=256)
@@ -869,20 +869,21 @@ def run_study_cli(args: argparse.Namespace) -> int:
         client=client,
         chunk_size=getattr(args, "chunk_size", None),
     )
-    # The lens population comes from simlens (simlens.yields), whatever simulator ran the study.
-    ylds = (
-        study_yields(
-            models,
+    # The lens population comes from simlens (simlens.yields), whatever simulator ran the study;
+    # selection functions and yields are then drawn over it rather than the study's test sets.
+    pop = None
+    if args.yields:
+        from probe.population_selection import population_selection
+
+        pop = population_selection(
+            {m.name: m.model for m in models},
             size=size,
             survey=args.yields,
             seed=args.seed,
             batch_size=args.batch_size,
             client=client,
         )
-        if args.yields
-        else None
-    )
-    path = write_report(result, args.out, yields=ylds, band=getattr(args, "band", "ci"))
+    path = write_report(result, args.out, population=pop, band=getattr(args, "band", "ci"))
     if not args.quiet:
         print(f"wrote {path}")
     return 0

@@ -243,6 +243,11 @@ class SurveyYields:
     detectable_found : dict of str to list of Yield
         Per model and threshold, detectable lenses found (``QUESTIONS["detectable_found"]``;
         the detectable stratum only).
+    detectable_rows : pandas.DataFrame or None
+        Truth table of the detectable lenses scored (selection functions are drawn from it:
+        :func:`probe.population_selection.population_selection`).
+    detectable_scores : dict of str to ndarray
+        Per model, p(lens) of those lenses, in row order.
     """
 
     sky: Any
@@ -250,6 +255,8 @@ class SurveyYields:
     n_detectable: int
     n_other: int
     detectable_found: dict[str, list[Yield]] = field(default_factory=dict)
+    detectable_rows: Any = None
+    detectable_scores: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary; ``questions`` defines each number."""
@@ -345,14 +352,11 @@ def survey_yields(
     x_other = sim.render(others) if len(others) else None
     out: dict[str, list[Yield]] = {}
     found: dict[str, list[Yield]] = {}
+    scores: dict[str, Any] = {}
     for name, predict in models.items():
+        scores[name] = np.asarray(predict(x_det), dtype=np.float64).reshape(-1)
         strata = [
-            Stratum(
-                "detectable",
-                sky.detectable_per_deg2,
-                sky.detectable_stderr,
-                np.asarray(predict(x_det)).reshape(-1),
-            )
+            Stratum("detectable", sky.detectable_per_deg2, sky.detectable_stderr, scores[name])
         ]
         if x_other is not None:
             strata.append(
@@ -365,4 +369,4 @@ def survey_yields(
             )
         out[name] = [expected_yield(strata, sky.area_deg2, t, rng=rng) for t in thresholds]
         found[name] = [expected_yield(strata[:1], sky.area_deg2, t, rng=rng) for t in thresholds]
-    return SurveyYields(sky, out, len(det), len(others), found)
+    return SurveyYields(sky, out, len(det), len(others), found, det.reset_index(drop=True), scores)

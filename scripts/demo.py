@@ -13,12 +13,13 @@
    occlusion, noise; :mod:`probe.study`) on the reference finders A and B
    (:mod:`simlens.finders`) with test sets simulated at ``des-sv`` (their training PSF), and
    writes ``report.html`` (self-contained), ``figures/``, ``results/``, ``summary.*`` and
-   ``table2.*`` into the same directory, with each finder's selection functions (completeness
-   against source g, lens r and Einstein radius at thresholds 0.5/0.9/0.99 and at 1% FPR,
-   ``selection/``) and its expected yield over DES (des-y3, 5000 deg^2; ``yields.json``).
-   Default sizes (>= 100 images in every bin, and per value and class of every sweep) took
-   391 s of CPU for the whole demo (9.5 min wall on a 2-core machine shared with other jobs;
-   README, "The experiments"), within 15 minutes on 2 cores;
+   ``table2.*`` into the same directory. Selection functions (completeness against source g,
+   lens r and Einstein radius at thresholds 0.5/0.9/0.99 and at 1% FPR, ``selection/``) and
+   expected yields over DES (des-y3, 5000 deg^2; ``yields.json``) come from finder C, trained
+   on that population's LensPop-detectable lenses vs. the field
+   (:func:`probe.population_selection.population_selection`).
+   Default sizes (>= 100 images in every bin, and per value and class of every sweep) fit
+   within 15 minutes on 2 cores (README, "The experiments");
    ``--smoke`` is a tiny run of everything (CI), ``--full`` uses the paper's sizes (hours).
 
 Run ``./scripts/demo`` (creates ``.venv`` first) or ``python scripts/demo.py --help``.
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -> Path:
-    """The paper's study on finders A and B (des-sv test sets); returns report.html's path."""
+    """The paper's study on finders A and B (des-sv test sets), selection functions and yields
+    on finder C (des-y3 population); returns report.html's path."""
     import simlens
     from probe import study
     from probe.report import write_report
@@ -109,18 +111,31 @@ def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -
     config = study.StudyConfig(sizes=study.SIZES[size], seed=seed)
     print(f"study ({size}) of finders A and B on {simlens.Simulator('des-sv')!r}")
     result = study.run_study(simlens.Simulator("des-sv"), models, None, config=config)
-    # Expected yields over DES (des-y3 depth and seeing, 5000 deg^2): the population's lenses,
-    # rendered once and scored by both finders.
+    # Selection functions and expected yields over DES (des-y3 depth, seeing and Moffat PSF,
+    # 5000 deg^2) come from finder C, trained on that population (LensPop-detectable lenses vs.
+    # the field): A and B never saw most of it. The population's lenses are rendered once.
+    from probe.population_selection import population_selection
+
     t1 = time.perf_counter()
-    ylds = study.study_yields(models, size=size, survey="des-y3", seed=seed)
+    rec = finders.training_record("C")["test"]
+    lo, hi = rec["auc_interval_95"]
+    note = (
+        f"Finder C: AUC {rec['auc']:.3f} [{lo:.3f}, {hi:.3f}] on {rec['n_lenses']:,} fresh "
+        f"LensPop-detectable lenses vs. {rec['n_negatives']:,} fresh field non-lenses at "
+        f"{finders.C_SURVEY} (training record C.json)."
+    )
+    pop = population_selection(
+        {"C": finders.load("C")}, size=size, survey=finders.C_SURVEY, seed=seed, note=note
+    )
+    ylds = pop.yields
     print(
-        f"yields: {ylds.n_detectable} detectable + {ylds.n_other} other lenses scored in "
-        f"{time.perf_counter() - t1:.0f} s"
+        f"selection and yields (finder C): {ylds.n_detectable} detectable + {ylds.n_other} "
+        f"other lenses scored in {time.perf_counter() - t1:.0f} s"
     )
     for name, ys in ylds.yields.items():
         for y in ys:
             print(f"  {name}: {y}")
-    path = write_report(result, out, yields=ylds)
+    path = write_report(result, out, population=pop)
     # CPU seconds of this process (all threads): what an idle machine needs, whatever the load
     print(
         f"study done in {time.perf_counter() - t0:.0f} s "

@@ -1,17 +1,18 @@
 #!/usr/bin/env python
-"""Export the reference finders' Keras weights to ONNX: ``simlens/finders/weights/{A,B}.onnx``.
+"""Export the reference finders' Keras weights to ONNX: ``simlens/finders/weights/{A,B,C}.onnx``.
 
 Keras 3's own exporter (``model.export(path, format="onnx")``, which runs tf2onnx on the
 TensorFlow graph) converts every layer, the custom ``AsinhStretch`` and ``ColourResidual``
 included, to standard ONNX operators. Each file records the SHA-256 of the ``.keras`` file it
 came from (ONNX metadata ``source_keras_sha256``; a test checks it against the shipped weights,
 so retrained weights without a new export fail CI). Before writing, the script checks on
-simlens images (lenses and field non-lenses, des-sv) that onnxruntime's scores equal Keras's
+simlens images (lenses and ellipticals at each finder's training preset: des-sv for A and B,
+des-y3 for C) that onnxruntime's scores equal Keras's
 within 1e-5, and writes through a temporary file (nothing half-written).
 
 Needs the ``export`` extra (tf2onnx). Example::
 
-    python scripts/export_onnx.py            # both finders, ~1 min
+    python scripts/export_onnx.py            # every finder, ~1 min
     python scripts/export_onnx.py --only A --n 64
 """
 
@@ -38,7 +39,7 @@ def export(name: str, n: int, seed: int) -> Path:
 
     keras_path = finders.weights_path(name)
     model = finders.load(name)
-    sim = Simulator(finders.SURVEY)
+    sim = Simulator(finders.C_SURVEY if name == "C" else finders.SURVEY)
     half = n // 2
     truth_l = sim.sample_lenses(half, rng=seed, **finders.TRAINING_LENSES)
     truth_n = sim.sample_nonlenses(n - half, rng=seed + 1, kind="elliptical")
@@ -69,13 +70,19 @@ def export(name: str, n: int, seed: int) -> Path:
     return target
 
 
+def finders_names() -> tuple[str, ...]:
+    from simlens.finders import NAMES
+
+    return NAMES
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("A", "B"), help="export one finder")
+    parser.add_argument("--only", choices=finders_names(), help="export one finder")
     parser.add_argument("--n", type=int, default=128, help="check images (default 128)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    for name in [args.only] if args.only else ["A", "B"]:
+    for name in [args.only] if args.only else finders_names():
         export(name, args.n, args.seed)
     return 0
 

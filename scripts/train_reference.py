@@ -55,38 +55,71 @@ B_KINDS: dict[str, float] = {"field": 1.0}
 AUC_BAR = 0.95
 #: Simulator controls of every training and test lens (``simlens.finders.TRAINING_LENSES``).
 LENS_CONTROLS = TRAINING_LENSES
+#: Probability that a training image (either class) is blanked inside a central disk, as
+#: ``probe.perturbers.DiskOcclusion`` does, with a radius uniform in 0-``OCCLUSION_RADIUS`` px:
+#: network A scored any image with a blanked centre as a lens before it saw such images.
+OCCLUSION = {"A": 0.25, "B": 0.0, "C": 0.15}
+#: ``build_model`` architecture overrides per network (``--c-filters``, ``--c-dense``).
+ARCH: dict[str, dict[str, Any]] = {}
+OCCLUSION_RADIUS = 36.0
+#: An occluded training lens keeps its label only while this fraction of its lensed-source flux
+#: (lens image minus its unlensed twin, g+r+i) lies outside the disk; else it is labelled a
+#: non-lens (nothing of the source is left to see; the paper's networks also scored lenses
+#: as non-lenses once the disk covered the arcs).
+VISIBLE_SOURCE_FRACTION = 0.5
+#: Disk radii of the study's occlusion experiment (px), where the records measure scores.
+STUDY_DISK_RADII = tuple(float(r) for r in np.arange(0.0, 35.01, 2.5))
+_PROFILE_RADII = np.arange(0.0, OCCLUSION_RADIUS + 0.51, 0.5)
 _CHUNK = 128  # rows per sampling job (a multiple of simlens's 64-row seed block)
 _WEIGHTS = Path(__file__).resolve().parents[1] / "simlens" / "finders" / "weights"
 
-_SIM: Any = None
+_SIMS: dict[str, Any] = {}
+#: Which images each network trains on: A and B at the paper's training PSF (des-sv, Gaussian),
+#: C at the demo's yield survey (des-y3, its default Moffat PSF).
+_SETUP = {"A": "paper", "B": "paper", "C": "yields"}
 
 
-def _sim() -> Any:
-    """One Simulator per process (workers build their own)."""
-    global _SIM
-    if _SIM is None:
+def _sim(setup: str = "paper") -> Any:
+    """One Simulator per process and setup (workers build their own)."""
+    if setup not in _SIMS:
         import simlens
 
-        _SIM = simlens.Simulator(SURVEY, psf_profile=TRAINING_PSF)
-    return _SIM
+        if setup == "paper":
+            _SIMS[setup] = simlens.Simulator(SURVEY, psf_profile=TRAINING_PSF)
+        else:
+            from simlens.finders import C_SURVEY
+
+            _SIMS[setup] = simlens.Simulator(C_SURVEY)
+    return _SIMS[setup]
 
 
-def _sample_lens_chunk(args: tuple[int, int, int]) -> pd.DataFrame:
-    n, seed, start = args
-    return _sim().sample_lenses(n, rng=seed, start=start, **LENS_CONTROLS)
+def _sample_lens_chunk(args: tuple[int, int, int, str]) -> pd.DataFrame:
+    n, seed, start, setup = args
+    if setup == "paper":
+        return _sim().sample_lenses(n, rng=seed, start=start, **LENS_CONTROLS)
+    return _sim(setup).sample_lenses(n, rng=seed, start=start, detectable=True)
 
 
-def sample_lenses(n: int, seed: int, workers: int, cache: Path | None = None) -> pd.DataFrame:
-    """``n`` training lenses (``LENS_CONTROLS``) of ``seed``, sampled in parallel by row blocks.
+def sample_lenses(
+    n: int, seed: int, workers: int, cache: Path | None = None, setup: str = "paper"
+) -> pd.DataFrame:
+    """``n`` training lenses of ``seed``, sampled in parallel by row blocks.
 
-    simlens draws row ``i`` from the generator of its 64-row block, so chunks starting at
-    multiples of 64 give exactly the rows of one ``sample_lenses(n, rng=seed)`` call.
+    ``setup`` "paper": ``LENS_CONTROLS`` at des-sv (A, B); "yields": LensPop-detectable
+    population lenses at ``simlens.finders.C_SURVEY`` (C). simlens draws row ``i`` from the
+    generator of its 64-row block, so chunks starting at multiples of 64 give exactly the rows
+    of one ``sample_lenses(n, rng=seed)`` call.
     """
-    tag = "_".join(f"{a}-{b}" for a, b in LENS_CONTROLS.values())
-    key = f"lenses_{SURVEY}_{seed}_{n}_{tag}.parquet"
+    if setup == "paper":
+        tag = "_".join(f"{a}-{b}" for a, b in LENS_CONTROLS.values())
+        key = f"lenses_{SURVEY}_{seed}_{n}_{tag}.parquet"
+    else:
+        from simlens.finders import C_SURVEY
+
+        key = f"lenses_{C_SURVEY}_{seed}_{n}_detectable.parquet"
     if cache is not None and (cache / key).is_file():
         return pd.read_parquet(cache / key)
-    jobs = [(min(_CHUNK, n - s), seed, s) for s in range(0, n, _CHUNK)]
+    jobs = [(min(_CHUNK, n - s), seed, s, setup) for s in range(0, n, _CHUNK)]
     if workers <= 1:
         parts = [_sample_lens_chunk(j) for j in jobs]
     else:
@@ -99,12 +132,12 @@ def sample_lenses(n: int, seed: int, workers: int, cache: Path | None = None) ->
     return truth
 
 
-def without_source(truth: pd.DataFrame) -> pd.DataFrame:
+def without_source(truth: pd.DataFrame, setup: str = "paper") -> pd.DataFrame:
     """Matched negatives: the same rows with no source light (``Simulator.unlensed``).
 
     Galaxy, PSF and the row's noise seed are unchanged.
     """
-    return _sim().unlensed(truth)
+    return _sim(setup).unlensed(truth)
 
 
 def parse_kinds(spec: str | None) -> dict[str, float]:
@@ -122,13 +155,13 @@ def parse_kinds(spec: str | None) -> dict[str, float]:
     return {k: v / total for k, v in kinds.items()}
 
 
-def sample_field(n: int, seed: int, kinds: dict[str, float]) -> pd.DataFrame:
+def sample_field(n: int, seed: int, kinds: dict[str, float], setup: str = "paper") -> pd.DataFrame:
     """``n`` non-lenses split over ``kinds`` (one seed stream per kind), shuffled."""
     names = list(kinds)
     counts = np.floor(np.array([kinds[k] for k in names]) * n).astype(int)
     counts[0] += n - counts.sum()
     parts = [
-        _sim().sample_nonlenses(int(c), rng=seed + 7 * i, kind=k)
+        _sim(setup).sample_nonlenses(int(c), rng=seed + 7 * i, kind=k)
         for i, (k, c) in enumerate(zip(names, counts))
         if c > 0
     ]
@@ -137,8 +170,8 @@ def sample_field(n: int, seed: int, kinds: dict[str, float]) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def render(truth: pd.DataFrame, workers: int) -> np.ndarray:
-    return _sim().render(truth, workers=workers)
+def render(truth: pd.DataFrame, workers: int, setup: str = "paper") -> np.ndarray:
+    return _sim(setup).render(truth, workers=workers)
 
 
 def cpu_seconds() -> float:
@@ -156,6 +189,78 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     r = rankdata(np.asarray(scores, dtype=np.float64))
     n1, n0 = labels.sum(), (~labels).sum()
     return float((r[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _radius_map(npix: int) -> np.ndarray:
+    from probe.perturbers import radial_distance
+
+    return np.asarray(radial_distance(npix, npix))
+
+
+def source_outside(x_lens: np.ndarray, x_bare: np.ndarray) -> np.ndarray:
+    """``(n, len(_PROFILE_RADII))``: fraction of each lens's source flux at ``d >= radius``.
+
+    Source light = lens image minus its unlensed twin (same galaxy and noise seed), g+r+i.
+    """
+    d = _radius_map(x_lens.shape[1])
+    src = (x_lens[..., :3].astype(np.float64) - x_bare[..., :3]).sum(-1)
+    total = src.sum((1, 2))
+    inside = np.stack([src[:, d < r].sum(1) for r in _PROFILE_RADII], axis=1)
+    frac = 1.0 - inside / np.where(np.abs(total) > 0, total, 1.0)[:, None]
+    return np.clip(frac, 0.0, 1.0)
+
+
+def occlude(
+    x: np.ndarray,
+    y: np.ndarray,
+    outside: np.ndarray | None,
+    prob: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blank a central disk of a random ``prob`` of the images; relabel lenses left unseen.
+
+    ``outside`` holds :func:`source_outside` rows for the lenses (``None``: labels kept).
+    """
+    y = y.astype(np.float32).copy()
+    if prob <= 0:
+        return x, y
+    hit = np.flatnonzero(rng.random(len(x)) < prob)
+    radii = rng.uniform(0.0, OCCLUSION_RADIUS, len(hit))
+    d = _radius_map(x.shape[1])
+    x = x.copy()
+    for i, r in zip(hit, radii):
+        x[i, d < r, :] = 0
+        if y[i] > 0 and outside is not None:
+            k = min(int(np.searchsorted(_PROFILE_RADII, r)), len(_PROFILE_RADII) - 1)
+            y[i] = float(outside[i, k] >= VISIBLE_SOURCE_FRACTION)
+    return x, y
+
+
+def disk_scores(model: Any, sets: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Mean p(lens) of each image set under ``DiskOcclusion`` at each of ``STUDY_DISK_RADII``."""
+    from probe.perturbers import DiskOcclusion
+
+    out: dict[str, list[float]] = {}
+    for desc, x in sets.items():
+        out[desc] = [
+            float(predict(model, DiskOcclusion(r)(x) if r > 0 else x).mean())
+            for r in STUDY_DISK_RADII
+        ]
+    return out
+
+
+def auc_interval(
+    labels: np.ndarray, scores: np.ndarray, seed: int, n_boot: int = 1000
+) -> list[float]:
+    """95% percentile bootstrap interval of :func:`auc` (classes resampled separately)."""
+    labels = np.asarray(labels).astype(bool)
+    pos, neg = np.asarray(scores)[labels], np.asarray(scores)[~labels]
+    rng = np.random.default_rng(seed)
+    lab = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    boot = [
+        auc(lab, np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(n_boot)
+    ]
+    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
 
 
 def _dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -182,10 +287,14 @@ def train(
     batch_size: int,
     seed: int,
     init_weights: list[Any] | None = None,
+    occlusion: float = 0.0,
+    outside: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Train one finder; returns the model (best validation AUC) and its history.
 
     ``init_weights`` starts from another finder's weights (A starts from B's, see ``main``).
+    ``occlusion``: probability of a central-disk blanking per image per epoch (:func:`occlude`,
+    ``outside`` rows aligned with ``x``, zeros for negatives).
     """
     import keras
 
@@ -206,12 +315,13 @@ def train(
 
         def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
             idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
-            return _dihedral(x[idx], rng), y[idx].astype(np.float32)
+            sub = None if outside is None else outside[idx]
+            return occlude(_dihedral(x[idx], rng), y[idx], sub, occlusion, rng)
 
         def on_epoch_end(self) -> None:
             self.order = rng.permutation(train_idx)
 
-    model = build_model(seed=seed, name=f"finder_{name}")
+    model = build_model(seed=seed, name=f"finder_{name}", **model_options(name))
     if init_weights is not None:
         model.set_weights(init_weights)
     steps = epochs * int(np.ceil(len(train_idx) / batch_size))
@@ -235,8 +345,181 @@ def train(
     return model, history
 
 
+def model_options(name: str) -> dict[str, Any]:
+    """``build_model`` options of network ``name``: B keeps the unregularised colour fit it was
+    trained with; A and C use the regularised one (``ColourResidual.prior_colour``)."""
+    from simlens.finders._model import PRIOR_COLOUR
+
+    opts: dict[str, Any] = {"residual_prior": None if name == "B" else PRIOR_COLOUR}
+    return {**opts, **ARCH.get(name, {})}
+
+
 def predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=256, verbose=0)).reshape(-1)
+
+
+def train_c(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Network C: LensPop-detectable population lenses vs. the field at ``C_SURVEY``.
+
+    Writes ``C.keras`` and the record ``C.json`` to ``out``; returns the record.
+    """
+    from simlens.finders import C_SURVEY
+    from simlens.provenance import package_version
+
+    setup, n, n_test = "yields", args.c_lenses, args.c_test
+    seeds = {
+        "lenses": args.seed + 10,
+        "negatives": args.seed + 11,
+        "split": args.seed + 12,
+        "keras": args.seed + 3,
+        # fresh test sets: never used in training, distinct from the demo's and study's seeds
+        "test_lenses": args.seed + 110,
+        "test_negatives": args.seed + 111,
+        "bootstrap": args.seed + 112,
+    }
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    cache = args.cache if str(args.cache) not in ("", ".") else None
+
+    def log(msg: str) -> None:
+        print(f"[C {time.perf_counter() - wall0:7.1f} s] {msg}", flush=True)
+
+    log(f"sampling {n} LensPop-detectable lenses and {n} field non-lenses at {C_SURVEY}")
+    t0 = time.perf_counter()
+    lens_truth = sample_lenses(n, seeds["lenses"], args.workers, cache, setup)
+    t_sample = time.perf_counter() - t0
+    x_lens = render(lens_truth, args.workers, setup)
+    x_neg = render(sample_field(n, seeds["negatives"], B_KINDS, setup), args.workers, setup)
+    outside = None
+    if OCCLUSION["C"] > 0:
+        bare = render(without_source(lens_truth, setup), args.workers, setup)
+        outside = np.concatenate([source_outside(x_lens, bare), np.zeros((n, len(_PROFILE_RADII)))])
+        del bare
+    gen_train = time.perf_counter() - t0
+    log(f"sampling fresh test sets ({n_test} per class)")
+    t0 = time.perf_counter()
+    test_truth = sample_lenses(n_test, seeds["test_lenses"], args.workers, cache, setup)
+    x_test_lens = render(test_truth, args.workers, setup)
+    x_test_neg = render(
+        sample_field(n_test, seeds["test_negatives"], B_KINDS, setup), args.workers, setup
+    )
+    gen_test = time.perf_counter() - t0
+
+    is_val = np.zeros(n, bool)
+    is_val[
+        np.random.default_rng(seeds["split"]).permutation(n)[: max(round(args.val_frac * n), 2)]
+    ] = True
+    x = np.concatenate([x_lens, x_neg])
+    y = np.r_[np.ones(n, np.int8), np.zeros(n, np.int8)]
+    val = np.r_[is_val, np.random.default_rng(seeds["split"] + 1).permutation(is_val)]
+    log(f"training C: {len(x)} images ({int(val.sum())} validation), {args.epochs} epochs")
+    t_net, cpu_net = time.perf_counter(), cpu_seconds()
+    model, history = train(
+        "C",
+        x,
+        y,
+        val,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=seeds["keras"],
+        occlusion=OCCLUSION["C"],
+        outside=outside,
+    )
+    train_wall, train_cpu = time.perf_counter() - t_net, cpu_seconds() - cpu_net
+    p_val = predict(model, x[val])
+    p_lens, p_neg = predict(model, x_test_lens), predict(model, x_test_neg)
+    lab = np.r_[np.ones(len(p_lens)), np.zeros(len(p_neg))]
+    p = np.r_[p_lens, p_neg]
+    test_auc = auc(lab, p)
+    interval = auc_interval(lab, p, seeds["bootstrap"])
+    small = test_truth["theta_E"].to_numpy() < 1.0
+    by_theta = {
+        'theta_E < 1"': auc(
+            np.r_[np.ones(small.sum()), np.zeros(len(p_neg))], np.r_[p_lens[small], p_neg]
+        ),
+        'theta_E >= 1"': auc(
+            np.r_[np.ones((~small).sum()), np.zeros(len(p_neg))], np.r_[p_lens[~small], p_neg]
+        ),
+    }
+    k = min(500, n_test)
+    disk = disk_scores(model, {"lenses": x_test_lens[:k], "field": x_test_neg[:k]})
+    from simlens.finders._model import build_model
+
+    clean = build_model(seed=seeds["keras"], name="finder_C", **model_options("C"))
+    clean.set_weights(model.get_weights())
+    path = out / "C.keras"
+    clean.save(path)
+    record = {
+        "network": "C",
+        "survey": C_SURVEY,
+        "psf": "the preset's default (Moffat)",
+        "architecture": "simlens.finders._model.build_model (see its docstring)",
+        "parameters": int(model.count_params()),
+        "positives": {
+            "n": n,
+            "description": "simlens sample_lenses(detectable=True): LensPop-detectable population",
+            "theta_E_median": float(lens_truth["theta_E"].median()),
+            "mag_source_g_median": float(lens_truth["mag_source_g"].median()),
+            "mag_lens_r_median": float(lens_truth["mag_lens_r"].median()),
+        },
+        "negatives": {"n": n, "description": f"simlens field non-lenses, kinds {B_KINDS}"},
+        "validation": {"n": int(val.sum()), "split": "random, per class"},
+        "augmentation": "random rot90 (k=0..3) and left-right flip per image per epoch"
+        + (
+            f"; central disk blanked in a random {OCCLUSION['C']:.0%} of images (as A)"
+            if OCCLUSION["C"] > 0
+            else ""
+        ),
+        "colour_residual_prior": model_options("C")["residual_prior"],
+        "architecture_options": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.get("C", {}).items()
+        },
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": "Adam, cosine decay from 1e-3 to 5e-5; best-val-AUC epoch restored",
+        "initialised_from": "random (seeded)",
+        "seeds": seeds,
+        "history": history,
+        "val_accuracy": float(((p_val > 0.5) == y[val]).mean()),
+        "val_auc": auc(y[val], p_val),
+        "test": {
+            "n_lenses": len(p_lens),
+            "n_negatives": len(p_neg),
+            "description": "fresh detectable lenses vs. fresh field non-lenses (own task)",
+            "auc": test_auc,
+            "auc_interval_95": interval,
+            "interval_method": "percentile bootstrap, 1000 resamples, classes resampled apart",
+            "auc_by_theta_E": by_theta,
+            "accuracy": float(((p > 0.5) == lab).mean()),
+            "auc_bar": AUC_BAR,
+            "passes": bool(test_auc >= AUC_BAR),
+        },
+        "disk_occlusion": {
+            "radii_px": list(STUDY_DISK_RADII),
+            "mean_p_lens": disk,
+            "description": f"first {k} of each fresh test set, DiskOcclusion at each radius",
+        },
+        "time_s": {
+            "lens_sampling_wall": t_sample,
+            "generation_wall": {"training": gen_train, "tests": gen_test},
+            "training_wall": train_wall,
+            "training_cpu": train_cpu,
+            "total_wall": time.perf_counter() - wall0,
+            "total_cpu": cpu_seconds() - cpu0,
+        },
+        "machine": {"cpus": os.cpu_count()},
+        "versions": {
+            "simlens": package_version(),
+            "keras": __import__("keras").__version__,
+            "tensorflow": __import__("tensorflow").__version__,
+        },
+        "quick": bool(args.quick),
+    }
+    (out / "C.json").write_text(json.dumps(record, indent=2) + "\n")
+    log(
+        f"C: val AUC {record['val_auc']:.4f}, test AUC {test_auc:.4f} "
+        f"[{interval[0]:.4f}, {interval[1]:.4f}] -> wrote {path}"
+    )
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,8 +527,17 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--out", type=Path, default=None, help=f"weights directory ({_WEIGHTS})")
-    ap.add_argument("--only", choices=("A", "B"), help="train one network only")
+    ap.add_argument("--only", choices=("A", "B", "C"), help="train one network only")
     ap.add_argument("--n-lenses", type=int, default=4000, help="training lenses (default 4000)")
+    ap.add_argument(
+        "--c-lenses", type=int, default=3000, help="C's training lenses and non-lenses (3000)"
+    )
+    ap.add_argument("--c-test", type=int, default=2000, help="C's fresh test images per class")
+    ap.add_argument("--c-filters", default=None, help="C's conv filters, e.g. '24,48,96,96'")
+    ap.add_argument("--c-dense", type=int, default=None, help="C's dense units")
+    ap.add_argument(
+        "--c-occlusion", type=float, default=None, help="C's disk-blanking probability (0.15)"
+    )
     ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--val-frac", type=float, default=0.1, help="validation fraction")
@@ -271,9 +563,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.n_lenses, args.epochs, args.n_test = 96, 1, 48
+        args.c_lenses, args.c_test = 96, 48
         args.out = args.out or Path("out/train_quick")
     out: Path = args.out or _WEIGHTS
     out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.c_filters:
+        ARCH.setdefault("C", {})["filters"] = tuple(int(f) for f in args.c_filters.split(","))
+    if args.c_dense:
+        ARCH.setdefault("C", {})["dense"] = args.c_dense
+    if args.c_occlusion is not None:
+        OCCLUSION["C"] = args.c_occlusion
+    if args.only == "C":
+        train_c(args, out)
+        return 0
     # B first, so that ``--a-init B`` can start A from B's weights.
     names = [args.only] if args.only else ["B", "A"]
     b_kinds = parse_kinds(args.b_kinds)
@@ -358,6 +661,11 @@ def main(argv: list[str] | None = None) -> int:
 
             trained["B"] = load_keras(out / "B.keras")
             init = trained["B"].get_weights()
+        outside = None
+        if OCCLUSION[name] > 0 and name == "A":  # source light = lens minus its matched negative
+            outside = np.concatenate(
+                [source_outside(x_lens, data["A"]["neg"]), np.zeros((n, len(_PROFILE_RADII)))]
+            )
         model, history = train(
             name,
             x,
@@ -367,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             seed=seeds["keras"],
             init_weights=init,
+            occlusion=OCCLUSION[name],
+            outside=outside,
         )
         trained[name] = model
         train_wall = time.perf_counter() - t_net
@@ -380,11 +690,16 @@ def main(argv: list[str] | None = None) -> int:
             test_auc[desc] = auc(lab, p)
             test_acc[desc] = float(((p > 0.5) == lab).mean())
         own = next(k for k in test_auc if "own task" in k)
+        p_own = predict(model, tests[name][own])
+        own_interval = auc_interval(
+            np.r_[np.ones(len(p_lens)), np.zeros(len(p_own))], np.r_[p_lens, p_own], seeds["split"]
+        )
+        disk = disk_scores(model, {"lenses": x_test_lens, **tests[name]})
         path = out / f"{name}.keras"
         # Save a fresh copy without optimizer state (a third of the file size).
         from simlens.finders._model import build_model
 
-        clean = build_model(seed=seeds["keras"], name=f"finder_{name}")
+        clean = build_model(seed=seeds["keras"], name=f"finder_{name}", **model_options(name))
         clean.set_weights(model.get_weights())
         clean.save(path)
         record = {
@@ -401,7 +716,15 @@ def main(argv: list[str] | None = None) -> int:
             "negatives": {"n": n, "description": data[name]["neg_desc"]},
             "b_kinds": b_kinds if name == "B" else None,
             "validation": {"n": int(val.sum()), "split": "by system (lens and its negative)"},
-            "augmentation": "random rot90 (k=0..3) and left-right flip per image per epoch",
+            "augmentation": "random rot90 (k=0..3) and left-right flip per image per epoch"
+            + (
+                f"; central disk blanked (DiskOcclusion) in a random {OCCLUSION[name]:.0%} of"
+                f" images, radius uniform 0-{OCCLUSION_RADIUS:g} px, a lens relabelled non-lens"
+                f" when < {VISIBLE_SOURCE_FRACTION:.0%} of its source flux lies outside the disk"
+                if OCCLUSION[name] > 0
+                else ""
+            ),
+            "colour_residual_prior": model_options(name)["residual_prior"],
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "optimizer": "Adam, cosine decay from 1e-3 to 5e-5; best-val-AUC epoch restored",
@@ -414,9 +737,15 @@ def main(argv: list[str] | None = None) -> int:
                 "n_lenses": len(p_lens),
                 "n_per_negative_set": args.n_test,
                 "auc": test_auc,
+                "auc_interval_95": {own: own_interval},
                 "accuracy": test_acc,
                 "auc_bar": AUC_BAR,
                 "passes": bool(test_auc[own] >= AUC_BAR),
+            },
+            "disk_occlusion": {
+                "radii_px": list(STUDY_DISK_RADII),
+                "mean_p_lens": disk,
+                "description": "fresh test sets, probe.perturbers.DiskOcclusion at each radius",
             },
             "time_s": {
                 "generation_wall": gen_time,
@@ -440,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
             + f" -> wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"
         )
     log(f"done; CPU {cpu_seconds() - cpu0:.0f} s")
+    if args.only is None:
+        train_c(args, out)
     return 0
 
 

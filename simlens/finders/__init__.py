@@ -1,13 +1,21 @@
-"""Reference lens finders A and B (Keras CNNs), trained the paper's way on simlens images.
+"""Reference lens finders A, B and C (Keras CNNs), trained on simlens images.
 
 * **A**: simulated lenses vs. the *same* elliptical galaxies without a source (matched
   negatives: the lens truth rendered with every source magnitude set to 99, same galaxy, PSF and
   noise seed), so only the lensed source separates the classes (Jacobs et al., Table 1).
+  A also saw images with a blanked central disk (``probe.perturbers.DiskOcclusion``), so that an
+  empty centre is not taken for a lens, and its colour-residual fit is regularised
+  (``ColourResidual.prior_colour``).
 * **B**: simulated lenses vs. field non-lenses (the kinds listed in the weights' training record).
+* **C**: LensPop-detectable population lenses (``sample_lenses(detectable=True)``) vs. field
+  non-lenses at :data:`C_SURVEY` (its Moffat PSF): the population that selection functions and
+  yields are computed over (``probe.study.population_selection``). A and B are the paper's
+  replicas for the study; C is the finder whose training set matches that population.
 
-Both are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``;
-the weights ship with the package (``simlens/finders/weights/{A,B}.keras``, with a
-``{A,B}.json`` training record beside each, and ``{A,B}.onnx`` exports of the same weights
+A and B are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``
+(C with ``--only C``); the weights ship with the package
+(``simlens/finders/weights/{A,B,C}.keras``, with a
+``{A,B,C}.json`` training record beside each, and ``{A,B,C}.onnx`` exports of the same weights
 made by ``scripts/export_onnx.py``: :func:`onnx_path`). A model takes images exactly as
 :meth:`simlens.Simulator.render` returns them (float32 ``(n, 100, 100, 4)``, g r i z counts at
 zero point 30; the scaling and a colour-residual channel are fixed layers inside the model) and
@@ -32,6 +40,7 @@ from typing import Any
 from ..errors import SimlensValueError
 
 __all__ = [
+    "C_SURVEY",
     "NAMES",
     "SURVEY",
     "TRAINING_LENSES",
@@ -44,7 +53,9 @@ __all__ = [
 ]
 
 #: Names of the shipped reference finders.
-NAMES = ("A", "B")
+NAMES = ("A", "B", "C")
+#: Survey preset (default PSF, Moffat) of finder C's training images: the demo's yield survey.
+C_SURVEY = "des-y3"
 #: Survey preset of the training images (the paper's training PSF, DES SV).
 SURVEY = "des-sv"
 #: PSF profile of the training images: the paper's Gaussian, whatever a preset's default.
@@ -59,7 +70,7 @@ TRAINING_LENSES: dict[str, tuple[float, float]] = {
 
 
 def weights_path(name: str) -> Path:
-    """Path of the shipped ``.keras`` file of finder ``name`` ("A" or "B")."""
+    """Path of the shipped ``.keras`` file of finder ``name`` (one of :data:`NAMES`)."""
     if name not in NAMES:
         raise SimlensValueError(f"finder name must be one of {NAMES}, got {name!r}")
     return Path(str(resources.files(__package__).joinpath("weights", f"{name}.keras")))
@@ -81,7 +92,7 @@ def training_record(name: str) -> dict[str, Any]:
 
 
 def load(name: str) -> Any:
-    """Load reference finder ``name`` ("A" or "B") as an uncompiled ``keras.Model``.
+    """Load reference finder ``name`` (one of :data:`NAMES`) as an uncompiled ``keras.Model``.
 
     Input: float32 ``(n, 100, 100, 4)`` images as ``Simulator.render`` returns them.
     Output: p(lens), ``(n, 1)`` sigmoid.

@@ -1,4 +1,5 @@
-"""Reference finders A and B: shipped weights load as Keras models of the right shape."""
+"""Reference finders A, B and C: shipped weights load as Keras models of the right shape; A's
+blanked centres stay non-lenses; C reaches its bar on fresh LensPop-detectable lenses."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_weights_and_record_ship(name):
     assert path.stat().st_size < 5e6  # "a few MB at most"
     record = finders.training_record(name)
     assert record["network"] == name
-    assert record["survey"] == "des-sv"
+    assert record["survey"] == (finders.C_SURVEY if name == "C" else "des-sv")
     for key in ("positives", "negatives", "seeds", "epochs", "val_auc", "test", "time_s"):
         assert key in record
     json.dumps(record)
@@ -37,7 +38,7 @@ def test_weights_and_record_ship(name):
 
 def test_unknown_name_raises():
     with pytest.raises(ValueError, match="finder name"):
-        finders.weights_path("C")
+        finders.weights_path("D")
 
 
 @pytest.mark.tf
@@ -140,3 +141,122 @@ def test_training_and_study_psf_stay_gaussian():
     finally:
         sys.path.pop(0)
     assert train_reference._sim().psf_profile == "gaussian"
+
+
+@pytest.mark.tf
+def test_regularised_colour_residual_on_an_empty_centre():
+    """A blanked (all-zero) centre or an all-zero image gives a finite residual: the fitted
+    colour falls back to the prior, where the unregularised fit is a ratio of noise or 0/0."""
+    pytest.importorskip("tensorflow")
+    from simlens.finders._model import PRIOR_COLOUR, ColourResidual
+
+    yy, xx = np.mgrid[:100, :100] - 49.5
+    r = np.hypot(yy, xx)
+    galaxy = 5000.0 * np.exp(-r / 4.0)
+    colours = np.array([0.1, 0.4, 1.0, 1.2])
+    x = (galaxy[None, :, :, None] * colours).astype(np.float32)
+    x = np.concatenate([x, x, np.zeros_like(x)])
+    x[1, r < 20] = 0.0  # centre blanked, as probe.perturbers.DiskOcclusion(20) does
+    layer = ColourResidual(prior_colour=PRIOR_COLOUR)
+    out = np.asarray(layer(x))
+    assert np.all(np.isfinite(out))
+    # bright centre: the data win (residual ~ 0, as the unregularised fit)
+    assert np.abs(out[0]).max() < 2e-3 * galaxy.max()
+    # blanked centre: alpha -> the prior colour, so the halo's residual is x_b - a0 x_i exactly
+    # up to the prior's pull (sum(w x_i^2) ~ 0 there)
+    for k, a0 in enumerate(PRIOR_COLOUR):
+        expect = x[1, ..., k] - a0 * x[1, ..., 2]
+        np.testing.assert_allclose(out[1, ..., k], expect, atol=1e-3 * np.abs(expect).max())
+    assert np.all(out[2] == 0.0)
+    # the layer's config round-trips; without prior_colour it is the old fit (finder B)
+    assert ColourResidual.from_config(layer.get_config()).prior_colour == PRIOR_COLOUR
+    assert "prior_colour" not in ColourResidual().get_config()
+    with pytest.raises(ValueError, match="prior_colour"):
+        ColourResidual(prior_colour=(0.1,))
+
+
+@pytest.mark.tf
+def test_finders_colour_fit_versions():
+    """B keeps the unregularised colour fit it was trained with (its saved file has no
+    prior_colour, so it loads and scores as before); A and C use the regularised fit."""
+    pytest.importorskip("tensorflow")
+    from simlens.finders._model import PRIOR_COLOUR
+
+    for name in finders.NAMES:
+        layer = finders.load(name).get_layer("residual")
+        assert layer.prior_colour == (None if name == "B" else PRIOR_COLOUR), name
+        assert finders.training_record(name).get("colour_residual_prior") == (
+            None if name == "B" else list(PRIOR_COLOUR)
+        )
+
+
+#: Disk radii of the study's occlusion experiment (probe.study, "disk"), pixels.
+DISK_RADII = np.arange(0.0, 35.01, 2.5)
+#: Largest fraction of non-lenses finder A may score above 0.5 at any disk radius: measured
+#: maxima over the radii (scripts/finder_occlusion.py, 200 per set: 10% unlensed, 36% field at
+#: 5 px; 22% of the field already at 0 px, as A was trained against matched negatives, not the
+#: field) plus ~2.5 binomial sigma at n = 96. Before the fix: 84-100% of both at >= 15 px.
+MAX_FRACTION_ABOVE = {"unlensed": 0.2, "field": 0.5}
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_blanking_the_centre_never_makes_a_non_lens_look_like_a_lens():
+    """Finder A on fresh non-lenses (the study's lenses without their source, and field
+    non-lenses), centre blanked by DiskOcclusion at every radius of the study's grid: mean
+    p(lens) < 0.5 at every radius, and few single images above 0.5. The retrained A before its
+    fix scored 0.93 on the same images at radii >= 20 px (every image above 0.5)."""
+    pytest.importorskip("tensorflow")
+    import simlens
+    from probe.perturbers import DiskOcclusion
+
+    sim = simlens.Simulator(finders.SURVEY, psf_profile=finders.TRAINING_PSF)
+    sets = {
+        "unlensed": sim.render(
+            sim.unlensed(sim.sample_lenses(96, rng=4321, **finders.TRAINING_LENSES))
+        ),
+        "field": sim.render(sim.sample_nonlenses(96, rng=4322, kind="field")),
+    }
+    model = finders.load("A")
+    bound = {"unlensed": MAX_FRACTION_ABOVE["unlensed"], "field": MAX_FRACTION_ABOVE["field"]}
+    for kind, x in sets.items():
+        for r in DISK_RADII:
+            xr = DiskOcclusion(float(r))(x) if r > 0 else x
+            p = np.asarray(model(xr, training=False)).ravel()
+            assert p.mean() < 0.5, (kind, r, p.mean())
+            assert (p > 0.5).mean() <= bound[kind], (kind, r, (p > 0.5).mean())
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_finder_c_reaches_its_bar_on_fresh_detectable_lenses():
+    """C's record: AUC >= 0.95 on 2,000 fresh detectable lenses vs 2,000 field non-lenses, with
+    a bootstrap interval; recomputed here on 300 + 300 drawn with seeds not used in training
+    (AUC standard error ~0.01 at that size, hence the 0.92 floor)."""
+    pytest.importorskip("tensorflow")
+    from scipy.stats import mannwhitneyu
+
+    import simlens
+
+    rec = finders.training_record("C")
+    test = rec["test"]
+    assert test["n_lenses"] >= 2000
+    assert test["n_negatives"] >= 2000
+    assert test["auc"] >= 0.95
+    lo, hi = test["auc_interval_95"]
+    assert lo <= test["auc"] <= hi
+    assert test["passes"]
+    used = set(rec["seeds"].values())
+    seeds = (5511, 5512)
+    assert not used & set(seeds)
+    sim = simlens.Simulator(finders.C_SURVEY)
+    assert sim.psf_profile == "moffat"
+    lenses = sim.sample_lenses(300, rng=seeds[0], detectable=True)
+    assert lenses["detectable"].all()
+    x_lens = sim.render(lenses)
+    x_neg = sim.render(sim.sample_nonlenses(300, rng=seeds[1], kind="field"))
+    model = finders.load("C")
+    p_lens = np.asarray(model(x_lens, training=False)).ravel()
+    p_neg = np.asarray(model(x_neg, training=False)).ravel()
+    auc = mannwhitneyu(p_lens, p_neg).statistic / (len(p_lens) * len(p_neg))
+    assert auc >= 0.92, auc

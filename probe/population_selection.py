@@ -1,0 +1,183 @@
+"""Selection functions and expected yields of models over a survey's own lens population.
+
+:func:`probe.study_selection.study_selection` reads completeness off a study's test sets, which
+span the paper's experiment ranges (theta_E 1-2.7", source g 20-22, lens r 19-21), not the lenses
+a survey holds. :func:`population_selection` draws the simulator's lens population at a survey's
+depth and seeing once (:func:`probe.yields.survey_yields`: the LensPop-detectable lenses and
+some others), scores it with every model, and returns both the expected yields and each model's
+completeness against lensed-source g, lens r and Einstein radius over the detectable lenses, at
+fixed thresholds and at the threshold where a given fraction of the survey's field non-lenses
+pass. ``./scripts/demo`` runs it with finder C (trained on that population);
+``probe study --yields SURVEY`` runs it with the user's models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from probe.binning import Binning
+from probe.errors import ProbeValueError
+from probe.selection import SelectionFunction, selection_function
+from probe.yields import SurveyYields, survey_yields
+
+__all__ = [
+    "MIN_LENSES",
+    "NEGATIVES",
+    "POPULATION_BINS",
+    "PopulationSelection",
+    "population_selection",
+]
+
+#: Parameter -> (low, high, bins, smoke bins, unit) of the population's selection functions:
+#: the ranges that hold most LensPop-detectable lenses at DES depth (median theta_E ~1",
+#: lensed source g ~22.3, lens r ~19.6).
+POPULATION_BINS: dict[str, tuple[float, float, int, int, str]] = {
+    "mag_source_g": (20.5, 23.5, 6, 3, "mag"),
+    "mag_lens_r": (17.0, 22.0, 5, 3, "mag"),
+    "theta_E": (0.6, 2.0, 7, 3, "arcsec"),
+}
+#: Fewest detectable lenses in a parameter's range for its selection function (the 50% point
+#: fit needs 10); a smaller draw (``size="smoke"``) reports yields only.
+MIN_LENSES = 10
+#: Field non-lenses scored per study size, for the false-positive-rate thresholds.
+NEGATIVES: dict[str, int] = {"smoke": 100, "default": 1000, "full": 4000}
+
+
+@dataclass
+class PopulationSelection:
+    """Selection functions and yields of several models over one simulated survey population.
+
+    Attributes
+    ----------
+    functions : dict
+        ``{parameter: {model: SelectionFunction}}`` over the detectable lenses (parameters with
+        fewer than :data:`MIN_LENSES` of them in range are left out).
+    yields : SurveyYields
+        Expected yields (:func:`probe.yields.survey_yields`) from the same lenses and scores.
+    negative_scores : dict of str to ndarray
+        Per model, p(lens) of the field non-lenses that set the ``fpr`` thresholds.
+    note : str
+        Free text shown with the section in ``report.html`` (e.g. the finder's test AUC).
+    """
+
+    functions: dict[str, dict[str, SelectionFunction]]
+    yields: SurveyYields
+    negative_scores: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.yields.yields)
+
+
+def population_selection(
+    models: Mapping[str, Any],
+    *,
+    size: str = "default",
+    survey: str = "des-y3",
+    thresholds: Sequence[float] = (0.5, 0.9, 0.99),
+    fpr: Sequence[float] = (0.01,),
+    seed: int = 2026,
+    batch_size: int = 256,
+    nonlens_kind: str = "field",
+    n_negatives: int | None = None,
+    n_density: int | None = None,
+    interval: str = "wilson",
+    note: str = "",
+    simulator: str = "simlens:Simulator",
+    population: str = "simlens.yields",
+    client: Any = None,
+) -> PopulationSelection:
+    """Selection functions and expected yields of ``models`` over ``survey``'s lens population.
+
+    Parameters
+    ----------
+    models : mapping of name -> model
+        Anything :class:`probe.Probe` accepts (a Keras model, a ``.keras``/``.onnx`` path, a
+        callable returning p(lens)).
+    size : {"smoke", "default", "full"}
+        Population draws and non-detectable lenses (``probe.study.YIELD_SIZES``) and field
+        non-lenses (:data:`NEGATIVES`).
+    survey : str
+        Survey preset (DES: "des-y3", 5000 deg^2, its Moffat PSF).
+    thresholds : sequence of float
+        Score thresholds (found: ``p_lens >= t``), of the yields and the selection functions.
+    fpr : sequence of float
+        False-positive rates of the survey's ``nonlens_kind`` non-lenses whose thresholds are
+        added to the selection functions (skipped when the negatives cannot resolve them).
+    seed : int
+        Seed of the population draws (negatives: ``seed + 1``).
+    n_negatives : int, optional
+        Non-lenses scored (default by ``size``).
+    n_density : int, optional
+        Population draws (default by ``size``; ~0.4% are detectable at DES depth).
+    """
+    from probe.sensitivity import Probe
+    from probe.study import YIELD_SIZES
+
+    if not models:
+        raise ProbeValueError("models is empty; give at least one name -> model")
+    if size not in YIELD_SIZES:
+        raise ProbeValueError(f"size must be one of {sorted(YIELD_SIZES)}; got {size!r}")
+    n_neg = NEGATIVES[size] if n_negatives is None else int(n_negatives)
+    if n_neg < 1:
+        raise ProbeValueError(f"n_negatives must be >= 1; got {n_negatives}")
+    predict = {name: Probe(m, batch_size=batch_size, client=client).predict for name, m in models.items()}
+    n_draws, n_other = YIELD_SIZES[size]
+    if n_density is not None:
+        if n_density < 1:
+            raise ProbeValueError(f"n_density must be >= 1; got {n_density}")
+        n_draws = int(n_density)
+    ylds = survey_yields(
+        predict,
+        tuple(thresholds),
+        survey=survey,
+        n_density=n_draws,
+        n_other=n_other,
+        rng=seed,
+        simulator=simulator,
+        population=population,
+    )
+    mod_name, _, attr = simulator.partition(":")
+    sim = getattr(importlib.import_module(mod_name), attr or "Simulator")(survey=survey)
+    x_neg = sim.render(sim.sample_nonlenses(n_neg, rng=seed + 1, kind=nonlens_kind))
+    neg = {n: np.asarray(f(x_neg), dtype=np.float64).reshape(-1) for n, f in predict.items()}
+    rows = ylds.detectable_rows
+    smoke = size == "smoke"
+    usable = [f for f in fpr if n_neg * f >= 1.0 - 1e-9] or None
+    functions: dict[str, dict[str, SelectionFunction]] = {}
+    for param, (lo, hi, nb, nb_smoke, unit) in POPULATION_BINS.items():
+        values = rows[param].to_numpy(dtype=np.float64)
+        if np.count_nonzero((values >= lo) & (values <= hi)) < MIN_LENSES:
+            continue
+        per_model: dict[str, SelectionFunction] = {}
+        for name in predict:
+            p = np.r_[ylds.detectable_scores[name], neg[name]]
+            labels = np.r_[np.ones(len(values), np.int8), np.zeros(n_neg, np.int8)]
+            per_model[name] = selection_function(
+                p,
+                labels,
+                np.r_[values, np.full(n_neg, np.nan)],
+                bins=Binning.uniform(lo, hi, n=nb_smoke if smoke else nb, outside="drop"),
+                thresholds=tuple(thresholds),
+                fpr=usable,
+                interval=interval,  # type: ignore[arg-type]
+                name=param,
+                unit=unit,
+                label=name,
+                provenance={
+                    "source": f"{survey} lens population (LensPop-detectable lenses)",
+                    "survey": survey,
+                    "seed": seed,
+                    "size": size,
+                    "n_detectable": len(values),
+                    "negatives": {"kind": nonlens_kind, "n": n_neg, "seed": seed + 1},
+                },
+            )
+        functions[param] = per_model
+    return PopulationSelection(functions, ylds, neg, note)
