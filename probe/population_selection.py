@@ -127,7 +127,9 @@ def population_selection(
     n_neg = NEGATIVES[size] if n_negatives is None else int(n_negatives)
     if n_neg < 1:
         raise ProbeValueError(f"n_negatives must be >= 1; got {n_negatives}")
-    predict = {name: Probe(m, batch_size=batch_size, client=client).predict for name, m in models.items()}
+    predict = {
+        name: Probe(m, batch_size=batch_size, client=client).predict for name, m in models.items()
+    }
     n_draws, n_other = YIELD_SIZES[size]
     if n_density is not None:
         if n_density < 1:
