@@ -122,43 +122,40 @@ def test_resimulate_equal_serial(client, paired):
     _same(a, b)
 
 
-def test_zarr_set_equals_h5_set(client, tmp_path):
-    images, truth = _set(n=200)
-    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=96)
-    write_h5(tmp_path / "s.h5", images, truth)
+def test_zarr_set_equals_h5_set(client, cli_zarr_sets):
+    """Stores written by `simlens generate` (.zarr, 3 shards of 8, and .h5): same truth, same
+    probe results serially and on workers."""
+    zarr_path, h5_path = cli_zarr_sets["zarr"], cli_zarr_sets["h5"]
+    with load_set(h5_path) as ds:
+        truth = ds.truth
     results = []
-    for path, c in ((tmp_path / "s.h5", None), (tmp_path / "s.zarr", None),
-                    (tmp_path / "s.zarr", client), (tmp_path / "s.h5", client)):  # fmt: skip
+    for path, c in ((h5_path, None), (zarr_path, None), (zarr_path, client), (h5_path, client)):
         with load_set(path) as ds:
-            pd.testing.assert_frame_equal(ds.truth, truth)
-            # A .zarr set's chunks default to its shards (96, rounded up to 128 images).
+            pd.testing.assert_frame_equal(ds.truth, truth, check_dtype=False)
+            # A .zarr set's chunks default to its shards (8, rounded up to 64 images).
             chunk = None if path.suffix == ".zarr" else 64
-            p = Probe(mean_model, batch_size=32, client=c, chunk_size=chunk)
+            p = Probe(mean_model, batch_size=8, client=c, chunk_size=chunk)
             results.append(p.by_parameter(ds.images, ds.labels, ds.truth["theta_E"], bins=4, rng=1))
     for r in results[1:]:
         _same(results[0], r)
 
 
-def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch):
+def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch, cli_zarr_sets):
     (tmp_path / "daskmodel.py").write_text(
         "import numpy as np\n\ndef model(x):\n    return np.clip(x.mean(axis=(1, 2, 3)), 0, 1)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker processes import the spec
-    images, truth = _set(n=150)
-    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=64)
-    write_h5(tmp_path / "s.h5", images, truth)
-    monkeypatch.setattr(probe_cli, "load_data", load_set)
     common = ["--model", "daskmodel:model", "--by", "theta_E", "--bins", "4", "--quiet"]
     common += ["--plot", "none"]
-    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.h5"),
+    assert probe_cli.main(["bin", *common, "--data", str(cli_zarr_sets["h5"]),
                            "--out", str(tmp_path / "a")]) == 0  # fmt: skip
-    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.zarr"), "--workers", "2",
-                           "--chunk-size", "64", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    assert probe_cli.main(["bin", *common, "--data", str(cli_zarr_sets["zarr"]), "--workers",
+                           "2", "--chunk-size", "8", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
     for name in ("bin_theta_E.parquet", "bin_theta_E_scores.parquet"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(tmp_path / "a" / name), pd.read_parquet(tmp_path / "b" / name)
-        )
+        a = pd.read_parquet(tmp_path / "a" / name)
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "b" / name))
 
 
 # -- bad input --------------------------------------------------------------------------------
