@@ -144,8 +144,8 @@ def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch, cli_z
     common += ["--plot", "none"]
     assert probe_cli.main(["bin", *common, "--data", str(cli_zarr_sets["h5"]),
                            "--out", str(tmp_path / "a")]) == 0  # fmt: skip
-    assert probe_cli.main(["bin", *common, "--data", str(cli_zarr_sets["zarr"]), "--workers",
-                           "2", "--chunk-size", "8", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    zarr_args = ["--data", str(cli_zarr_sets["zarr"]), "--workers", "2", "--chunk-size", "8"]
+    assert probe_cli.main(["bin", *common, *zarr_args, "--out", str(tmp_path / "b")]) == 0
     for name in ("bin_theta_E.parquet", "bin_theta_E_scores.parquet"):
         a = pd.read_parquet(tmp_path / "a" / name)
         assert len(a) > 0
