@@ -166,6 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     s.add_argument("--perturber", required=True, help="blur, noise, color, annulus, disk, ...")
     s.add_argument("--values", required=True, help="start:stop:step or a,b,c")
+    for command in (b, s):
+        command.add_argument(
+            "--resume", action="store_true",
+            help="finish a killed run: reuse the verified chunk checkpoints under "
+            "OUT/checkpoints (same model, data and configuration required)",
+        )  # fmt: skip
 
     r = sub.add_parser("resim", parents=[common], help="score on re-simulated sets")
     r.add_argument("--survey", required=True, help="simlens survey preset (e.g. des-sv)")
@@ -369,12 +375,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         data = load_data(args.data)
         try:
+            p.checkpoints = _checkpoints(args, p, data)
             if args.command == "bin":
                 if args.by not in data.truth.columns:
                     raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
                 column = data.truth[args.by]
                 if _is_categorical(column):
-                    return _run_categories(p, data, column, args)
+                    code = _run_categories(p, data, column, args)
+                    if p.checkpoints is not None:
+                        p.checkpoints.discard()
+                    return code
                 if args.classes:
                     raise ProbeValueError("--classes applies to --by a category column")
                 values = column.to_numpy(dtype=np.float64)
@@ -425,7 +435,45 @@ def _run(args: argparse.Namespace) -> int:
         )
     for path in written:
         print(f"wrote {path}")
+    if p.checkpoints is not None:
+        p.checkpoints.discard()  # the outputs are written: nothing left to resume
     return 0
+
+
+def _checkpoints(args: argparse.Namespace, p: Any, data: Any) -> Any:
+    """The chunk checkpoints of ``probe bin``/``sweep`` under ``OUT/checkpoints``, keyed by
+    everything that determines the scores; None (no checkpoints) for a model without a content
+    identity, which ``--resume`` refuses."""
+    from probe.cache import model_identity, source_digest
+    from probe.checkpoints import Checkpoints, data_identity
+    from probe.images import ImageSet
+
+    model = model_identity(args.model)
+    if model is None:
+        if args.resume:
+            raise ProbeValueError(
+                f"--resume: the model {args.model!r} declares no identity (a callable needs "
+                "model_id or weight_files), so its checkpoints cannot be verified"
+            )
+        return None
+    key = {
+        "command": args.command,
+        "model": model,
+        "positive_class": args.positive_class,
+        "logits": args.logits,
+        "channels_first": args.channels_first,
+        "batch_size": args.batch_size,
+        "chunk_size": p._chunk_for(ImageSet(data.images, channels_first=args.channels_first)),
+        "data": data_identity(args.data),
+        "seed": args.seed,
+        "probe_source": source_digest("probe"),
+    }
+    if args.command == "sweep":
+        key["perturber"] = args.perturber
+        key["values"] = [float(v) for v in parse_values(args.values)]
+    else:
+        key["classes"] = args.classes
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume)
 
 
 def _is_categorical(column: Any) -> bool:

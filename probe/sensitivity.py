@@ -215,6 +215,9 @@ class Probe:
         self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
         self._chunk_given = chunk_size is not None
         self.client = client
+        # A probe.checkpoints.Checkpoints: baseline and sweep scores go chunk by chunk through
+        # it (reused when verified, saved as computed); the CLI sets it for --resume.
+        self.checkpoints: Any = None
         self.adapter = ModelAdapter(
             model,
             positive_class=positive_class,
@@ -271,7 +274,7 @@ class Probe:
     ) -> tuple[np.ndarray, str]:
         """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
         client = self._client(client)
-        if client is not None:
+        if client is not None or self.checkpoints is not None:
             from probe.chunks import distributed_baseline
 
             # One pass over the chunks gives both the scores and the hash leaves.
@@ -279,6 +282,7 @@ class Probe:
                 p, data_hash = distributed_baseline(
                     image_set, self._model_spec, client, batch_size=self.batch_size,
                     chunk_size=self._chunk_for(image_set), progress=self.progress,
+                    checkpoints=self.checkpoints,
                 )  # fmt: skip
             return self._remember(data_hash, p)
         if self._cache or not image_set.in_memory:
@@ -604,14 +608,14 @@ class Probe:
 
         base, data_hash = self._baseline(image_set, timer, client)
         client = self._client(client)
-        if client is not None:
+        if client is not None or self.checkpoints is not None:
             from probe.chunks import distributed_sweep
 
             with timer("inference"):
                 p_all = distributed_sweep(
                     image_set, self._model_spec, client, perturbers, base, entropy,
                     batch_size=self.batch_size, chunk_size=self._chunk_for(image_set),
-                    progress=self.progress,
+                    progress=self.progress, checkpoints=self.checkpoints,
                 )  # fmt: skip
         else:
             p_all = self._sweep_serial(image_set, perturbers, base, entropy, description, timer)
