@@ -132,7 +132,7 @@ class Checkpoints:
         info = {"key": self.key_digest, "name": name, "sha256": _arrays_sha(arrays)}
         meta = np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)
         buf = io.BytesIO()
-        np.savez(buf, __meta__=meta, **arrays)
+        np.savez(buf, **{"__meta__": meta, **arrays})  # type: ignore[arg-type]
         self._atomic(self.root / f"{name}.npz", buf.getvalue())
         self.computed += 1
 

@@ -114,14 +114,16 @@ def test_sweep_resume_recomputes_corrupt_checkpoints(tmp_path, store, model, mon
 
 def test_resume_refuses_checkpoints_of_another_run(tmp_path, store, model, monkeypatch, capsys):
     argv = ["sweep", "--model", model, "--data", str(store), "--perturber", "noise",
-            "--values", "0,0.01", "--quiet", "--plot", "none", "--out", str(tmp_path / "b")]  # fmt: skip
+            "--values", "0,0.01", "--quiet", "--plot", "none"]  # fmt: skip
+    argv += ["--out", str(tmp_path / "b")]
     with monkeypatch.context() as m:
         _count(m, "sweep_task", kill_at=2)
         assert _run([*argv, "--seed", "3"], capsys) == "killed"
     capsys.readouterr()
     assert probe_cli.main([*argv, "--seed", "4", "--resume"]) == 2
     err = capsys.readouterr().err
-    assert "checkpoints" in err and "seed (checkpoints 3, this run 4)" in err
+    assert "are of another run" in err
+    assert "seed (checkpoints 3, this run 4)" in err
     assert (tmp_path / "b" / "checkpoints" / "key.json").exists()  # nothing lost
     # A model without a content identity cannot be resumed: refused, named.
     opaque = [a if a != model else "resumemodel:opaque" for a in argv]
