@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,14 @@ class Checkpoints:
     ``reused`` and ``computed`` count chunk files read back and written.
     """
 
-    def __init__(self, root: str | os.PathLike[str], key: dict[str, Any], *, resume: bool) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        key: dict[str, Any],
+        *,
+        resume: bool,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.key = json.loads(json.dumps(key, sort_keys=True, default=str))
         self.key_digest = _digest(self.key)
@@ -80,6 +88,10 @@ class Checkpoints:
                         + "; ".join(diff)
                     )
         elif self.root.exists():
+            old = len(list(self.root.glob("*.npz")))
+            if old and log is not None:
+                log(f"discarding {old} chunk checkpoints of an earlier run in {self.root} "
+                    "(--resume reuses them)")  # fmt: skip
             self.discard()
         self.root.mkdir(parents=True, exist_ok=True)
         self._atomic(key_file, json.dumps(self.key, indent=1, sort_keys=True).encode())

@@ -473,7 +473,12 @@ def _checkpoints(args: argparse.Namespace, p: Any, data: Any) -> Any:
         key["values"] = [float(v) for v in parse_values(args.values)]
     else:
         key["classes"] = args.classes
-    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume)
+    import sys
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=log)
 
 
 def _is_categorical(column: Any) -> bool:

@@ -129,3 +129,8 @@ def test_resume_refuses_checkpoints_of_another_run(tmp_path, store, model, monke
     opaque = [a if a != model else "resumemodel:opaque" for a in argv]
     assert probe_cli.main([*opaque, "--seed", "3", "--resume"]) == 2
     assert "declares no identity" in capsys.readouterr().err
+    # Without --resume, a new run says it discards the old checkpoints.
+    assert probe_cli.main([*argv, "--seed", "4"]) == 0
+    assert (
+        "discarding 4 chunk checkpoints of an earlier run"
+    )  # 3 baseline, 1 sweep in capsys.readouterr().err
