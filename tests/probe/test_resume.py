@@ -134,3 +134,31 @@ def test_resume_refuses_checkpoints_of_another_run(tmp_path, store, model, monke
     assert (
         "discarding 4 chunk checkpoints of an earlier run"
     )  # 3 baseline, 1 sweep in capsys.readouterr().err
+
+
+def test_data_identity_follows_the_contents(tmp_path, cli_zarr_sets):
+    """The data part of the checkpoint key changes when a set's bytes do (HDF5: its sha256;
+    .zarr: a shard's recorded sha256), so checkpoints of other data are never reused."""
+    import json
+    import shutil
+
+    from probe.checkpoints import data_identity
+    from tests.probe.conftest import copy_store
+
+    h5 = shutil.copy(cli_zarr_sets["h5"], tmp_path / "s.h5")
+    before = data_identity(h5)
+    assert data_identity(cli_zarr_sets["h5"]) == before
+    with open(h5, "r+b") as fh:
+        fh.seek(-1, 2)
+        last = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([last[0] ^ 1]))
+    assert data_identity(h5) != before
+
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "s.zarr")
+    before = data_identity(store)
+    record_file = store / "done" / "shard-00001.json"
+    record = json.loads(record_file.read_text())
+    record["files"]["images/c/1/0/0/0"]["sha256"] = "0" * 64
+    record_file.write_text(json.dumps(record))
+    assert data_identity(store) != before
