@@ -7,7 +7,7 @@ Scheduling, retries and spilling are Dask's; this module only opens the client a
 
 Models reach the workers as their spec: a model given as a file path or ``"module:callable"``
 is re-opened on each worker (cached per worker process), which works on a remote cluster that
-sees the same file; a model object (a Python callable, an adapter) is sent with cloudpickle,
+sees the same file; a model object (a Python callable, an adapter) is sent with ``cloudpickle``,
 which works when it pickles and its code is importable on the workers.
 """
 

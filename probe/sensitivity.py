@@ -186,7 +186,7 @@ class Probe:
         Run scoring as a map over chunks on this Dask cluster (:mod:`probe.cluster`); every
         method also takes ``client=``. Results are bit-identical to the serial path (None).
         A model given as a path or spec is re-opened on each worker; a model object is sent
-        with cloudpickle.
+        with ``cloudpickle`` (by Dask).
     chunk_size : int, optional
         Images (or re-simulated systems) per chunk task on a cluster, rounded up to a multiple
         of ``probe.rng.BLOCK`` (default: a ``.zarr`` set's shard size, else 1024). Results do
