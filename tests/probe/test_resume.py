@@ -162,3 +162,25 @@ def test_data_identity_follows_the_contents(tmp_path, cli_zarr_sets):
     record["files"]["images/c/1/0/0/0"]["sha256"] = "0" * 64
     record_file.write_text(json.dumps(record))
     assert data_identity(store) != before
+
+
+def test_killed_serial_run_resumes_on_workers(tmp_path, store, model, monkeypatch, capsys):
+    """Checkpoints are the same whoever computes them: a serial run killed in its 2nd sweep
+    chunk finishes with --resume --workers 2 (the rest scored and saved on the workers)."""
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker processes import the model
+    argv = ["sweep", "--model", model, "--data", str(store), "--perturber", "noise",
+            "--values", "0.001,0.01", "--seed", "2", "--quiet", "--plot", "none"]  # fmt: skip
+    assert probe_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    with monkeypatch.context() as m:
+        _count(m, "sweep_task", kill_at=2)
+        assert _run([*argv, "--out", str(tmp_path / "b")], capsys) == "killed"
+    assert len(list((tmp_path / "b" / "checkpoints").glob("sweep-*.npz"))) == 1
+    resumed = [*argv, "--resume", "--workers", "2", "--out", str(tmp_path / "b")]
+    with monkeypatch.context() as m:
+        from probe.checkpoints import Checkpoints
+
+        m.setattr(Checkpoints, "discard", lambda self: None)  # keep them to count them
+        assert probe_cli.main(resumed) == 0
+    saved = list((tmp_path / "b" / "checkpoints").glob("*.npz"))
+    assert len(saved) == 3 + 2 * 3  # every baseline and sweep chunk, the rest from workers
+    _tables_equal(tmp_path / "a", tmp_path / "b", "sweep_noise")
