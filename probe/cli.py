@@ -166,12 +166,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     s.add_argument("--perturber", required=True, help="blur, noise, color, annulus, disk, ...")
     s.add_argument("--values", required=True, help="start:stop:step or a,b,c")
-    for command in (b, s):
-        command.add_argument(
-            "--resume", action="store_true",
-            help="finish a killed run: reuse the verified chunk checkpoints under "
-            "OUT/checkpoints (same model, data and configuration required)",
-        )  # fmt: skip
 
     r = sub.add_parser("resim", parents=[common], help="score on re-simulated sets")
     r.add_argument("--survey", required=True, help="simlens survey preset (e.g. des-sv)")
@@ -184,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--unit", default="", help="unit of --param")
     r.add_argument("--kind", help="non-lens kind to simulate (default: the simulator's)")
     _population_args(r)
+    for command in (b, s, r):
+        command.add_argument(
+            "--resume", action="store_true",
+            help="finish a killed run: reuse the verified chunk checkpoints under "
+            "OUT/checkpoints (same model, data and configuration required)",
+        )  # fmt: skip
 
     sel = sub.add_parser("selection", parents=[common], help="completeness against a parameter")
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
@@ -359,6 +359,7 @@ def _run(args: argparse.Namespace) -> int:
         lens_c, nonlens_c = _population_controls(args)
         if args.param in lens_c:
             raise ProbeValueError(f"--param {args.param} is varied; do not also fix it")
+        p.checkpoints = _checkpoints(args, p, None, sim=sim, controls=(lens_c, nonlens_c))
         result = p.resimulate(
             sim,
             args.param,
@@ -440,11 +441,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoints(args: argparse.Namespace, p: Any, data: Any) -> Any:
-    """The chunk checkpoints of ``probe bin``/``sweep`` under ``OUT/checkpoints``, keyed by
-    everything that determines the scores; None (no checkpoints) for a model without a content
-    identity, which ``--resume`` refuses."""
-    from probe.cache import model_identity, source_digest
+def _checkpoints(
+    args: argparse.Namespace, p: Any, data: Any, *, sim: Any = None, controls: Any = None
+) -> Any:
+    """The chunk checkpoints of ``probe bin``/``sweep``/``resim`` under ``OUT/checkpoints``,
+    keyed by everything that determines the scores; None (no checkpoints) for a model without
+    a content identity, which ``--resume`` refuses."""
+    from probe.cache import model_identity, simulator_identity, source_digest
     from probe.checkpoints import Checkpoints, data_identity
     from probe.images import ImageSet
 
@@ -463,15 +466,25 @@ def _checkpoints(args: argparse.Namespace, p: Any, data: Any) -> Any:
         "logits": args.logits,
         "channels_first": args.channels_first,
         "batch_size": args.batch_size,
-        "chunk_size": p._chunk_for(ImageSet(data.images, channels_first=args.channels_first)),
-        "data": data_identity(args.data),
         "seed": args.seed,
         "probe_source": source_digest("probe"),
     }
+    if args.command == "resim":
+        key["chunk_size"] = p.chunk_size
+        key["simulator"] = simulator_identity(sim)
+        key["resim"] = {
+            k: getattr(args, k)
+            for k in ("survey", "param", "values", "n", "n_nonlenses", "unpaired", "npix", "kind")
+        }
+        key["controls"] = repr(controls)
+    else:
+        images = ImageSet(data.images, channels_first=args.channels_first)
+        key["chunk_size"] = p._chunk_for(images)
+        key["data"] = data_identity(args.data)
     if args.command == "sweep":
         key["perturber"] = args.perturber
         key["values"] = [float(v) for v in parse_values(args.values)]
-    else:
+    elif args.command == "bin":
         key["classes"] = args.classes
     import sys
 

@@ -184,3 +184,28 @@ def test_killed_serial_run_resumes_on_workers(tmp_path, store, model, monkeypatc
     saved = list((tmp_path / "b" / "checkpoints").glob("*.npz"))
     assert len(saved) == 3 + 2 * 3  # every baseline and sweep chunk, the rest from workers
     _tables_equal(tmp_path / "a", tmp_path / "b", "sweep_noise")
+
+
+def test_resim_resume_equals_uninterrupted(tmp_path, model, monkeypatch, capsys):
+    """`probe resim` with the real simlens simulator: killed in its 3rd render chunk, resumed."""
+    pytest.importorskip("simlens")
+    argv = ["resim", "--model", model, "--survey", "des-sv", "--param", "psf_scale",
+            "--values", "0.9,1.2", "--n", "70", "--n-nonlenses", "10", "--npix", "16",
+            "--chunk-size", "64", "--seed", "5", "--quiet", "--plot", "none"]  # fmt: skip
+    assert probe_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    with monkeypatch.context() as m:
+        _count(m, "render_task", kill_at=3)  # per value: lenses 64 + 6, non-lenses 10
+        assert _run([*argv, "--out", str(tmp_path / "b")], capsys) == "killed"
+    assert len(list((tmp_path / "b" / "checkpoints").glob("resim-*.npz"))) == 2
+    with monkeypatch.context() as m:
+        calls = _count(m, "render_task")
+        assert probe_cli.main([*argv, "--resume", "--out", str(tmp_path / "b")]) == 0
+    assert len(calls) == 4
+    _tables_equal(tmp_path / "a", tmp_path / "b", "resim_psf_scale")
+    # Another simulator configuration (here --npix) is refused, named.
+    with monkeypatch.context() as m:
+        _count(m, "render_task", kill_at=1)
+        assert _run([*argv, "--out", str(tmp_path / "c")], capsys) == "killed"
+    other = [a if a != "16" else "20" for a in argv]
+    assert probe_cli.main([*other, "--resume", "--out", str(tmp_path / "c")]) == 2
+    assert "resim (checkpoints" in capsys.readouterr().err
