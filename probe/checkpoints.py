@@ -93,8 +93,9 @@ class Checkpoints:
                 log(f"discarding {old} chunk checkpoints of an earlier run in {self.root} "
                     "(--resume reuses them)")  # fmt: skip
             self.discard()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._atomic(key_file, json.dumps(self.key, indent=1, sort_keys=True).encode())
+        # The directory and key are written with the first chunk: a run that fails before
+        # any chunk finishes leaves nothing behind.
+        self._started = False
 
     def _atomic(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -141,6 +142,11 @@ class Checkpoints:
         """Write chunk ``name``'s arrays (atomically, with the run key's digest and a sha256)."""
         import io
 
+        if not self._started:
+            self.root.mkdir(parents=True, exist_ok=True)
+            key = json.dumps(self.key, indent=1, sort_keys=True).encode()
+            self._atomic(self.root / KEY_FILE, key)
+            self._started = True
         info = {"key": self.key_digest, "name": name, "sha256": _arrays_sha(arrays)}
         meta = np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)
         buf = io.BytesIO()
@@ -150,6 +156,8 @@ class Checkpoints:
 
     def discard(self) -> None:
         """Remove the checkpoint directory (after the outputs are written)."""
+        if not self.root.is_dir():
+            return
         if (self.root / KEY_FILE).is_file() or not any(self.root.iterdir()):
             shutil.rmtree(self.root, ignore_errors=True)
 

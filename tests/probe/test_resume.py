@@ -204,8 +204,19 @@ def test_resim_resume_equals_uninterrupted(tmp_path, model, monkeypatch, capsys)
     _tables_equal(tmp_path / "a", tmp_path / "b", "resim_psf_scale")
     # Another simulator configuration (here --npix) is refused, named.
     with monkeypatch.context() as m:
-        _count(m, "render_task", kill_at=1)
+        _count(m, "render_task", kill_at=2)
         assert _run([*argv, "--out", str(tmp_path / "c")], capsys) == "killed"
     other = [a if a != "16" else "20" for a in argv]
     assert probe_cli.main([*other, "--resume", "--out", str(tmp_path / "c")]) == 2
     assert "resim (checkpoints" in capsys.readouterr().err
+
+
+def test_a_run_failing_before_its_first_chunk_leaves_no_checkpoints(
+    tmp_path, store, model, monkeypatch, capsys
+):
+    argv = ["bin", "--model", model, "--data", str(store), "--by", "theta_E", "--quiet",
+            "--plot", "none", "--out", str(tmp_path / "o")]  # fmt: skip
+    with monkeypatch.context() as m:
+        _count(m, "baseline_task", kill_at=1)
+        assert _run(argv, capsys) == "killed"
+    assert not (tmp_path / "o" / "checkpoints").exists()
