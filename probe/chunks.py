@@ -107,16 +107,41 @@ def distributed_baseline(
     batch_size: int,
     chunk_size: int,
     progress: bool,
+    checkpoints: Any = None,
 ) -> tuple[np.ndarray, str]:
-    """p(lens) of every image and the images' hash, chunk by chunk on ``client``'s workers."""
+    """p(lens) of every image and the images' hash, chunk by chunk on ``client``'s workers
+    (or in this process when ``client`` is None). ``checkpoints``
+    (:class:`probe.checkpoints.Checkpoints`): chunks found there are reused, the others saved
+    as they finish."""
+    from probe.checkpoints import array_to_leaves, leaves_to_array
+
     source = image_set._source
     remote = remote_source(source)
+    chunks = spans(image_set.n, chunk_size)
+    names = [f"baseline-{lo:010d}-{hi:010d}" for lo, hi in chunks]
+    parts: list[Any] = [None] * len(chunks)
+    if checkpoints is not None:
+        for i, name in enumerate(names):
+            got = checkpoints.get(name)
+            if got is not None and "p" in got and "leaves" in got:
+                parts[i] = (got["p"], array_to_leaves(got["leaves"]))
+    todo = [i for i, part in enumerate(parts) if part is None]
     tasks = [
-        (model, chunk_inputs(source, lo, hi, client, remote), lo, batch_size,
-         image_set.channels_first)
-        for lo, hi in spans(image_set.n, chunk_size)
+        (model, chunk_inputs(source, chunks[i][0], chunks[i][1], client, remote), chunks[i][0],
+         batch_size, image_set.channels_first)
+        for i in todo
     ]  # fmt: skip
-    parts = chunk_map(baseline_task, tasks, client, desc="baseline", progress=progress)
+
+    def save(t: int, result: Any) -> None:
+        if checkpoints is not None:
+            arrays = {"p": np.asarray(result[0]), "leaves": leaves_to_array(result[1])}
+            checkpoints.put(names[todo[t]], arrays)
+
+    computed = chunk_map(
+        baseline_task, tasks, client, desc="baseline", progress=progress, on_result=save
+    )
+    for i, result in zip(todo, computed):
+        parts[i] = result
     p = np.concatenate([part[0] for part in parts])
     leaves = [leaf for part in parts for leaf in part[1]]
     p.setflags(write=False)
@@ -134,27 +159,40 @@ def distributed_sweep(
     batch_size: int,
     chunk_size: int,
     progress: bool,
+    checkpoints: Any = None,
 ) -> np.ndarray:
-    """``(values, n)`` p(lens) under each perturbation; identity values reuse ``base``."""
+    """``(values, n)`` p(lens) under each perturbation; identity values reuse ``base``.
+    ``checkpoints``: as for :func:`distributed_baseline` (one file per value and chunk)."""
     source = image_set._source
     remote = remote_source(source)
     chunks = spans(image_set.n, chunk_size)
-    # One input per chunk, shared by every value (scattered once when in memory).
-    inputs = [chunk_inputs(source, lo, hi, client, remote) for lo, hi in chunks]
-    tasks = []
-    for j, pert in enumerate(perturbers):
-        if pert.is_identity:
-            continue
-        for (lo, _), window in zip(chunks, inputs):
-            tasks.append(
-                (model, window, lo, batch_size, image_set.channels_first, pert, entropy, j)
-            )
-    parts = iter(chunk_map(sweep_task, tasks, client, desc="sweep", progress=progress))
     p_all = np.empty((len(perturbers), image_set.n))
+    # One input per chunk, shared by every value (scattered once when in memory).
+    inputs: dict[int, Any] = {}
+    tasks, where = [], []
     for j, pert in enumerate(perturbers):
         if pert.is_identity:
             p_all[j] = base
             continue
-        for lo, hi in chunks:
-            p_all[j, lo:hi] = next(parts)
+        for c, (lo, hi) in enumerate(chunks):
+            name = f"sweep-{j:04d}-{lo:010d}-{hi:010d}"
+            got = None if checkpoints is None else checkpoints.get(name)
+            if got is not None and got.get("p", np.empty(0)).shape == (hi - lo,):
+                p_all[j, lo:hi] = got["p"]
+                continue
+            if c not in inputs:
+                inputs[c] = chunk_inputs(source, lo, hi, client, remote)
+            window = inputs[c]
+            tasks.append(
+                (model, window, lo, batch_size, image_set.channels_first, pert, entropy, j)
+            )
+            where.append((j, lo, hi, name))
+
+    def save(t: int, result: Any) -> None:
+        if checkpoints is not None:
+            checkpoints.put(where[t][3], {"p": np.asarray(result)})
+
+    parts = chunk_map(sweep_task, tasks, client, desc="sweep", progress=progress, on_result=save)
+    for (j, lo, hi, _), part in zip(where, parts):
+        p_all[j, lo:hi] = part
     return p_all

@@ -178,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--unit", default="", help="unit of --param")
     r.add_argument("--kind", help="non-lens kind to simulate (default: the simulator's)")
     _population_args(r)
+    for command in (b, s, r):
+        command.add_argument(
+            "--resume", action="store_true",
+            help="finish a killed run: reuse the verified chunk checkpoints under "
+            "OUT/checkpoints (same model, data and configuration required)",
+        )  # fmt: skip
 
     sel = sub.add_parser("selection", parents=[common], help="completeness against a parameter")
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
@@ -353,6 +359,7 @@ def _run(args: argparse.Namespace) -> int:
         lens_c, nonlens_c = _population_controls(args)
         if args.param in lens_c:
             raise ProbeValueError(f"--param {args.param} is varied; do not also fix it")
+        p.checkpoints = _checkpoints(args, p, None, sim=sim, controls=(lens_c, nonlens_c))
         result = p.resimulate(
             sim,
             args.param,
@@ -369,12 +376,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         data = load_data(args.data)
         try:
+            p.checkpoints = _checkpoints(args, p, data)
             if args.command == "bin":
                 if args.by not in data.truth.columns:
                     raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
                 column = data.truth[args.by]
                 if _is_categorical(column):
-                    return _run_categories(p, data, column, args)
+                    code = _run_categories(p, data, column, args)
+                    if p.checkpoints is not None:
+                        p.checkpoints.discard()
+                    return code
                 if args.classes:
                     raise ProbeValueError("--classes applies to --by a category column")
                 values = column.to_numpy(dtype=np.float64)
@@ -425,7 +436,62 @@ def _run(args: argparse.Namespace) -> int:
         )
     for path in written:
         print(f"wrote {path}")
+    if p.checkpoints is not None:
+        p.checkpoints.discard()  # the outputs are written: nothing left to resume
     return 0
+
+
+def _checkpoints(
+    args: argparse.Namespace, p: Any, data: Any, *, sim: Any = None, controls: Any = None
+) -> Any:
+    """The chunk checkpoints of ``probe bin``/``sweep``/``resim`` under ``OUT/checkpoints``,
+    keyed by everything that determines the scores; None (no checkpoints) for a model without
+    a content identity, which ``--resume`` refuses."""
+    from probe.cache import model_identity, simulator_identity, source_digest
+    from probe.checkpoints import Checkpoints, data_identity
+    from probe.images import ImageSet
+
+    model = model_identity(args.model)
+    if model is None:
+        if args.resume:
+            raise ProbeValueError(
+                f"--resume: the model {args.model!r} declares no identity (a callable needs "
+                "model_id or weight_files), so its checkpoints cannot be verified"
+            )
+        return None
+    key = {
+        "command": args.command,
+        "model": model,
+        "positive_class": args.positive_class,
+        "logits": args.logits,
+        "channels_first": args.channels_first,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "probe_source": source_digest("probe"),
+    }
+    if args.command == "resim":
+        key["chunk_size"] = p.chunk_size
+        key["simulator"] = simulator_identity(sim)
+        key["resim"] = {
+            k: getattr(args, k)
+            for k in ("survey", "param", "values", "n", "n_nonlenses", "unpaired", "npix", "kind")
+        }
+        key["controls"] = repr(controls)
+    else:
+        images = ImageSet(data.images, channels_first=args.channels_first)
+        key["chunk_size"] = p._chunk_for(images)
+        key["data"] = data_identity(args.data)
+    if args.command == "sweep":
+        key["perturber"] = args.perturber
+        key["values"] = [float(v) for v in parse_values(args.values)]
+    elif args.command == "bin":
+        key["classes"] = args.classes
+    import sys
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=log)
 
 
 def _is_categorical(column: Any) -> bool:

@@ -7,7 +7,7 @@ Scheduling, retries and spilling are Dask's; this module only opens the client a
 
 Models reach the workers as their spec: a model given as a file path or ``"module:callable"``
 is re-opened on each worker (cached per worker process), which works on a remote cluster that
-sees the same file; a model object (a Python callable, an adapter) is sent with cloudpickle,
+sees the same file; a model object (a Python callable, an adapter) is sent with ``cloudpickle``,
 which works when it pickles and its code is importable on the workers.
 """
 
@@ -109,16 +109,23 @@ def chunk_map(
     *,
     desc: str = "chunks",
     progress: bool = False,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list[Any]:
     """``[fn(*t) for t in tasks]``, on ``client``'s workers when given, with a tqdm bar.
 
     Results come back in task order whatever order the workers finish in; the first failed
-    task's exception is raised (the remaining tasks are cancelled).
+    task's exception is raised (the remaining tasks are cancelled). ``on_result(i, result)``
+    is called here as each task ``i`` finishes (to checkpoint it before the others end).
     """
     from tqdm import tqdm
 
     if client is None:
-        return [fn(*t) for t in tqdm(tasks, desc=desc, unit="chunk", disable=not progress)]
+        out = []
+        for i, t in enumerate(tqdm(tasks, desc=desc, unit="chunk", disable=not progress)):
+            out.append(fn(*t))
+            if on_result is not None:
+                on_result(i, out[-1])
+        return out
     from distributed import Future, as_completed
 
     if tasks:
@@ -133,6 +140,7 @@ def chunk_map(
         }
         tasks = [tuple(shared.get(i, v) for i, v in enumerate(t)) for t in tasks]
     futures = [client.submit(fn, *t, pure=False) for t in tasks]
+    index = {f.key: i for i, f in enumerate(futures)}
     try:
         for done in tqdm(
             as_completed(futures), total=len(futures), desc=desc, unit="chunk",
@@ -140,6 +148,8 @@ def chunk_map(
         ):  # fmt: skip
             if done.status == "error":
                 done.result()  # raises the worker's exception here
+            if on_result is not None:
+                on_result(index[done.key], done.result())
         return list(client.gather(futures))
     finally:
         client.cancel([f for f in futures if not f.done()])

@@ -139,17 +139,23 @@ def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
 ZARR_FORMAT = "simlens-zarr"
 
 
-def load_zarr(path: str | os.PathLike[str]) -> DataSet:
+def load_zarr(path: str | os.PathLike[str], *, verify: bool = False) -> DataSet:
     """Open a sharded ``.zarr`` set lazily (the store ``simlens generate --out X.zarr`` writes).
 
     Images stay a zarr array (read slice by slice: a batch or a chunk task at a time; Dask
     workers open the store themselves); the truth table is the concatenation of the per-shard
     Parquet parts ``truth/part-NNNNN.parquet``.
 
+    Every shard must have its completion record ``done/shard-KKKKK.json`` (written last by the
+    writer), and its files the byte counts recorded there: a shard a killed writer left
+    unfinished, or a file truncated since, is refused and named. ``verify=True`` also checks
+    each file's recorded sha256 (reads the whole store once).
+
     Raises
     ------
     ProbeValueError
-        The path is a file or not a simlens store, or a shard is missing or truncated (named).
+        The path is a file or not a simlens store, or a shard is missing, unfinished,
+        truncated or (``verify``) altered (named).
     ProbeKeyError
         No ``images`` array, or no labels.
     """
@@ -192,6 +198,7 @@ def load_zarr(path: str | os.PathLike[str]) -> DataSet:
         part = os.path.join(where, "truth", f"part-{i:05d}.parquet")
         if not os.path.isfile(part):
             raise ProbeValueError(f"{where!r}: shard {i} is missing its truth ({part})")
+        _check_done(where, i, verify)
         try:
             frame = pd.read_parquet(part)
         except Exception as err:  # pyarrow's errors for a truncated file vary
@@ -214,8 +221,52 @@ def load_zarr(path: str | os.PathLike[str]) -> DataSet:
     return DataSet(images=images, truth=truth, labels=truth["label"].to_numpy())
 
 
-def load_set(path: str | os.PathLike[str]) -> DataSet:
-    """Open a saved set: a ``.zarr`` store (:func:`load_zarr`), else HDF5 (:func:`load_hdf5`)."""
+def _check_done(where: str, k: int, checksum: bool) -> None:
+    """Shard ``k``'s completion record exists and its files have the recorded byte counts
+    (and, with ``checksum``, sha256). Read here, without simlens."""
+    import hashlib
+    import json
+
+    record_file = os.path.join(where, "done", f"shard-{k:05d}.json")
+    try:
+        with open(record_file, encoding="utf-8") as fh:
+            record = json.load(fh)
+        files = dict(record["files"])
+    except FileNotFoundError:
+        raise ProbeValueError(
+            f"{where!r}: shard {k} has no completion record ({record_file}): its writer did "
+            "not finish it; finish the store with `simlens generate ... --resume`"
+        ) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ProbeValueError(
+            f"{where!r}: shard {k} completion record is damaged ({record_file}: {err})"
+        ) from None
+    for name, want in files.items():
+        file = os.path.join(where, *str(name).split("/"))
+        try:
+            size = os.path.getsize(file)
+        except OSError:
+            raise ProbeValueError(f"{where!r}: shard {k} is missing its file {name}") from None
+        if size != int(want["bytes"]):
+            raise ProbeValueError(
+                f"{where!r}: shard {k} file {name} is truncated or changed ({size} bytes; its "
+                f"completion record says {want['bytes']})"
+            )
+        if checksum:
+            h = hashlib.sha256()
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            if h.hexdigest() != want["sha256"]:
+                raise ProbeValueError(
+                    f"{where!r}: shard {k} file {name} does not match the sha256 in its "
+                    "completion record"
+                )
+
+
+def load_set(path: str | os.PathLike[str], *, verify: bool = False) -> DataSet:
+    """Open a saved set: a ``.zarr`` store (:func:`load_zarr`; ``verify``: check every shard's
+    sha256), else HDF5 (:func:`load_hdf5`)."""
     if os.fspath(path).rstrip("/\\").endswith(".zarr"):
-        return load_zarr(path)
+        return load_zarr(path, verify=verify)
     return load_hdf5(path)

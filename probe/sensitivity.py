@@ -186,7 +186,7 @@ class Probe:
         Run scoring as a map over chunks on this Dask cluster (:mod:`probe.cluster`); every
         method also takes ``client=``. Results are bit-identical to the serial path (None).
         A model given as a path or spec is re-opened on each worker; a model object is sent
-        with cloudpickle.
+        with ``cloudpickle`` (by Dask).
     chunk_size : int, optional
         Images (or re-simulated systems) per chunk task on a cluster, rounded up to a multiple
         of ``probe.rng.BLOCK`` (default: a ``.zarr`` set's shard size, else 1024). Results do
@@ -215,6 +215,9 @@ class Probe:
         self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
         self._chunk_given = chunk_size is not None
         self.client = client
+        # A probe.checkpoints.Checkpoints: baseline and sweep scores go chunk by chunk through
+        # it (reused when verified, saved as computed); the CLI sets it for --resume.
+        self.checkpoints: Any = None
         self.adapter = ModelAdapter(
             model,
             positive_class=positive_class,
@@ -271,7 +274,7 @@ class Probe:
     ) -> tuple[np.ndarray, str]:
         """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
         client = self._client(client)
-        if client is not None:
+        if client is not None or self.checkpoints is not None:
             from probe.chunks import distributed_baseline
 
             # One pass over the chunks gives both the scores and the hash leaves.
@@ -279,6 +282,7 @@ class Probe:
                 p, data_hash = distributed_baseline(
                     image_set, self._model_spec, client, batch_size=self.batch_size,
                     chunk_size=self._chunk_for(image_set), progress=self.progress,
+                    checkpoints=self.checkpoints,
                 )  # fmt: skip
             return self._remember(data_hash, p)
         if self._cache or not image_set.in_memory:
@@ -604,14 +608,14 @@ class Probe:
 
         base, data_hash = self._baseline(image_set, timer, client)
         client = self._client(client)
-        if client is not None:
+        if client is not None or self.checkpoints is not None:
             from probe.chunks import distributed_sweep
 
             with timer("inference"):
                 p_all = distributed_sweep(
                     image_set, self._model_spec, client, perturbers, base, entropy,
                     batch_size=self.batch_size, chunk_size=self._chunk_for(image_set),
-                    progress=self.progress,
+                    progress=self.progress, checkpoints=self.checkpoints,
                 )  # fmt: skip
         else:
             p_all = self._sweep_serial(image_set, perturbers, base, entropy, description, timer)
@@ -846,25 +850,38 @@ class Probe:
                     raise ProbeValueError("truth labels changed between values")
             tables_at.append(tables)
         client = self._client(client)
-        if client is not None:
+        if client is not None or self.checkpoints is not None:
             from probe.chunks import render_task
             from probe.cluster import chunk_map
 
-            slots: list[tuple[int, int, int]] = []
+            ckpt = self.checkpoints
+            slots: list[tuple[int, int, int, str]] = []
             tasks = []
             for j, tables in enumerate(tables_at):
                 offset = 0
                 for truth in tables:
                     for lo in range(0, len(truth), self.chunk_size):
                         rows = truth.iloc[lo : lo + self.chunk_size]
-                        slots.append((j, offset + lo, offset + lo + len(rows)))
+                        a, b = offset + lo, offset + lo + len(rows)
+                        # Named by the rows' own hash: a checkpoint is of exactly these rows.
+                        ckpt_name = f"resim-{j:04d}-{a:010d}-{b:010d}-{hash_frame(rows)[:16]}"
+                        got = None if ckpt is None else ckpt.get(ckpt_name)
+                        if got is not None and got.get("p", np.empty(0)).shape == (b - a,):
+                            p_all[j, a:b] = got["p"]
+                            continue
+                        slots.append((j, a, b, ckpt_name))
                         tasks.append((self._model_spec, sim, rows, noise, float(grid[j]),
                                       self.batch_size))  # fmt: skip
                     offset += len(truth)
+
+            def save(t: int, result: Any) -> None:
+                if ckpt is not None:
+                    ckpt.put(slots[t][3], {"p": np.asarray(result)})
+
             with timer("simulate"):
                 parts = chunk_map(render_task, tasks, client, desc=f"resimulate {name}",
-                                  progress=self.progress)  # fmt: skip
-            for (j, lo, hi), part in zip(slots, parts):
+                                  progress=self.progress, on_result=save)  # fmt: skip
+            for (j, lo, hi, _), part in zip(slots, parts):
                 p_all[j, lo:hi] = part
         else:
             self._render_serial(sim, grid, tables_at, p_all, noise, name, timer)

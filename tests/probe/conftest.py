@@ -128,3 +128,25 @@ def cli_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             root / "field.h5", "--n", "24", "--npix", "32", "--kind", "field", "--seed", "3"
         ),
     }
+
+
+@pytest.fixture(scope="session")
+def cli_zarr_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same 24 lenses (32 px, seed 4) written by ``simlens generate`` as a ``.zarr`` store
+    (3 shards of 8) and as an HDF5 set. Tests that damage a store copy it first
+    (:func:`copy_store`)."""
+    root = tmp_path_factory.mktemp("cli_zarr")
+    common = ("--n", "24", "--npix", "32", "--no-neighbours", "--kind", "lens")
+    common += ("--theta-E", "1:2.5", "--seed", "4", "--chunk", "8")
+    return {
+        "zarr": _simlens_generate(root / "s.zarr", *common),
+        "h5": _simlens_generate(root / "s.h5", *common),
+    }
+
+
+def copy_store(store: Any, dest: Any) -> Any:
+    """A private copy of a store written by the CLI (to damage it)."""
+    import shutil
+
+    shutil.copytree(store, dest)
+    return dest

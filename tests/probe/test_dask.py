@@ -17,7 +17,7 @@ from probe import Probe, ProbeValueError
 from probe import cli as probe_cli
 from probe.datasets import load_hdf5, load_set, load_zarr
 from probe.selection import selection_function
-from tests.probe.conftest import FakeSimulator, mean_model
+from tests.probe.conftest import FakeSimulator, copy_store, mean_model
 
 # The workers get test code by value: they cannot import the tests package.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -49,27 +49,21 @@ def _set(n: int = 300, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def write_zarr(path, images: np.ndarray, truth: pd.DataFrame, shard_size: int) -> None:
-    """A store following the simlens-zarr contract (swap for `simlens generate --out X.zarr`)."""
-    import zarr
+    """A store of arbitrary images and truth, written by simlens' own store writer (shards,
+    truth parts, completion records); sets of simulated lenses come from the CLI
+    (``cli_zarr_sets``)."""
+    from simlens import store
 
     n = images.shape[0]
-    n_shards = -(-n // shard_size)
-    group = zarr.open_group(path, mode="w")
-    arr = group.create_array(
-        "images", shape=images.shape, dtype="float32",
-        chunks=(min(shard_size, 32), *images.shape[1:]), shards=(shard_size, *images.shape[1:]),
+    store.create_store(
+        path, n=n, npix=images.shape[1], bands=["g", "r"][: images.shape[3]],
+        shard_size=shard_size, columns=list(truth.columns), provenance={"seed": 0},
+        fingerprint={"test": True},
     )  # fmt: skip
-    arr[:] = images
-    (path / "truth").mkdir()
-    for i in range(n_shards):
-        truth.iloc[i * shard_size : (i + 1) * shard_size].to_parquet(
-            path / "truth" / f"part-{i:05d}.parquet"
-        )
-    group.attrs.update(
-        format="simlens-zarr", format_version=1, n=n, npix=images.shape[1], bands=["g", "r"],
-        shard_size=shard_size, n_shards=n_shards, columns=json.dumps(list(truth.columns)),
-        provenance=json.dumps({"seed": 0}),
-    )  # fmt: skip
+    for k in range(-(-n // shard_size)):
+        lo, hi = store.shard_bounds(n, shard_size, k)
+        store.write_shard(path, k, images[lo:hi], truth.iloc[lo:hi])
+    store.finish_store(path)
 
 
 def write_h5(path, images: np.ndarray, truth: pd.DataFrame) -> None:
@@ -122,43 +116,40 @@ def test_resimulate_equal_serial(client, paired):
     _same(a, b)
 
 
-def test_zarr_set_equals_h5_set(client, tmp_path):
-    images, truth = _set(n=200)
-    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=96)
-    write_h5(tmp_path / "s.h5", images, truth)
+def test_zarr_set_equals_h5_set(client, cli_zarr_sets):
+    """Stores written by `simlens generate` (.zarr, 3 shards of 8, and .h5): same truth, same
+    probe results serially and on workers."""
+    zarr_path, h5_path = cli_zarr_sets["zarr"], cli_zarr_sets["h5"]
+    with load_set(h5_path) as ds:
+        truth = ds.truth
     results = []
-    for path, c in ((tmp_path / "s.h5", None), (tmp_path / "s.zarr", None),
-                    (tmp_path / "s.zarr", client), (tmp_path / "s.h5", client)):  # fmt: skip
+    for path, c in ((h5_path, None), (zarr_path, None), (zarr_path, client), (h5_path, client)):
         with load_set(path) as ds:
-            pd.testing.assert_frame_equal(ds.truth, truth)
-            # A .zarr set's chunks default to its shards (96, rounded up to 128 images).
+            pd.testing.assert_frame_equal(ds.truth, truth, check_dtype=False)
+            # A .zarr set's chunks default to its shards (8, rounded up to 64 images).
             chunk = None if path.suffix == ".zarr" else 64
-            p = Probe(mean_model, batch_size=32, client=c, chunk_size=chunk)
+            p = Probe(mean_model, batch_size=8, client=c, chunk_size=chunk)
             results.append(p.by_parameter(ds.images, ds.labels, ds.truth["theta_E"], bins=4, rng=1))
     for r in results[1:]:
         _same(results[0], r)
 
 
-def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch):
+def test_cli_bin_zarr_with_workers_equals_serial_h5(tmp_path, monkeypatch, cli_zarr_sets):
     (tmp_path / "daskmodel.py").write_text(
         "import numpy as np\n\ndef model(x):\n    return np.clip(x.mean(axis=(1, 2, 3)), 0, 1)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the worker processes import the spec
-    images, truth = _set(n=150)
-    write_zarr(tmp_path / "s.zarr", images, truth, shard_size=64)
-    write_h5(tmp_path / "s.h5", images, truth)
-    monkeypatch.setattr(probe_cli, "load_data", load_set)
     common = ["--model", "daskmodel:model", "--by", "theta_E", "--bins", "4", "--quiet"]
     common += ["--plot", "none"]
-    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.h5"),
+    assert probe_cli.main(["bin", *common, "--data", str(cli_zarr_sets["h5"]),
                            "--out", str(tmp_path / "a")]) == 0  # fmt: skip
-    assert probe_cli.main(["bin", *common, "--data", str(tmp_path / "s.zarr"), "--workers", "2",
-                           "--chunk-size", "64", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    zarr_args = ["--data", str(cli_zarr_sets["zarr"]), "--workers", "2", "--chunk-size", "8"]
+    assert probe_cli.main(["bin", *common, *zarr_args, "--out", str(tmp_path / "b")]) == 0
     for name in ("bin_theta_E.parquet", "bin_theta_E_scores.parquet"):
-        pd.testing.assert_frame_equal(
-            pd.read_parquet(tmp_path / "a" / name), pd.read_parquet(tmp_path / "b" / name)
-        )
+        a = pd.read_parquet(tmp_path / "a" / name)
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "b" / name))
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -204,27 +195,48 @@ def test_unreachable_scheduler_exits_2_fast_and_writes_nothing(tmp_path, capsys,
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_zarr_store_errors(tmp_path):
-    images, truth = _set(n=100)
+def test_zarr_store_errors(tmp_path, cli_zarr_sets):
     a_file = tmp_path / "f.zarr"
     a_file.write_text("not a store")
     with pytest.raises(ProbeValueError, match="is a file"):
         load_zarr(a_file)
-    store = tmp_path / "s.zarr"
-    write_zarr(store, images, truth, shard_size=32)
-    with load_zarr(store) as ds:
-        assert ds.images.shape == (100, 6, 6, 2)
+    with load_zarr(cli_zarr_sets["zarr"], verify=True) as ds:  # the CLI's store passes
+        assert ds.images.shape == (24, 32, 32, 4)
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "a.zarr")
     (store / "truth" / "part-00002.parquet").unlink()
     with pytest.raises(ProbeValueError, match="shard 2 is missing its truth"):
         load_zarr(store)
-    write_zarr(store, images, truth, shard_size=32)
-    (store / "truth" / "part-00001.parquet").write_bytes(b"PAR1trunc")
-    with pytest.raises(ProbeValueError, match="shard 1 truth is unreadable"):
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "b.zarr")
+    (store / "images" / "c" / "1" / "0" / "0" / "0").unlink()
+    with pytest.raises(ProbeValueError, match="shard 1 is missing its images"):
         load_zarr(store)
-    write_zarr(store, images, truth, shard_size=32)
-    (store / "images" / "c" / "3" / "0" / "0" / "0").unlink()
-    with pytest.raises(ProbeValueError, match="shard 3 is missing its images"):
+
+
+def test_zarr_completion_records_are_checked(tmp_path, cli_zarr_sets):
+    """A shard without its done record (a killed writer), a file shorter than its record, or
+    (verify=True) a file whose bytes changed is refused, the shard named."""
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "a.zarr")
+    (store / "done" / "shard-00001.json").unlink()
+    with pytest.raises(ProbeValueError, match=r"shard 1 has no completion record"):
         load_zarr(store)
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "b.zarr")
+    shard = store / "images" / "c" / "2" / "0" / "0" / "0"
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ProbeValueError, match=r"shard 2 file images/c/2/0/0/0 is truncated"):
+        load_zarr(store)
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "c.zarr")
+    shard = store / "images" / "c" / "0" / "0" / "0" / "0"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    shard.write_bytes(bytes(data))
+    with load_zarr(store) as ds:  # the byte counts match: only verify reads the contents
+        assert len(ds.truth) == 24
+    with pytest.raises(ProbeValueError, match=r"shard 0 file images/c/0/0/0/0 does not match"):
+        load_zarr(store, verify=True)
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "d.zarr")
+    (store / "done" / "shard-00000.json").write_text("{")
+    with pytest.raises(ProbeValueError, match=r"shard 0 completion record is damaged"):
+        load_set(store)
 
 
 def test_gate_equals_serial(client):
@@ -259,16 +271,15 @@ def test_study_equals_serial(client):
         pd.testing.assert_frame_equal(a.results[key].table, b.results[key].table, check_exact=True)
 
 
-def test_truncated_image_shard_is_named(client, tmp_path):
-    images, truth = _set(n=100)
-    store = tmp_path / "s.zarr"
-    write_zarr(store, images, truth, shard_size=32)
+def test_truncated_image_shard_is_named(client, tmp_path, cli_zarr_sets):
+    """A shard truncated after the store was opened is named when read."""
+    store = copy_store(cli_zarr_sets["zarr"], tmp_path / "s.zarr")
     shard = store / "images" / "c" / "1" / "0" / "0" / "0"
-    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     with load_zarr(store) as ds:
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
         for c in (None, client):
             with pytest.raises(ProbeValueError, match="shard 1 is truncated or corrupt"):
-                Probe(mean_model, batch_size=32, client=c).predict(ds.images)
+                Probe(mean_model, batch_size=8, client=c).predict(ds.images)
 
 
 def test_resimulate_with_simlens_on_workers_equals_serial(client):
