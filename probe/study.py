@@ -375,6 +375,10 @@ class _RenderCache:
         self._store: dict[str, np.ndarray] = {}
 
     def __getattr__(self, name: str) -> Any:
+        # only called for names not found normally; "sim" itself (e.g. while unpickling, before
+        # __dict__ is restored) and dunders must not recurse through it
+        if name == "sim" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.sim, name)
 
     def render(self, truth: pd.DataFrame, *, noise: bool = True) -> np.ndarray:
@@ -649,7 +653,8 @@ def run_study(
                 min_counts[e.name] = int(min(y.sum(), (1 - y).sum()))
                 gallery = _sweep_gallery(e, m.name, r, x, y, values, exp_seed)
             elif e.kind == "resimulate":
-                cache = caches.setdefault(e.name, _RenderCache(sim))
+                # On a cluster the workers render; an in-process cache would only be shipped.
+                cache = sim if client is not None else caches.setdefault(e.name, _RenderCache(sim))
                 wrapped = _KindMixture(cache, kinds[m.name], cfg.sets.get("lenses", {}))
                 r = probe.resimulate(
                     wrapped, e.control, values, n=sz.n_psf, rng=exp_seed, paired=True,
