@@ -720,8 +720,8 @@ YIELD_THRESHOLDS = (0.5, 0.9, 0.99)
 #: scored for the yields, per study size.
 YIELD_SIZES: dict[str, tuple[int, int]] = {
     "smoke": (1500, 16),
-    "default": (30000, 300),
-    "full": (100000, 2000),
+    "default": (100000, 300),
+    "full": (300000, 2000),
 }
 
 
