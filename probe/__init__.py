@@ -20,7 +20,14 @@ Example
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+# The version is written once, in simlens/_version.py, and built into the distribution's
+# metadata; probe reads it from there so that it never imports simlens.
+try:
+    __version__ = _metadata.version("simlens-probe")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 from probe import adapters, perturbers
 from probe.binning import Binning

@@ -12,14 +12,12 @@ point 30. Units: arcsec, km/s, AB mag.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .dataset import Dataset, DatasetWriter, load
 from .errors import SimlensError, SimlensKeyError, SimlensValueError
 from .generation import generate
-from .provenance import package_version
 from .simulator import Simulator
 from .survey import Band, Survey, available_surveys, load_survey
-
-__version__ = package_version()
 
 __all__ = [
     "Band",

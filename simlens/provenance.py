@@ -39,18 +39,16 @@ _DEPENDENCIES = (
 
 
 def package_version() -> str:
-    """Version of the installed ``simlens-probe`` distribution.
+    """Version of the ``simlens-probe`` distribution (``simlens/_version.py``, its one source).
 
     Returns
     -------
     str
-        The version string, or ``"0+unknown"`` when the package runs from a source tree that was
-        never installed (no distribution metadata).
+        The version string, e.g. ``"0.1.0"``; the installed metadata carries the same one.
     """
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    from simlens._version import __version__
+
+    return __version__
 
 
 def _dependency_version(name: str) -> str | None:
