@@ -12,7 +12,10 @@ Commands that write refuse to replace an existing output unless given ``--overwr
 
 Both CLIs build their parsers with :class:`Parser` (usage errors raise instead of exiting, so
 ``main`` returns the code) and run their commands through :func:`run`. Every command accepts
-``--debug`` (anywhere on the line), which prints the traceback of an error as well.
+``--debug`` (anywhere on the line), which prints the traceback of an error as well, and
+``-v/--verbose`` and ``-q/--quiet`` (:func:`add_verbosity`): the library modules log through
+:mod:`logging` (``probe.*``, ``simlens.*``) and never print; :func:`run` shows their messages on
+stderr at INFO (``-v``: DEBUG too; ``-q``: errors only, and no progress bars).
 
 This module is deliberately tiny and imports nothing heavy: ``simlens.cli`` uses it too.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import re
 import signal
 import sys
@@ -39,6 +43,8 @@ __all__ = [
     "Parser",
     "add_debug",
     "add_overwrite",
+    "add_verbosity",
+    "add_version",
     "one_line",
     "positive_int",
     "run",
@@ -153,6 +159,58 @@ def add_debug(parser: argparse.ArgumentParser, commands: Any) -> None:
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=help_text)
 
 
+def add_verbosity(parser: argparse.ArgumentParser, commands: Any) -> None:
+    """Add ``-v/--verbose`` and ``-q/--quiet`` to ``parser`` and to each sub-command of
+    ``commands`` (as :func:`add_debug`, given before or after the sub-command's name).
+
+    ``args.verbose`` counts ``-v``; ``args.quiet`` (bool) also turns progress bars off."""
+    verbose = "show DEBUG log messages too (default: INFO and above, on stderr)"
+    quiet = "no progress bars or progress messages; log errors only"
+    for target, default in [(parser, None)] + [
+        (s, argparse.SUPPRESS) for s in commands.choices.values()
+    ]:
+        target.add_argument(
+            "-v", "--verbose", action="count", help=verbose,
+            default=0 if default is None else default,
+        )  # fmt: skip
+        target.add_argument(
+            "-q", "--quiet", action="store_true", help=quiet,
+            default=False if default is None else default,
+        )  # fmt: skip
+
+
+def add_version(parser: argparse.ArgumentParser, version: str) -> None:
+    """Add ``--version``: prints ``<prog> <version>`` on stdout and exits 0."""
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version}", help="print the version"
+    )
+
+
+#: Loggers whose messages the command lines show (the library modules log under these names).
+LOGGERS = ("probe", "simlens")
+
+
+@contextlib.contextmanager
+def log_to_stderr(verbose: int = 0, quiet: bool = False) -> Any:
+    """Show the ``probe.*`` and ``simlens.*`` log messages on stderr, one plain line each, for
+    the duration of a command: INFO and above; DEBUG too when ``verbose``; ERROR only when
+    ``quiet``. The loggers' previous levels are restored and the handler removed afterwards."""
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)  # the stream of now (pytest swaps it)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, saved):
+            lg.removeHandler(handler)
+            lg.setLevel(old)
+
+
 def one_line(err: BaseException) -> str:
     """The first line of an error's message (Keras and h5py errors run to many lines)."""
     text = str(err).strip()
@@ -191,8 +249,13 @@ def run(
     where = f"{prog} {command}" if command else prog
     from probe.safe_io import overwrite_policy
 
+    verbosity = log_to_stderr(getattr(args, "verbose", 0), bool(getattr(args, "quiet", False)))
     try:
-        with _sigterm_as_interrupt(), overwrite_policy(bool(getattr(args, "overwrite", False))):
+        with (
+            verbosity,
+            _sigterm_as_interrupt(),
+            overwrite_policy(bool(getattr(args, "overwrite", False))),
+        ):
             return commands(args)
     except Terminated:
         print(f"{where}: terminated (SIGTERM); nothing written", file=sys.stderr)

@@ -13,8 +13,8 @@ which works when it pickles and its code is importable on the workers.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,8 +33,11 @@ CONNECT_TIMEOUT_S = 20
 """Seconds to wait for ``--scheduler`` to answer before giving up (exit 2)."""
 
 
+logger = logging.getLogger(__name__)
+
+
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    logger.info(line)
 
 
 @contextmanager
@@ -56,7 +59,8 @@ def open_client(
     client : distributed.Client, optional
         An open client, used as it is (and not closed here).
     log : callable, optional
-        Receives the dashboard line.
+        Receives the dashboard line (default: logged at INFO; the ``probe`` command shows it
+        on stderr).
 
     Raises
     ------

@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,8 @@ __all__ = [
     "run_study_cli",
     "study_yields",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Seed streams of the study's data sets (below the study's root seed).
 _STREAMS = {
@@ -266,7 +269,7 @@ class StudyConfig:
     batch_size : int
         Images per model call.
     progress : bool
-        Print progress lines and show progress bars.
+        Log progress lines (INFO, logger ``probe.study``) and show progress bars.
     """
 
     sizes: StudySizes = SIZES["default"]
@@ -531,7 +534,7 @@ def run_study(
     config : StudyConfig, optional
         Sizes, seed, controls, experiments (default :class:`StudyConfig`).
     log : callable, optional
-        Receives progress lines (default: ``print`` when ``config.progress``).
+        Receives progress lines (default: logged at INFO when ``config.progress``).
     client : distributed.Client, optional
         Score every experiment as chunks on this Dask cluster (:class:`probe.Probe`'s
         ``client``); results are bit-identical to the serial run. The test sets are still
@@ -557,7 +560,7 @@ def run_study(
     kinds = {m.name: _check_kinds(m.nonlens_kinds, m.name) for m in models}
     t_start, c_start = time.perf_counter(), time.process_time()
     say = log or (
-        (lambda s: print(f"[study {time.perf_counter() - t_start:6.0f} s] {s}", flush=True))
+        (lambda s: logger.info("[study %6.0f s] %s", time.perf_counter() - t_start, s))
         if cfg.progress
         else (lambda s: None)
     )
@@ -790,7 +793,12 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Run every experiment of Jacobs et al. (colour, blur, PSF, Einstein radius, "
             "magnitudes, occlusion, noise) for one or more models and write figures, tables, "
-            "a summary like the paper's Table 2 and a self-contained report.html."
+            "a summary like the paper's Table 2 and a self-contained report.html. Writes under "
+            "OUT: report.html, study.json, summary.{csv,parquet,md}, table2.{csv,parquet,md}, "
+            "results/<model>_<experiment>.{parquet,csv}, scores/<model>_<experiment>.parquet, "
+            "figures/<experiment>.png and selection/<model>_<param>.{parquet,csv} (with "
+            "--yields also yields.json); prints the report's path. Exit codes: 0 written, 2 bad input or an "
+            "unreadable model."
         ),
     )
     p.add_argument(
@@ -818,9 +826,9 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="also report each model's selection functions and expected yield over the lens "
         "population of this simlens survey preset (e.g. des-y3: DES, 5000 deg^2)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=2026, help="root seed (2026)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per model call (256)")
+    # -q/--quiet (no progress) comes with every probe command: probe.cli_policy.add_verbosity
     p.add_argument(
         "--trust-model-code", action="store_true",
         help="let the model files run code (import the modules a .keras file names); default off",

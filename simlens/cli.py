@@ -32,7 +32,15 @@ from typing import Any
 
 # The exit-code policy shared with the probe command line: one module, not two copies.
 from probe.cli_paths import output_file
-from probe.cli_policy import EPILOG, add_debug, add_overwrite, positive_int, run
+from probe.cli_policy import (
+    EPILOG,
+    add_debug,
+    add_overwrite,
+    add_verbosity,
+    add_version,
+    positive_int,
+    run,
+)
 from probe.cli_policy import BadInput as _BadInput
 from probe.cli_policy import Parser as _Parser
 
@@ -75,14 +83,40 @@ def _seed(text: str) -> int:
     return value
 
 
+_WRITES_SET = (
+    "Writes OUT atomically (a temporary file renamed at the end; nothing on an error) and "
+    "prints one line naming it. Exit codes: 0 written, 2 bad input (nothing written), 130 "
+    "interrupted."
+)
+
+
 def _parser() -> argparse.ArgumentParser:
+    from simlens import __version__
+
     parser = _Parser(
         prog="simlens",
         description="DES-like, LensPop-style strong-lens simulator.",
         epilog=EPILOG + " Nothing is written on an error.",
     )
+    add_version(parser, __version__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    writers = [
+        _add_generate(sub),
+        _add_inject(sub),
+        _add_show(sub),
+        _add_concat(sub),
+        _add_truth(sub),
+        _add_fits(sub),
+    ]
+    _add_info(sub)
+    for writer in writers:
+        add_overwrite(writer)
+    add_debug(parser, sub)
+    add_verbosity(parser, sub)
+    return parser
 
+
+def _add_generate(sub: Any) -> argparse.ArgumentParser:
     gen = sub.add_parser(
         "generate",
         help="simulate a set and write it to an HDF5 file or a Zarr store",
@@ -91,9 +125,14 @@ def _parser() -> argparse.ArgumentParser:
             "Zarr store (.zarr, one shard per chunk, written by the workers; --resume "
             "finishes a killed run). Controls take a number (fixed) or lo:hi (uniform). The "
             "same --seed gives the same set whatever --chunk, --workers or --scheduler: each "
-            "chunk is rows k*chunk.. of the seed's sequence, sampled and rendered on its own."
+            "chunk is rows k*chunk.. of the seed's sequence, sampled and rendered on its own. "
+            "Writes OUT: images (float32, counts at zero point 30), the truth table (one row "
+            "per image) and provenance; prints one line naming it. Exit codes: 0 written, 2 "
+            "bad input (nothing written), 130 interrupted (a .h5 file is removed, a .zarr "
+            "store keeps its finished shards for --resume)."
         ),
     )
+    gen.set_defaults(func=_generate)
     gen.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
     gen.add_argument("--n", type=positive_int, required=True, help="number of images (>= 1)")
     gen.add_argument("--kind", default="lens", help=f"one of {', '.join(KINDS)} (lens)")
@@ -149,22 +188,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=".zarr: finish a killed run (keeps verified shards; same configuration required)",
     )
-    gen.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
+    _compression_arg(gen)
     gen.add_argument("--no-noise", action="store_true", help="render without noise")
-    gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument(
         "--out", type=_output_set, required=True, help="output .h5 file or .zarr store"
     )
+    return gen
 
+
+def _add_inject(sub: Any) -> argparse.ArgumentParser:
     inj = sub.add_parser(
         "inject",
         help="add simulated lensed sources to real cutouts (one FITS file per band)",
         description=(
             "Read cutouts from DIR (files <name>_<band>.fits, every band for every name), draw "
             "one lens system per cutout (mass and source only; the cutout supplies the lens "
-            "light) and write cutout + lensed source to an HDF5 set."
+            "light) and write cutout + lensed source to an HDF5 set (images, truth table with "
+            "a 'cutout' column naming each file, provenance). " + _WRITES_SET
         ),
     )
+    inj.set_defaults(func=_inject)
     inj.add_argument("--cutouts", type=Path, required=True, help="directory of <name>_<band>.fits")
     inj.add_argument("--out", type=output_file, required=True, help="output .h5 file")
     inj.add_argument("--survey", default="des-y3", help="preset name or survey file (des-y3)")
@@ -177,47 +220,96 @@ def _parser() -> argparse.ArgumentParser:
     inj.add_argument("--mag-source-g", type=_control, help="lensed source g mag, in [10, 40]")
     _source_args(inj)
     inj.add_argument("--seed", type=_seed, default=0, help="random seed, integer >= 0 (0)")
+    return inj
 
-    info = sub.add_parser("info", help="summarise a saved set")
-    info.add_argument("path", type=Path)
+
+def _add_info(sub: Any) -> argparse.ArgumentParser:
+    info = sub.add_parser(
+        "info",
+        help="summarise a saved set",
+        description="Print a saved set's summary on stdout: size, bands, survey, writer, counts "
+        "per kind and label, each numeric truth column's range and the provenance. Writes no "
+        "file. Exit codes: 0 printed, 2 a missing or unreadable set.",
+    )
+    info.set_defaults(func=_info)
+    info.add_argument("path", type=Path, help="saved set (.h5 file or .zarr store)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return info
 
-    show = sub.add_parser("show", help="contact sheet of colour composites (PNG)")
-    show.add_argument("path", type=Path)
+
+def _add_show(sub: Any) -> argparse.ArgumentParser:
+    show = sub.add_parser(
+        "show",
+        help="contact sheet of colour composites (PNG)",
+        description="Draw the first N images of a saved set as gri colour composites in a grid "
+        "and write the sheet to a PNG file. " + _WRITES_SET,
+    )
+    show.set_defaults(func=_show)
+    show.add_argument("path", type=Path, help="saved set (.h5 file or .zarr store)")
     show.add_argument("--out", type=output_file, required=True, help="output PNG")
     show.add_argument("--n", type=positive_int, default=16, help="images shown, first N (16)")
     show.add_argument("--ncols", type=positive_int, default=4, help="panels per row (4)")
+    return show
 
+
+def _add_concat(sub: Any) -> argparse.ArgumentParser:
     cat = sub.add_parser(
         "concat",
         help="join saved sets into one (e.g. lenses + non-lenses)",
-        description="Write the images and truth of several saved sets, in order, to one set "
-        "(same image size and bands; truth columns missing from a set are left missing). "
-        "Streams block by block: the sets need not fit in memory.",
+        description="Write the images and truth of several saved sets, in order, to one HDF5 set "
+        "(same image size and bands; truth columns missing from a set are left missing; the "
+        "provenance lists each input's). Streams block by block: the sets need not fit in "
+        "memory. " + _WRITES_SET,
     )
+    cat.set_defaults(func=_concat)
     cat.add_argument("paths", type=Path, nargs="+", help="input .h5 sets, in order")
     cat.add_argument("--out", type=output_file, required=True, help="output .h5 set")
-    cat.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
+    _compression_arg(cat)
+    return cat
 
+
+def _add_truth(sub: Any) -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "truth",
         help="export a set's truth table (parquet, fits, ecsv)",
         description="Write the truth table of a saved set to a file that pandas, astropy and "
         "TOPCAT read: Parquet, a FITS binary table or ECSV, with the set's provenance in the "
-        "table metadata.",
+        "table metadata (key 'simlens'). " + _WRITES_SET,
     )
-    tr.add_argument("path", type=Path)
-    tr.add_argument("--format", choices=("parquet", "fits", "ecsv"), default="parquet")
+    tr.set_defaults(func=_truth)
+    tr.add_argument("path", type=Path, help="saved set (.h5 file or .zarr store)")
+    tr.add_argument(
+        "--format",
+        choices=("parquet", "fits", "ecsv"),
+        default="parquet",
+        help="table format (parquet)",
+    )
     tr.add_argument("--out", type=output_file, help="output file (default: SET.truth.<format>)")
+    return tr
 
-    fits = sub.add_parser("fits", help="export one system to multi-extension FITS")
-    fits.add_argument("path", type=Path)
+
+def _add_fits(sub: Any) -> argparse.ArgumentParser:
+    fits = sub.add_parser(
+        "fits",
+        help="export one system to multi-extension FITS",
+        description="Write one image of a saved set to a multi-extension FITS file: one image "
+        "HDU per band (counts; WCS, zero point and PSF FWHM in its header) and the system's "
+        "truth row. " + _WRITES_SET,
+    )
+    fits.set_defaults(func=_fits)
+    fits.add_argument("path", type=Path, help="saved set (.h5 file or .zarr store)")
     fits.add_argument("--index", type=int, default=0, help="row of the system (0)")
     fits.add_argument("--out", type=output_file, required=True, help="output .fits file")
-    for writer in (gen, inj, show, cat, tr, fits):
-        add_overwrite(writer)
-    add_debug(parser, sub)
-    return parser
+    return fits
+
+
+def _compression_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compression",
+        choices=("none", "gzip", "lzf"),
+        default="none",
+        help="HDF5 compression of the images (none); lossless",
+    )
 
 
 def _output_set(text: str) -> Path:
@@ -247,7 +339,12 @@ def _fwhm_list(text: str) -> list[float]:
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source-model", choices=("sersic", "clumpy"), default="sersic")
+    p.add_argument(
+        "--source-model",
+        choices=("sersic", "clumpy"),
+        default="sersic",
+        help="lensed source light: one Sersic profile or a clumpy star-forming one (sersic)",
+    )
     p.add_argument(
         "--source-colour",
         default="mixture",
@@ -267,6 +364,43 @@ def _simulator(survey: str, npix: int) -> Any:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    """``simlens generate``: N images of one kind to an HDF5 set or a Zarr store."""
+    controls = _generate_controls(args)
+    from simlens.cluster import dask_client
+    from simlens.generation import generate
+    from simlens.store import is_store_path
+
+    store = is_store_path(args.out)
+    if args.resume and not store:
+        raise _BadInput("--resume: applies to a .zarr store only, not an .h5 file")
+    if args.resume and args.overwrite:
+        raise _BadInput("--resume and --overwrite: choose one (resume keeps finished shards)")
+    if store and args.compression != "none":
+        raise _BadInput("--compression: applies to .h5 outputs (a .zarr store is compressed)")
+    compression = None if args.compression == "none" else args.compression
+    with dask_client(args.workers, args.scheduler, quiet=args.quiet) as client:
+        generate(
+            args.out,
+            args.n,
+            kind=args.kind,
+            survey=args.survey,
+            npix=args.npix,
+            seed=args.seed,
+            chunk=args.chunk,
+            noise=not args.no_noise,
+            compression=compression,
+            client=client,
+            resume=args.resume,
+            progress=not args.quiet,
+            _factory=_simulator,
+            **controls,
+        )
+    print(_generated(args, store))
+    return EXIT_OK
+
+
+def _generate_controls(args: argparse.Namespace) -> dict[str, Any]:
+    """The simulator controls of ``simlens generate``; bad input for a flag of another kind."""
     if args.kind not in KINDS:
         raise _BadInput(f"--kind: expected one of {', '.join(KINDS)}, got {args.kind!r}")
     if args.kind != "lens":
@@ -295,50 +429,25 @@ def _generate(args: argparse.Namespace) -> int:
         if args.kind != "lens":
             raise _BadInput(f"--detectable: applies to --kind lens only, not {args.kind!r}")
         controls["detectable"] = True
+    return controls
 
-    from simlens.cluster import dask_client
+
+def _generated(args: argparse.Namespace, store: bool) -> str:
+    """The line ``simlens generate`` prints: what it wrote, where (and a store's shards)."""
     from simlens.dataset import read_info
-    from simlens.generation import generate
-    from simlens.store import is_store_path, store_bytes
+    from simlens.store import store_bytes
 
-    store = is_store_path(args.out)
-    if args.resume and not store:
-        raise _BadInput("--resume: applies to a .zarr store only, not an .h5 file")
-    if args.resume and args.overwrite:
-        raise _BadInput("--resume and --overwrite: choose one (resume keeps finished shards)")
-    if store and args.compression != "none":
-        raise _BadInput("--compression: applies to .h5 outputs (a .zarr store is compressed)")
-    compression = None if args.compression == "none" else args.compression
-    with dask_client(args.workers, args.scheduler, quiet=args.quiet) as client:
-        generate(
-            args.out,
-            args.n,
-            kind=args.kind,
-            survey=args.survey,
-            npix=args.npix,
-            seed=args.seed,
-            chunk=args.chunk,
-            noise=not args.no_noise,
-            compression=compression,
-            client=client,
-            resume=args.resume,
-            progress=not args.quiet,
-            _factory=_simulator,
-            **controls,
-        )
     info = read_info(args.out)
     bands = "".join(info["bands"])
     what = f"{args.n} {args.kind} images ({info['npix']}x{info['npix']} px, {bands})"
-    if store:
-        raw = args.n * info["npix"] ** 2 * len(info["bands"]) * 4
-        ratio = store_bytes(args.out)["images"] / raw
-        print(
-            f"wrote {what} to {args.out}: {info['n_shards']} shards of {args.chunk}, images "
-            f"{ratio:.3f} of their float32 size (Blosc-zstd, lossless)"
-        )
-    else:
-        print(f"wrote {what} to {args.out}")
-    return EXIT_OK
+    if not store:
+        return f"wrote {what} to {args.out}"
+    raw = args.n * info["npix"] ** 2 * len(info["bands"]) * 4
+    ratio = store_bytes(args.out)["images"] / raw
+    return (
+        f"wrote {what} to {args.out}: {info['n_shards']} shards of {args.chunk}, images "
+        f"{ratio:.3f} of their float32 size (Blosc-zstd, lossless)"
+    )
 
 
 def _summary(path: Path) -> dict[str, Any]:
@@ -546,20 +655,9 @@ def _inject(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {
-    "generate": _generate,
-    "inject": _inject,
-    "info": _info,
-    "show": _show,
-    "fits": _fits,
-    "truth": _truth,
-    "concat": _concat,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``simlens`` command line; returns the exit code (:mod:`probe.cli_policy`)."""
-    return run("simlens", _parser(), lambda args: _COMMANDS[args.command](args), argv)
+    return run("simlens", _parser(), lambda args: int(args.func(args)), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

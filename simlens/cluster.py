@@ -10,7 +10,7 @@ Scheduling, retries and spilling are Dask's; nothing here replaces them.
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # distributed is imported only when a cluster is used
     from distributed import Client
 
 __all__ = ["CONNECT_TIMEOUT_S", "dask_client", "map_chunks"]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a ``--scheduler`` to answer before giving up (the issue asks < 30 s).
 CONNECT_TIMEOUT_S = 15
@@ -47,7 +49,8 @@ def dask_client(
     client : distributed.Client, optional
         An existing client: used as is and left open.
     quiet : bool
-        Do not print the dashboard address (printed on stderr otherwise).
+        Do not log the dashboard address (logged at INFO otherwise; the ``simlens`` command
+        shows it on stderr).
 
     Raises
     ------
@@ -86,7 +89,7 @@ def dask_client(
             made = distributed.Client(cluster)
         stack.callback(made.close)
         if not quiet:
-            print(f"dask dashboard: {made.dashboard_link}", file=sys.stderr)
+            logger.info("dask dashboard: %s", made.dashboard_link)
         yield made
 
 
