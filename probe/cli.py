@@ -40,6 +40,8 @@ from probe.cli_policy import (
     Parser,
     add_debug,
     add_overwrite,
+    add_verbosity,
+    add_version,
     positive_int,
     run,
 )
@@ -115,29 +117,91 @@ _TRUST_HELP = (
 )
 
 
+_EXITS = (
+    "Exit codes: 0 written, 2 bad input or an unreadable model or file (one line on stderr; "
+    "nothing half-written), 130 interrupted, 143 terminated."
+)
+
+
+def _writes(stem: str) -> str:
+    """What ``bin``/``sweep``/``resim`` write, for their help."""
+    return (
+        f"Writes into OUT: {stem}.<format> (the table, mean score per value and group, with "
+        f"provenance), {stem}_scores.parquet (per-image scores) and {stem}.<plot>; prints the "
+        "trend of every group and the paths written. " + _EXITS
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    from probe.cluster import add_cluster_args
+    from probe import __version__
 
     parser = Parser(
         prog="probe",
         description="Sensitivity probe for lens finders (see docs/probe.md).",
         epilog=EPILOG,
     )
+    add_version(parser, __version__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    common = _common_options()
+    b = _add_bin(sub, common)
+    s = _add_sweep(sub, common)
+    r = _add_resim(sub, common)
+    for command in (b, s, r):
+        command.add_argument(
+            "--resume", action="store_true",
+            help="finish a killed run: reuse the verified chunk checkpoints under "
+            "OUT/checkpoints (same model, data and configuration required)",
+        )  # fmt: skip
+    _add_selection(sub, common)
+    _add_yield(sub, common)
+    _add_study(sub)
+    _add_check(sub)
+    for command in sub.choices.values():  # every command that writes files
+        if "--out" in command._option_string_actions:
+            add_overwrite(command)
+    add_debug(parser, sub)
+    add_verbosity(parser, sub)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every model-scoring command shares (a parent parser)."""
+    from probe.cluster import add_cluster_args
 
     common = Parser(add_help=False)
     add_cluster_args(common)
     common.add_argument("--model", required=True, help=_MODEL_HELP)
     common.add_argument("--out", type=output_dir, help="output directory (required but by yield)")
-    common.add_argument("--batch-size", type=positive_int, default=256)
+    common.add_argument(
+        "--batch-size", type=positive_int, default=256, help="images per model call (256)"
+    )
     common.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    common.add_argument("--positive-class", type=int, default=1)
+    common.add_argument(
+        "--positive-class",
+        type=int,
+        default=1,
+        help="column of the lens class in a softmax output (1)",
+    )
     common.add_argument("--logits", action="store_true", help="model returns logits")
-    common.add_argument("--channels-first", action="store_true")
+    common.add_argument(
+        "--channels-first",
+        action="store_true",
+        help="the model takes (n, C, H, W) images (default (n, H, W, C))",
+    )
     common.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples")
     common.add_argument("--min-count", type=int, default=30, help="flag bins below this n")
-    common.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
-    common.add_argument("--plot", choices=("png", "svg", "pdf", "none"), default="png")
+    common.add_argument(
+        "--format",
+        choices=("parquet", "csv", "json"),
+        default="parquet",
+        help="format of the result table (parquet)",
+    )
+    common.add_argument(
+        "--plot",
+        choices=("png", "svg", "pdf", "none"),
+        default="png",
+        help="format of the plot, or none (png)",
+    )
     common.add_argument(
         "--band",
         choices=("ci", "std", "sem"),
@@ -145,10 +209,20 @@ def _parser() -> argparse.ArgumentParser:
         help="error bars of bin/sweep/resim plots: interval of the mean (ci, default), std, sem",
     )
     common.add_argument("--label", help="model label in plots")
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
     common.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
+    return common
 
-    b = sub.add_parser("bin", parents=[common], help="score binned by a truth column")
+
+def _add_bin(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    b = sub.add_parser(
+        "bin",
+        parents=[common],
+        help="score binned by a truth column",
+        description="Score a saved set with the model and bin the scores by a truth column "
+        "(mean score per bin, lenses and non-lenses apart; a string column is broken down per "
+        "category with TPR/FPR instead). " + _writes("bin_<by>"),
+    )
+    b.set_defaults(func=_run_bin)
     b.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     b.add_argument("--by", required=True, help="truth column to bin by (e.g. theta_E)")
     b.add_argument("--bins", type=positive_int, default=30, help="number of uniform bins")
@@ -161,13 +235,34 @@ def _parser() -> argparse.ArgumentParser:
         help="multi-class model, --by a category column: output column of each category's "
         "true class, e.g. elliptical=0,lens=1,spiral=2 (the score is that class's probability)",
     )
+    return b
 
-    s = sub.add_parser("sweep", parents=[common], help="score under a perturbation")
+
+def _add_sweep(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    s = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="score under a perturbation",
+        description="Score a saved set under a perturbation at each of --values (the same "
+        "images, perturbed with per-image seeds). " + _writes("sweep_<perturber>"),
+    )
+    s.set_defaults(func=_run_sweep)
     s.add_argument("--data", required=True, help="HDF5 image set or .zarr store")
     s.add_argument("--perturber", required=True, help="blur, noise, color, annulus, disk, ...")
     s.add_argument("--values", required=True, help="start:stop:step or a,b,c")
+    return s
 
-    r = sub.add_parser("resim", parents=[common], help="score on re-simulated sets")
+
+def _add_resim(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    r = sub.add_parser(
+        "resim",
+        parents=[common],
+        help="score on re-simulated sets",
+        description="Simulate lenses and non-lenses at each of --values of a simulator control "
+        "(the same systems at every value unless --unpaired) and score them. "
+        + _writes("resim_<param>"),
+    )
+    r.set_defaults(func=_run_resim)
     r.add_argument("--survey", required=True, help="simlens survey preset (e.g. des-sv)")
     r.add_argument("--param", required=True, help="simulator control (e.g. psf_scale)")
     r.add_argument("--values", required=True, help="start:stop:step or a,b,c")
@@ -178,14 +273,23 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--unit", default="", help="unit of --param")
     r.add_argument("--kind", help="non-lens kind to simulate (default: the simulator's)")
     _population_args(r)
-    for command in (b, s, r):
-        command.add_argument(
-            "--resume", action="store_true",
-            help="finish a killed run: reuse the verified chunk checkpoints under "
-            "OUT/checkpoints (same model, data and configuration required)",
-        )  # fmt: skip
+    return r
 
-    sel = sub.add_parser("selection", parents=[common], help="completeness against a parameter")
+
+def _add_selection(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sel = sub.add_parser(
+        "selection",
+        parents=[common],
+        help="completeness against a parameter",
+        description="Completeness (fraction of lenses with p >= threshold) against a "
+        "parameter, on a saved set (--data) or lenses simulated with --survey; --param2 "
+        "gives a 2-D selection surface. Writes into OUT: selection_<param>.<format> (the "
+        "table, with provenance), selection_<param>_scores.parquet (per-image scores), "
+        "selection_<param>_x50.parquet (50% points) and selection_<param>.<plot>; with "
+        "--param2 selection_<param>_<param2>.<format> and .<plot>. Prints the completeness "
+        "at each threshold. " + _EXITS,
+    )
+    sel.set_defaults(func=_run_selection)
     sel.add_argument("--param", required=True, help="control or truth column (mag_source_g)")
     sel.add_argument("--thresholds", default="0.5,0.9,0.99", help="a,b,c (found: p >= t)")
     sel.add_argument("--fpr", help="also thresholds at these false-positive rates, a,b")
@@ -206,12 +310,29 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range")
     sel.add_argument("--bins", type=positive_int, default=12, help="number of uniform bins")
     sel.add_argument("--detectable", action="store_true", help="LensPop-detectable lenses only")
-    sel.add_argument("--interval", choices=("wilson", "jeffreys"), default="wilson")
+    sel.add_argument(
+        "--interval",
+        choices=("wilson", "jeffreys"),
+        default="wilson",
+        help="binomial interval of the completeness (wilson)",
+    )
     sel.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
     sel.add_argument("--unit", default="", help="unit of --param")
     _population_args(sel)
+    return sel
 
-    y = sub.add_parser("yield", parents=[common], help="expected number of lenses found")
+
+def _add_yield(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    y = sub.add_parser(
+        "yield",
+        parents=[common],
+        help="expected number of lenses found",
+        description="Expected number of lenses the model finds over a survey at each "
+        "threshold: the survey's lens population drawn from simlens, its LensPop-detectable "
+        "part scored. Prints the numbers; with --out also writes OUT/yield.json (with "
+        "provenance). " + _EXITS,
+    )
+    y.set_defaults(func=_run_yield)
     y.add_argument("--survey", default="des-y3", help="simlens survey preset")
     y.add_argument("--threshold", required=True, help="score threshold(s), a or a,b")
     y.add_argument("--area", type=float, help="search area, deg^2 (default: the preset's)")
@@ -223,10 +344,19 @@ def _parser() -> argparse.ArgumentParser:
         "--n-density", type=int, default=40000, help="lenses drawn (detectable fraction ~0.4%%)"
     )
     y.add_argument("--npix", type=int, help="stamp size in pixels (simulator default if unset)")
+    return y
 
+
+def _add_study(sub: Any) -> argparse.ArgumentParser:
     from probe.study import add_study_cli
 
-    add_study_cli(sub)
+    study = add_study_cli(sub)
+    study.set_defaults(func=_run_study)
+    return study
+
+
+def _add_check(sub: Any) -> argparse.ArgumentParser:
+    from probe.cluster import add_cluster_args
 
     c = sub.add_parser(
         "check",
@@ -235,6 +365,7 @@ def _parser() -> argparse.ArgumentParser:
         "baseline model); write report.html, report.json and junit.xml. Exit status: 0 all "
         "expectations hold, 1 one or more fail, 2 bad input.",
     )
+    c.set_defaults(func=_run_check, before_cluster=_refuse_existing_report)
     c.add_argument("--model", required=True, help=f"candidate: {_MODEL_HELP}")
     c.add_argument("--baseline", help="baseline model (needed by no_regression expectations)")
     c.add_argument(
@@ -256,15 +387,12 @@ def _parser() -> argparse.ArgumentParser:
         help="cache directory (default $PROBE_CACHE_DIR or ~/.cache/probe)",
     )
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
-    c.add_argument("--batch-size", type=positive_int, default=256)
-    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument(
+        "--batch-size", type=positive_int, default=256, help="images per model call (256)"
+    )
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
     add_cluster_args(c)
-    for command in sub.choices.values():  # every command that writes files
-        if "--out" in command._option_string_actions:
-            add_overwrite(command)
-    add_debug(parser, sub)
-    return parser
+    return c
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -274,12 +402,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def commands(args: argparse.Namespace) -> int:
         from probe.cluster import open_client
 
-        if args.command == "check":
-            _refuse_existing_report(args)  # before a cluster starts
+        before_cluster = getattr(args, "before_cluster", None)
+        if before_cluster is not None:
+            before_cluster(args)  # e.g. check's existing reports: refused before a cluster
         # The client opens (or fails: exit 2) before anything is written.
         with open_client(args.workers, args.scheduler) as client:
             args.client = client
-            return _run_check(args) if args.command == "check" else _run(args)
+            return int(args.func(args))
 
     return run("probe", _parser(), commands, argv)
 
@@ -328,20 +457,27 @@ def _refuse_existing_report(args: argparse.Namespace) -> None:
             )
 
 
-def _run(args: argparse.Namespace) -> int:
-    from probe.binning import Binning
+def _run_study(args: argparse.Namespace) -> int:
+    """``probe study``: the paper's whole study (:func:`probe.study.run_study_cli`)."""
+    from probe.study import run_study_cli
+
+    return run_study_cli(args)
+
+
+def _require_out(args: argparse.Namespace) -> Path:
+    if args.out is None:
+        raise ProbeValueError("--out is required")
+    out: Path = args.out
+    return out
+
+
+def _sensitivity_probe(args: argparse.Namespace) -> Any:
+    """The :class:`probe.sensitivity.Probe` of ``bin``/``sweep``/``resim`` (with statistics)."""
     from probe.sensitivity import Probe
     from probe.statistics import StatsParams
 
-    if args.command == "study":
-        from probe.study import run_study_cli
-
-        return run_study_cli(args)
-    if args.command in ("selection", "yield"):
-        return _run_selection(args) if args.command == "selection" else _run_yield(args)
-    if args.out is None:
-        raise ProbeValueError("--out is required")
-    p = Probe(
+    _require_out(args)
+    return Probe(
         args.model,
         batch_size=args.batch_size,
         positive_class=args.positive_class,
@@ -354,72 +490,96 @@ def _run(args: argparse.Namespace) -> int:
         client=args.client,
         chunk_size=args.chunk_size,
     )
-    if args.command == "resim":
-        sim = make_simulator(args.survey, args.npix)
-        lens_c, nonlens_c = _population_controls(args)
-        if args.param in lens_c:
-            raise ProbeValueError(f"--param {args.param} is varied; do not also fix it")
-        p.checkpoints = _checkpoints(args, p, None, sim=sim, controls=(lens_c, nonlens_c))
-        result = p.resimulate(
-            sim,
-            args.param,
-            parse_values(args.values),
-            n=args.n,
-            n_nonlenses=args.n_nonlenses,
-            rng=args.seed,
-            paired=not args.unpaired,
+
+
+def _run_bin(args: argparse.Namespace) -> int:
+    """``probe bin``: scores of a saved set binned by a truth column (or per category)."""
+    p = _sensitivity_probe(args)
+    data = load_data(args.data)
+    try:
+        p.checkpoints = _checkpoints(args, p, data)
+        if args.by not in data.truth.columns:
+            raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
+        column = data.truth[args.by]
+        if _is_categorical(column):
+            code = _run_categories(p, data, column, args)
+            if p.checkpoints is not None:
+                p.checkpoints.discard()
+            return code
+        if args.classes:
+            raise ProbeValueError("--classes applies to --by a category column")
+        values = column.to_numpy(dtype=np.float64)
+        result = p.by_parameter(
+            data.images,
+            data.labels,
+            values,
+            bins=_bins(args, values),
+            name=args.by,
             unit=args.unit,
-            lens_controls=lens_c,
-            nonlens_controls={**({"kind": args.kind} if args.kind else {}), **nonlens_c},
+            rng=args.seed,
         )
-        stem = f"resim_{args.param}"
-    else:
-        data = load_data(args.data)
-        try:
-            p.checkpoints = _checkpoints(args, p, data)
-            if args.command == "bin":
-                if args.by not in data.truth.columns:
-                    raise ProbeValueError(f"--by {args.by!r} is not a truth column of {args.data}")
-                column = data.truth[args.by]
-                if _is_categorical(column):
-                    code = _run_categories(p, data, column, args)
-                    if p.checkpoints is not None:
-                        p.checkpoints.discard()
-                    return code
-                if args.classes:
-                    raise ProbeValueError("--classes applies to --by a category column")
-                values = column.to_numpy(dtype=np.float64)
-                outside: Literal["raise", "drop"] = "drop" if args.drop_outside else "raise"
-                if args.quantiles:
-                    bins: Binning | int = Binning.quantiles(values, n=args.bins, outside=outside)
-                elif args.range:
-                    bins = Binning.uniform(*args.range, n=args.bins, outside=outside)
-                else:
-                    bins = args.bins
-                result = p.by_parameter(
-                    data.images,
-                    data.labels,
-                    values,
-                    bins=bins,
-                    name=args.by,
-                    unit=args.unit,
-                    rng=args.seed,
-                )
-                stem = f"bin_{args.by}"
-            else:
-                result = p.sweep(
-                    data.images,
-                    data.labels,
-                    args.perturber,
-                    parse_values(args.values),
-                    rng=args.seed,
-                )
-                stem = f"sweep_{args.perturber}"
-        finally:
-            close = getattr(data, "close", None)
-            if callable(close):
-                close()
-    out: Path = args.out
+    finally:
+        _close(data)
+    return _write_result(args, p, result, f"bin_{args.by}")
+
+
+def _bins(args: argparse.Namespace, values: np.ndarray) -> Any:
+    """The binning of ``probe bin``: quantiles, a uniform --range, or a number of bins."""
+    from probe.binning import Binning
+
+    outside: Literal["raise", "drop"] = "drop" if args.drop_outside else "raise"
+    if args.quantiles:
+        return Binning.quantiles(values, n=args.bins, outside=outside)
+    if args.range:
+        return Binning.uniform(*args.range, n=args.bins, outside=outside)
+    return args.bins
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    """``probe sweep``: scores of a saved set under a perturbation at each value."""
+    p = _sensitivity_probe(args)
+    data = load_data(args.data)
+    try:
+        p.checkpoints = _checkpoints(args, p, data)
+        result = p.sweep(
+            data.images,
+            data.labels,
+            args.perturber,
+            parse_values(args.values),
+            rng=args.seed,
+        )
+    finally:
+        _close(data)
+    return _write_result(args, p, result, f"sweep_{args.perturber}")
+
+
+def _run_resim(args: argparse.Namespace) -> int:
+    """``probe resim``: scores of sets re-simulated at each value of a simulator control."""
+    p = _sensitivity_probe(args)
+    sim = make_simulator(args.survey, args.npix)
+    lens_c, nonlens_c = _population_controls(args)
+    if args.param in lens_c:
+        raise ProbeValueError(f"--param {args.param} is varied; do not also fix it")
+    p.checkpoints = _checkpoints(args, p, None, sim=sim, controls=(lens_c, nonlens_c))
+    result = p.resimulate(
+        sim,
+        args.param,
+        parse_values(args.values),
+        n=args.n,
+        n_nonlenses=args.n_nonlenses,
+        rng=args.seed,
+        paired=not args.unpaired,
+        unit=args.unit,
+        lens_controls=lens_c,
+        nonlens_controls={**({"kind": args.kind} if args.kind else {}), **nonlens_c},
+    )
+    return _write_result(args, p, result, f"resim_{args.param}")
+
+
+def _write_result(args: argparse.Namespace, p: Any, result: Any, stem: str) -> int:
+    """Write a result's table, scores and plot into --out, print each group's trend and the
+    paths, then drop the checkpoints (nothing is left to resume)."""
+    out = _require_out(args)
     written = [result.save(out / f"{stem}.{args.format}")]
     written.append(_save_scores(result, out / f"{stem}_scores.parquet"))
     if args.plot != "none":
@@ -438,7 +598,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if p.checkpoints is not None:
         p.checkpoints.discard()  # the outputs are written: nothing left to resume
-    return 0
+    return EXIT_OK
 
 
 def _checkpoints(
@@ -580,10 +740,7 @@ def _floats(text: str | None) -> list[float]:
 def _run_selection(args: argparse.Namespace) -> int:
     """``probe selection``: completeness against --param (and --param2: a 2-D surface) on a
     saved or simulated set; --negatives adds a saved set of non-lenses for --fpr and TPR."""
-    from probe.selection import format_threshold, selection_function, selection_surface
-
-    if args.out is None:
-        raise ProbeValueError("--out is required")
+    _require_out(args)
     thresholds = _thresholds(args.thresholds, "--thresholds")
     params = [args.param] + ([args.param2] if args.param2 else [])
     if args.data and args.n_nonlenses is not None:
@@ -597,95 +754,140 @@ def _run_selection(args: argparse.Namespace) -> int:
             "set is used as it is"
         )
     p = _predictor(args)
-    if args.data:
-        data = load_data(args.data)
-        try:
-            for name in params:
-                if name not in data.truth.columns:
-                    raise ProbeValueError(f"{name!r} is not a truth column of {args.data}")
-            values = np.column_stack([data.truth[n].to_numpy(dtype=np.float64) for n in params])
-            labels = np.asarray(data.labels)
-            p_lens = p.predict(data.images)
-        finally:
-            _close(data)
-    else:
-        sim = make_simulator(args.survey, args.npix)
-        rng = args.seed
-        lens_c, nonlens_c = _population_controls(args)
-        ranges = [tuple(args.range) if args.range else None]
-        ranges.append(tuple(args.range2) if args.param2 and args.range2 else None)
-        for name, lo_hi in zip(params, ranges):
-            if name in lens_c:
-                continue  # the user's own control of the population wins
-            lo_hi = lo_hi or _CONTROL_RANGES.get(name)
-            if name in _CONTROL_RANGES:
-                lens_c[name] = lo_hi
-        truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **lens_c)
-        for name in params:
-            if name not in truth.columns:
-                raise ProbeValueError(f"{name!r} is neither a control nor a truth column")
-        values = np.column_stack([truth[n].to_numpy(dtype=np.float64) for n in params])
-        p_lens = p.predict(sim.render(truth))
-        labels = np.ones(len(truth), dtype=np.int64)
-        n_neg = args.n_nonlenses or 0
-        if n_neg > 0:
-            neg = sim.sample_nonlenses(n_neg, rng=rng + 1, kind=args.kind, **nonlens_c)
-            p_lens = np.concatenate([p_lens, p.predict(sim.render(neg))])
-            labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
-            values = np.concatenate([values, np.full((len(neg), len(params)), np.nan)])
+    scored = _scored_data(args, p, params) if args.data else _scored_simulation(args, p, params)
+    p_lens, labels, values = scored
     if args.negatives:
         neg_p = _negative_scores(p, args.negatives)
         p_lens = np.concatenate([p_lens, neg_p])
         labels = np.concatenate([labels, np.zeros(neg_p.size, dtype=np.int64)])
         values = np.concatenate([values, np.full((neg_p.size, len(params)), np.nan)])
-    from probe.binning import Binning
-
-    def binning(column: int, given: Any, n_bins: int) -> Binning:
-        lens_values = values[labels == 1, column]
-        lo, hi = given if given else (np.nanmin(lens_values), np.nanmax(lens_values))
-        return Binning.uniform(lo, hi, n=n_bins, outside="drop" if given else "raise")
-
-    fprs = _floats(args.fpr)
     provenance = {
         "model": p.adapter.description,
         "seed": args.seed,
         "data": args.data,
         "negatives": args.negatives,
     }
-    out: Path = args.out
-    written: list[Path] = []
     if args.param2:
-        surface = selection_surface(
-            p_lens, labels, values[:, 0], values[:, 1],
-            binning(0, args.range, args.bins), binning(1, args.range2, args.bins2),
-            thresholds, fpr=fprs or None, interval=args.interval,
-            min_count=args.min_count, x_name=args.param, y_name=args.param2,
-            x_unit=args.unit, y_unit=args.unit2, label=args.label or p.label,
-        )  # fmt: skip
-        surface.provenance.update(provenance)
-        stem = f"selection_{args.param}_{args.param2}"
-        written.append(surface.save(out / f"{stem}.{args.format}"))
-        if args.plot != "none":
-            written.append(surface.plot(out / f"{stem}.{args.plot}"))
-        for label in surface.table["threshold_label"].unique():
-            rows = surface.table[surface.table["threshold_label"] == label]
-            t = float(rows["threshold"].iloc[0])
-            print(
-                f"threshold {label:>10s} (p >= {format_threshold(t)}): completeness per cell "
-                f"{np.nanmin(rows['completeness']):.3f} to {np.nanmax(rows['completeness']):.3f} "
-                f"over {len(rows)} cells"
-            )
-        for path in written:
-            print(f"wrote {path}")
-        return EXIT_OK
+        return _write_surface(args, p, (p_lens, labels, values), thresholds, provenance)
+    return _write_selection(args, p, (p_lens, labels, values), thresholds, provenance)
+
+
+_Scored = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(p(lens) per image, label per image, the --param(/--param2) values per image, (n, k))."""
+
+
+def _scored_data(args: argparse.Namespace, p: Any, params: list[str]) -> _Scored:
+    """``probe selection --data``: the saved set's scores, labels and parameter values."""
+    data = load_data(args.data)
+    try:
+        for name in params:
+            if name not in data.truth.columns:
+                raise ProbeValueError(f"{name!r} is not a truth column of {args.data}")
+        values = np.column_stack([data.truth[n].to_numpy(dtype=np.float64) for n in params])
+        labels = np.asarray(data.labels)
+        p_lens = p.predict(data.images)
+    finally:
+        _close(data)
+    return p_lens, labels, values
+
+
+def _scored_simulation(args: argparse.Namespace, p: Any, params: list[str]) -> _Scored:
+    """``probe selection`` without --data: lenses (and --n-nonlenses non-lenses) simulated
+    with --survey over the parameters' ranges, then scored."""
+    sim = make_simulator(args.survey, args.npix)
+    rng = args.seed
+    lens_c, nonlens_c = _population_controls(args)
+    ranges = [tuple(args.range) if args.range else None]
+    ranges.append(tuple(args.range2) if args.param2 and args.range2 else None)
+    for name, lo_hi in zip(params, ranges):
+        if name in lens_c:
+            continue  # the user's own control of the population wins
+        lo_hi = lo_hi or _CONTROL_RANGES.get(name)
+        if name in _CONTROL_RANGES:
+            lens_c[name] = lo_hi
+    truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **lens_c)
+    for name in params:
+        if name not in truth.columns:
+            raise ProbeValueError(f"{name!r} is neither a control nor a truth column")
+    values = np.column_stack([truth[n].to_numpy(dtype=np.float64) for n in params])
+    p_lens = p.predict(sim.render(truth))
+    labels = np.ones(len(truth), dtype=np.int64)
+    n_neg = args.n_nonlenses or 0
+    if n_neg > 0:
+        neg = sim.sample_nonlenses(n_neg, rng=rng + 1, kind=args.kind, **nonlens_c)
+        p_lens = np.concatenate([p_lens, p.predict(sim.render(neg))])
+        labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
+        values = np.concatenate([values, np.full((len(neg), len(params)), np.nan)])
+    return p_lens, labels, values
+
+
+def _selection_binning(scored: _Scored, column: int, given: Any, n_bins: int) -> Any:
+    """Uniform bins over ``given`` (values outside dropped), else over the lenses' range."""
+    from probe.binning import Binning
+
+    _, labels, values = scored
+    lens_values = values[labels == 1, column]
+    lo, hi = given if given else (np.nanmin(lens_values), np.nanmax(lens_values))
+    return Binning.uniform(lo, hi, n=n_bins, outside="drop" if given else "raise")
+
+
+def _write_surface(
+    args: argparse.Namespace,
+    p: Any,
+    scored: _Scored,
+    thresholds: list[float],
+    provenance: dict[str, Any],
+) -> int:
+    """``probe selection --param2``: the 2-D selection surface, its table and plot."""
+    from probe.selection import format_threshold, selection_surface
+
+    p_lens, labels, values = scored
+    surface = selection_surface(
+        p_lens, labels, values[:, 0], values[:, 1],
+        _selection_binning(scored, 0, args.range, args.bins),
+        _selection_binning(scored, 1, args.range2, args.bins2),
+        thresholds, fpr=_floats(args.fpr) or None, interval=args.interval,
+        min_count=args.min_count, x_name=args.param, y_name=args.param2,
+        x_unit=args.unit, y_unit=args.unit2, label=args.label or p.label,
+    )  # fmt: skip
+    surface.provenance.update(provenance)
+    out = _require_out(args)
+    stem = f"selection_{args.param}_{args.param2}"
+    written = [surface.save(out / f"{stem}.{args.format}")]
+    if args.plot != "none":
+        written.append(surface.plot(out / f"{stem}.{args.plot}"))
+    for label in surface.table["threshold_label"].unique():
+        rows = surface.table[surface.table["threshold_label"] == label]
+        t = float(rows["threshold"].iloc[0])
+        print(
+            f"threshold {label:>10s} (p >= {format_threshold(t)}): completeness per cell "
+            f"{np.nanmin(rows['completeness']):.3f} to {np.nanmax(rows['completeness']):.3f} "
+            f"over {len(rows)} cells"
+        )
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _write_selection(
+    args: argparse.Namespace,
+    p: Any,
+    scored: _Scored,
+    thresholds: list[float],
+    provenance: dict[str, Any],
+) -> int:
+    """``probe selection``: the selection function of --param, its tables and plot."""
+    from probe.selection import format_threshold, selection_function
+
+    p_lens, labels, values = scored
     param = args.param
     sf = selection_function(
         p_lens,
         labels,
         values[:, 0],
-        binning(0, args.range, args.bins),
+        _selection_binning(scored, 0, args.range, args.bins),
         thresholds,
-        fpr=fprs or None,
+        fpr=_floats(args.fpr) or None,
         interval=args.interval,
         min_count=args.min_count,
         name=param,
@@ -693,6 +895,7 @@ def _run_selection(args: argparse.Namespace) -> int:
         label=args.label or p.label,
         provenance=provenance,
     )
+    out = _require_out(args)
     stem = f"selection_{param}"
     points = sf.fifty_percent_points()
     written = [sf.save(out / f"{stem}.{args.format}")]

@@ -797,8 +797,8 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
             "OUT: report.html, study.json, summary.{csv,parquet,md}, table2.{csv,parquet,md}, "
             "results/<model>_<experiment>.{parquet,csv}, scores/<model>_<experiment>.parquet, "
             "figures/<experiment>.png and selection/<model>_<param>.{parquet,csv} (with "
-            "--yields also yields.json); prints the report's path. Exit codes: 0 written, 2 bad input or an "
-            "unreadable model."
+            "--yields also yields.json); prints the report's path. Exit codes: 0 written, "
+            "2 bad input or an unreadable model."
         ),
     )
     p.add_argument(
