@@ -39,15 +39,18 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_TERMINATED",
+    "LOGGERS",
     "BadInput",
     "Parser",
     "add_debug",
     "add_overwrite",
     "add_verbosity",
     "add_version",
+    "log_to_stderr",
     "one_line",
     "positive_int",
     "run",
+    "verbosity_options",
 ]
 
 EXIT_OK = 0
@@ -163,20 +166,31 @@ def add_verbosity(parser: argparse.ArgumentParser, commands: Any) -> None:
     """Add ``-v/--verbose`` and ``-q/--quiet`` to ``parser`` and to each sub-command of
     ``commands`` (as :func:`add_debug`, given before or after the sub-command's name).
 
-    ``args.verbose`` counts ``-v``; ``args.quiet`` (bool) also turns progress bars off."""
-    verbose = "show DEBUG log messages too (default: INFO and above, on stderr)"
-    quiet = "no progress bars or progress messages; log errors only"
-    for target, default in [(parser, None)] + [
-        (s, argparse.SUPPRESS) for s in commands.choices.values()
-    ]:
-        target.add_argument(
-            "-v", "--verbose", action="count", help=verbose,
-            default=0 if default is None else default,
-        )  # fmt: skip
-        target.add_argument(
-            "-q", "--quiet", action="store_true", help=quiet,
-            default=False if default is None else default,
-        )  # fmt: skip
+    ``args.verbose`` counts ``-v``; ``args.quiet`` (bool) also turns progress bars off. A
+    sub-command that already has them (built on its own by :func:`verbosity_options`, e.g.
+    ``probe study``) keeps its options, whose defaults then defer to the main parser's."""
+    verbosity_options(parser)
+    for sub in commands.choices.values():
+        own = [a for a in sub._actions if a.dest in ("verbose", "quiet")]
+        if own:
+            for action in own:
+                # SUPPRESS: the sub-command's default must not overwrite a -q given before it.
+                action.default = argparse.SUPPRESS
+        else:
+            verbosity_options(sub, default=argparse.SUPPRESS)
+
+
+def verbosity_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """Add ``-v/--verbose`` (a count, default 0) and ``-q/--quiet`` (default False) to one
+    parser; ``default=argparse.SUPPRESS`` for a sub-command of a parser that has them."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0 if default is None else default,
+        help="show DEBUG log messages too (default: INFO and above, on stderr)",
+    )  # fmt: skip
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=False if default is None else default,
+        help="no progress bars or progress messages; log errors only",
+    )  # fmt: skip
 
 
 def add_version(parser: argparse.ArgumentParser, version: str) -> None:

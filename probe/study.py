@@ -786,6 +786,7 @@ def _load_factory(spec: str) -> Callable[..., Any]:
 def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``study`` subcommand to an ``argparse`` subparsers object; returns its parser."""
     from probe.cli_paths import output_dir
+    from probe.cli_policy import verbosity_options
 
     p = subparsers.add_parser(
         "study",
@@ -828,7 +829,7 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=2026, help="root seed (2026)")
     p.add_argument("--batch-size", type=int, default=256, help="images per model call (256)")
-    # -q/--quiet (no progress) comes with every probe command: probe.cli_policy.add_verbosity
+    verbosity_options(p)  # -v/--verbose, -q/--quiet (no progress), as every probe command
     p.add_argument(
         "--trust-model-code", action="store_true",
         help="let the model files run code (import the modules a .keras file names); default off",

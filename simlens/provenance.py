@@ -44,7 +44,7 @@ def package_version() -> str:
     Returns
     -------
     str
-        The version string, e.g. ``"0.1.0"``; the installed metadata carries the same one.
+        The version string (PEP 440); the installed metadata carries the same one.
     """
     from simlens._version import __version__
 

@@ -134,13 +134,15 @@ def test_kill_9_then_resume_gives_the_uninterrupted_store(tmp_path: Path) -> Non
         )
 
 
-def test_a_cluster_prints_its_dashboard_and_serves_it(capsys: pytest.CaptureFixture) -> None:
+def test_a_cluster_logs_its_dashboard_and_serves_it(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
     import urllib.request
 
     from simlens.cluster import dask_client
 
-    with dask_client(2) as c:
-        line = capsys.readouterr().err.strip().splitlines()[-1]
+    # Library code logs (the simlens command shows INFO lines on stderr); it never prints.
+    with caplog.at_level(logging.INFO, logger="simlens.cluster"), dask_client(2) as c:
+        line = [r.getMessage() for r in caplog.records if r.name == "simlens.cluster"][-1]
         assert line.startswith("dask dashboard: http://")
         link = line.split(": ", 1)[1]
         assert link == c.dashboard_link  # type: ignore[union-attr]
