@@ -875,11 +875,18 @@ def run_study_cli(args: argparse.Namespace) -> int:
     from probe.report import write_report
 
     client = getattr(args, "client", None)
+    t_start = time.perf_counter()
+    # The command prints the study's progress on stdout, as it always has, and keeps stderr
+    # for the one line of an error; the library (run_study without log=) logs it at INFO.
+    log = None if args.quiet else (
+        lambda s: print(f"[study {time.perf_counter() - t_start:6.0f} s] {s}", flush=True)
+    )  # fmt: skip
     result = run_study(
         sim,
         models,
         None,
         config=config,
+        log=log,
         client=client,
         chunk_size=getattr(args, "chunk_size", None),
     )
