@@ -16,6 +16,10 @@ Examples::
 junit.xml. Exit status of every command (:mod:`probe.cli_policy`, shared with ``simlens``): 0
 success, 1 a failed check (``probe check`` only), 2 bad input or an unreadable model or file,
 with a one-line message (``--debug`` adds the traceback).
+``--version`` prints the version; ``-v``/``-q`` (anywhere on the line) show DEBUG log
+messages too, or errors only and no progress bars (:func:`probe.cli_policy.log_to_stderr`).
+Each sub-command is one parser builder (``_add_<command>``) and one function
+(``set_defaults(func=...)``).
 
 Each writes ``<name>.<format>`` (the table with provenance), ``<name>_scores.parquet`` (per-sample
 scores) and ``<name>.<plot>`` into ``--out``, and prints the trend of every group.

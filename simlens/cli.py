@@ -5,6 +5,10 @@ Thin by design: it parses arguments and calls :class:`simlens.simulator.Simulato
 imports it. Exit codes: 0 success, 2 bad input (message on stderr naming the parameter; nothing
 written), 130 interrupted.
 
+Each sub-command is one parser builder (``_add_<command>``) and one function
+(``set_defaults(func=...)``). ``--version`` prints the version; ``-v``/``-q`` set what the
+library's log messages show on stderr (:func:`probe.cli_policy.log_to_stderr`).
+
 Examples
 --------
 ::
