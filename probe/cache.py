@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
@@ -38,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from probe.provenance import atomic_write, dumps, file_sha256, now_utc
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Cache",
@@ -210,7 +213,7 @@ class Cache:
         """The data files of a valid entry, or {} (recording why)."""
         paths = self._paths(kind, key, parts)
         if not paths["json"].is_file():
-            self.events.append((kind, key, "miss"))
+            self._event(kind, key, "miss")
             return {}
         try:
             side = json.loads(paths["json"].read_text(encoding="utf-8"))
@@ -222,11 +225,15 @@ class Cache:
                 if file_digest(paths[part]) != side["files"][part]:
                     raise ValueError(f"{part} checksum differs")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            self.events.append((kind, key, f"invalid: {err}"))
+            self._event(kind, key, f"invalid: {err}")
             self._warn_invalid(kind, key, str(err))
             return {}
-        self.events.append((kind, key, "hit"))
+        self._event(kind, key, "hit")
         return {p: paths[p] for p in parts}
+
+    def _event(self, kind: str, key: str, status: str) -> None:
+        self.events.append((kind, key, status))
+        logger.debug("probe cache: %s %s: %s", kind, key[:16], status)  # shown by probe -v
 
     def _warn_invalid(self, kind: str, key: str, why: str) -> None:
         if key in self._warned:
@@ -246,7 +253,7 @@ class Cache:
             self._store_files(kind, key, inputs, files)
         except OSError as err:  # full disk, read-only or foreign folder: go on without storing
             self.writable = False
-            self.events.append((kind, key, f"not stored: {err}"))
+            self._event(kind, key, f"not stored: {err}")
             warnings.warn(
                 f"probe cache: cannot write to {self.root} ({err}); continuing without "
                 "storing in the cache",
@@ -277,7 +284,7 @@ class Cache:
             tmp.write_text(text, encoding="utf-8")
 
         atomic_write(paths["json"], write, overwrite=True, lock=False)
-        self.events.append((kind, key, "stored"))
+        self._event(kind, key, "stored")
 
     # -- simulated sets ------------------------------------------------------------------------
     def load_set(

@@ -198,3 +198,23 @@ def test_library_code_logs_and_never_prints() -> None:
         for line in _prints_outside_cli(path)
     ]
     assert offenders == []
+
+
+def test_verbose_shows_the_debug_messages_of_a_real_run(tmp_path: Path, capsys: Any) -> None:
+    """``probe check -v`` shows the cache's DEBUG lines (lookups, hits, stores) on stderr;
+    without ``-v`` they stay hidden, and stdout (the verdicts) is the same either way."""
+    from tests.probe.test_gate import _write_suite
+
+    model = "tests.probe.test_gate:ring_model"
+    argv = ["check", "--suite", str(_write_suite(tmp_path)), "--out", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache"), "--model", model, "--baseline", model,
+            "--overwrite"]  # fmt: skip
+    assert probe_cli.main(argv) == 0
+    plain = capsys.readouterr()
+    assert "probe cache:" not in plain.err
+    assert probe_cli.main([*argv, "-v"]) == 0
+    verbose = capsys.readouterr()
+    assert "probe cache: set" in verbose.err
+    assert ": hit" in verbose.err  # the second run reads what the first stored
+    assert "PASSED" in verbose.out
+    assert "probe cache:" not in verbose.out
