@@ -104,15 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_version(parser, __version__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    writers = [
-        _add_generate(sub),
-        _add_inject(sub),
-        _add_show(sub),
-        _add_concat(sub),
-        _add_truth(sub),
-        _add_fits(sub),
-    ]
-    _add_info(sub)
+    generate, inject = _add_generate(sub), _add_inject(sub)
+    _add_info(sub)  # the one command that writes no file
+    writers = [generate, inject, _add_show(sub), _add_concat(sub), _add_truth(sub), _add_fits(sub)]
     for writer in writers:
         add_overwrite(writer)
     add_debug(parser, sub)
