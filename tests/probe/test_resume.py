@@ -131,9 +131,8 @@ def test_resume_refuses_checkpoints_of_another_run(tmp_path, store, model, monke
     assert "declares no identity" in capsys.readouterr().err
     # Without --resume, a new run says it discards the old checkpoints.
     assert probe_cli.main([*argv, "--seed", "4"]) == 0
-    assert (
-        "discarding 4 chunk checkpoints of an earlier run"
-    )  # 3 baseline, 1 sweep in capsys.readouterr().err
+    # 3 baseline chunks and 1 sweep chunk
+    assert "discarding 4 chunk checkpoints of an earlier run" in capsys.readouterr().err
 
 
 def test_data_identity_follows_the_contents(tmp_path, cli_zarr_sets):
