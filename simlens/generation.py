@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simlens.errors import SimlensValueError
+from simlens.lensing import clear_grid_cache
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -75,6 +76,8 @@ def _chunk_data(spec: _Spec, k: int) -> tuple[np.ndarray, pd.DataFrame]:
     start = k * spec.chunk
     rows = _sample(spec, start, min(spec.chunk, spec.n - start))
     images = _simulator(spec).render(rows, noise=spec.noise)
+    # this chunk's ray-traced grids are never needed again: memory stays flat in N
+    clear_grid_cache()
     return images, rows
 
 

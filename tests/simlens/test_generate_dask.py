@@ -148,3 +148,23 @@ def test_a_cluster_logs_its_dashboard_and_serves_it(caplog: pytest.LogCaptureFix
         assert link == c.dashboard_link  # type: ignore[union-attr]
         with urllib.request.urlopen(link, timeout=20) as page:  # bokeh serves it
             assert page.status == 200
+
+
+def test_a_chunk_leaves_no_ray_traced_grids_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk's memoised grids are dropped when it is done: a long run's memory stays flat
+    in the number of chunks (100,000 lenses hold no more than 20,000; scripts/bench_scale.py)."""
+    from simlens import generation, lensing
+
+    held: list[int] = []
+
+    def spy() -> None:
+        held.append(lensing._grid_cached.cache_info().currsize)
+        lensing.clear_grid_cache()
+
+    monkeypatch.setattr(generation, "clear_grid_cache", spy)
+    generate(tmp_path / "g.zarr", 12, npix=NPIX, seed=SEED, chunk=4, progress=False)
+    assert len(held) == 3
+    assert min(held) > 0  # each chunk ray-traced through the memo
+    assert lensing._grid_cached.cache_info().currsize == 0
