@@ -34,8 +34,6 @@ exclude_patterns = ["_build", "study/**", "Thumbs.db", ".DS_Store"]
 # Markdown headings get anchors, so pages link to sections as [text](page.md#anchor).
 myst_heading_anchors = 4
 myst_enable_extensions = ["dollarmath"]
-# GitHub-style relative links to repository files outside docs/ are plain text, not errors.
-suppress_warnings = ["myst.xref_missing", "myst.header"]
 
 autosummary_generate = True
 autosummary_imported_members = False
