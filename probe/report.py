@@ -454,7 +454,7 @@ def _selection_html(
             f" per deg<sup>2</sup> are LensPop-detectable: {sky.n_detectable:.0f} "
             f"[{sky.n_detectable_low:.0f}, {sky.n_detectable_high:.0f}] over the footprint, "
             f"against LensPop's own DES prediction of about {sky.lenspop_prediction:.0f} "
-            "(Collett 2015, optimal coadd; README, 'Expected yields', compares the two). "
+            "(Collett 2015, optimal coadd; docs/selection.md compares the two). "
             f"Each model scored the same {yields.n_detectable} detectable and "
             f"{yields.n_other} non-detectable lenses rendered at the survey's depth and seeing; "
             "each yield is the expected number, with a 95% interval from both the "

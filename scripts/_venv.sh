@@ -12,8 +12,8 @@ fi
 STAMP="$VENV/.simlens-installed"
 HASH="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
-  echo "installing simlens + probe with extras [tf,test,dev] into $VENV"
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[tf,test,dev]"
+  echo "installing simlens + probe with extras [tf,test,dev,docs] into $VENV"
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[tf,test,dev,docs]"
   echo "$HASH" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -19,7 +19,7 @@
    on that population's LensPop-detectable lenses vs. the field
    (:func:`probe.population_selection.population_selection`).
    Default sizes (>= 100 images in every bin, and per value and class of every sweep) fit
-   within 15 minutes on 2 cores (README, "The experiments");
+   within 15 minutes on 2 cores (docs/study.md, "The experiments");
    ``--smoke`` is a tiny run of everything (CI), ``--full`` uses the paper's sizes (hours).
 
 Run ``./scripts/demo`` (creates ``.venv`` first) or ``python scripts/demo.py --help``.

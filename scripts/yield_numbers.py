@@ -1,4 +1,4 @@
-"""Regenerate the yield and population numbers of README "Expected yields" and docs/population.md.
+"""Regenerate the yield and population numbers of docs/selection.md and docs/population.md.
 
 Usage: python scripts/yield_numbers.py [--n 40000] [--n-lenspop 80000] [--seed 0]
 

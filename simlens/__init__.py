@@ -3,7 +3,11 @@
 >>> import simlens
 >>> sim = simlens.Simulator("des-y3")
 >>> ds = sim.lenses(16, rng=0, theta_E=(1.0, 2.7))
->>> ds.save("set.h5"); simlens.load("set.h5")
+>>> ds.images.shape, len(ds.truth)
+((16, 100, 100, 4), 16)
+>>> path = ds.save("set.h5")
+>>> simlens.load("set.h5")
+Dataset(n=16, npix=100, bands=('g', 'r', 'i', 'z'), lenses=16, nonlenses=0)
 
 Sampling (``sim.sample_lenses``) gives a truth table, one row per image; rendering
 (``sim.render``) turns rows into float32 ``(n, 100, 100, 4)`` griz images in counts at zero

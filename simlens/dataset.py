@@ -486,6 +486,9 @@ class DatasetWriter:
             for rows in chunks:
                 w.append(sim.render(rows), rows)
 
+    Every dataset carries HDF5's fletcher32 checksum, checked on every read: a damaged file
+    raises :class:`simlens.errors.SimlensValueError` naming it.
+
     Parameters
     ----------
     path : str or path-like
@@ -506,9 +509,6 @@ class DatasetWriter:
     expected_n : int, optional
         Number of images to come: sizes the truth columns' HDF5 chunks (default: the first
         ``append``'s length), so small sets stay small.
-
-    Every dataset carries HDF5's fletcher32 checksum, checked on every read: a damaged file
-    raises :class:`simlens.errors.SimlensValueError` naming it.
 
     Notes
     -----

@@ -1,8 +1,8 @@
-"""README's walkthrough for a team's own model and own set, run as written.
+"""The docs' walkthrough for a team's own model and own set, run as written.
 
-The files (``team_model.py``, ``suite.toml``) and the shell commands are taken from README.md
+The files (``team_model.py``, ``suite.toml``) and the shell commands are taken from docs/probe.md
 (the blocks after ``<!-- walkthrough:... -->`` markers) and run in a fresh directory through
-the real command lines (``simlens generate`` -> ``probe bin/selection/check``), so the README
+the real command lines (``simlens generate`` -> ``probe bin/selection/check``), so the page
 cannot drift from what works. It is also the end-to-end test of ``probe check`` on a set that
 ``simlens generate`` wrote, through a suite's ``path`` and through ``--data``.
 """
@@ -26,14 +26,14 @@ pytestmark = pytest.mark.slow  # ~1 min: two sets simulated, eight commands
 
 
 def walkthrough_blocks() -> dict[str, str]:
-    """The fenced block after each ``<!-- walkthrough:NAME -->`` marker of README.md."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The fenced block after each ``<!-- walkthrough:NAME -->`` marker of docs/probe.md."""
+    text = (ROOT / "docs" / "probe.md").read_text(encoding="utf-8")
     found = re.findall(r"<!-- walkthrough:(\S+) -->\s*```\w*\n(.*?)```", text, flags=re.S)
     return dict(found)
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A README command line, with ``simlens``/``probe`` run from this checkout."""
+    """A walkthrough command line, with ``simlens``/``probe`` run from this checkout."""
     tool = {"simlens": "simlens.cli", "probe": "probe.cli"}[argv[0]]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)])}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"

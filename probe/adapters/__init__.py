@@ -8,8 +8,7 @@ model                                     adapter
 ========================================  ==========================================
 ``.keras`` / ``.h5`` file, Keras model    Keras 3 (any backend; :mod:`probe.keras_adapter`)
 ``.onnx`` file                            :class:`OnnxAdapter` (onnxruntime)
-``.pt`` / ``.pth`` (TorchScript), ``.pt2``
-(``torch.export``), ``torch.nn.Module``   :class:`TorchAdapter` (CPU unless asked)
+``.pt``/``.pth``/``.pt2``, ``nn.Module``  :class:`TorchAdapter` (TorchScript, ``torch.export``)
 ``apply_fn, params``                      :func:`jax` (call it explicitly)
 ``"module:callable"`` or a callable       as is (opaque unless it declares an identity)
 ========================================  ==========================================

@@ -1,4 +1,4 @@
-"""README's and docs/study.md's study statements are generated from the recorded table only."""
+"""docs/study.md's study statements are generated from the recorded table only."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ def _recorded_block() -> str:
     return paper.docs_block(table, run)
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/study.md"])
+@pytest.mark.parametrize("doc", ["docs/study.md"])
 def test_docs_block_is_what_the_recorded_table_generates(doc):
     """No hand-written study statement can drift: regenerate with scripts/update_study_docs.py."""
     text = (ROOT / doc).read_text(encoding="utf-8")
     assert paper.replace_docs_block(text, _recorded_block(), name=doc) == text
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/study.md"])
+@pytest.mark.parametrize("doc", ["docs/study.md"])
 def test_yields_block_is_what_the_recorded_yields_generate(doc):
     """The selection functions and yields quoted in the docs come from docs/study/ only."""
     script = _script()
@@ -91,8 +91,7 @@ def test_script_rewrites_a_copy_with_new_experiments_and_a_third_finder(tmp_path
     """The lead's workflow after the final demo: new experiments, a finder C, then --check."""
     root = tmp_path / "repo"
     (root / "docs").mkdir(parents=True)
-    for doc in ("README.md", "docs/study.md"):
-        shutil.copy(ROOT / doc, root / doc)
+    shutil.copy(ROOT / "docs" / "study.md", root / "docs" / "study.md")
     out = tmp_path / "out"
     out.mkdir()
     table = pd.read_csv(RECORD / "table2.csv")
@@ -109,21 +108,20 @@ def test_script_rewrites_a_copy_with_new_experiments_and_a_third_finder(tmp_path
     assert script.main([str(out), "--root", str(root), "--check"]) == 1
     assert script.main([str(out), "--root", str(root)]) == 0
     assert script.main([str(out), "--root", str(root), "--check"]) == 0
-    readme = (root / "README.md").read_text()
-    assert "No claim of the paper applies to: C" in readme
-    assert "PSF ratio, source only" in readme
+    page = (root / "docs" / "study.md").read_text()
+    assert "No claim of the paper applies to: C" in page
+    assert "PSF ratio, source only" in page
     assert (root / "docs" / "study" / "table2.csv").is_file()
-    # the rest of README is untouched
-    before = (ROOT / "README.md").read_text()
+    # the rest of the page is untouched
+    before = (ROOT / "docs" / "study.md").read_text()
     i = before.index(paper.DOCS_START)
-    assert readme[:i] == before[:i]
-    assert readme.endswith(before[before.index(paper.DOCS_END) :])
+    assert page[:i] == before[:i]
+    assert page.endswith(before[before.index(paper.DOCS_END) :])
 
 
 def test_script_refuses_missing_markers_and_old_tables(tmp_path):
     root = tmp_path / "repo"
     (root / "docs").mkdir(parents=True)
-    (root / "README.md").write_text("no markers\n")
     (root / "docs" / "study.md").write_text("no markers\n")
     out = tmp_path / "out"
     out.mkdir()
@@ -136,4 +134,4 @@ def test_script_refuses_missing_markers_and_old_tables(tmp_path):
     )
     with pytest.raises(SystemExit, match="lacks columns"):
         script.main([str(out), "--root", str(root)])
-    assert (root / "README.md").read_text() == "no markers\n"
+    assert (root / "docs" / "study.md").read_text() == "no markers\n"

@@ -68,7 +68,7 @@ def test_detectable_fraction_is_seeded_and_plausible():
     b = Y.detectable_fraction(512, rng=3, npix=64)
     assert (a.k, a.n_traced) == (b.k, b.n_traced)
     assert a.low <= a.fraction <= a.high
-    # the 40,000-lens measurement (0.445%, README "Expected yields") is inside this run's interval
+    # the 40,000-lens measurement (0.445%, docs/selection.md) is inside this run's interval
     assert a.low <= 0.00445 <= a.high
     assert a.n_traced < a.n / 3  # the cheap cuts skip most candidates
     assert (a.detectable["magnification"] > 3).all()
@@ -175,7 +175,7 @@ def test_lenspop_des_reproduces_lenspops_published_number():
 
 @pytest.mark.slow
 def test_des_y3_yield_reported_with_its_interval():
-    """The DR1/Y3 number with its interval (README "Expected yields": 5,230 [4,510, 6,050])."""
+    """The DR1/Y3 number with its interval (docs/selection.md: 5,230 [4,510, 6,050])."""
     s = Y.sky_density("des-y3", n=40000, rng=0)
     assert s.n_detectable_low < s.n_detectable < s.n_detectable_high
     assert 4000 < s.n_detectable < 6500
