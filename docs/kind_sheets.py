@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import simlens
-    from simlens.plotting import contact_sheet
-    from simlens.sampling import NONLENS_KINDS
+    from simlens.io.plotting import contact_sheet
+    from simlens.sampling.truth import NONLENS_KINDS
 
     sim = simlens.Simulator("des-y3")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,7 @@ def _composite(img: np.ndarray) -> np.ndarray:
     """RGB from a griz image (channels 2, 1, 0 as red, green, blue; one band: grey).
 
     Lupton et al. (2004) asinh stretch (:func:`astropy.visualization.make_lupton_rgb`) with
-    simlens's contact-sheet settings (stretch 50 counts, Q 8; :mod:`simlens.plotting`).
+    simlens's contact-sheet settings (stretch 50 counts, Q 8; :mod:`simlens.io.plotting`).
     """
     from astropy.visualization import make_lupton_rgb
 

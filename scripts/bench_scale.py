@@ -7,8 +7,8 @@ scheduler, nannies and workers: the sum of their RSS, sampled every 0.1 s with p
 
 1. generation of ``--n`` lenses (100x100 griz, des-y3 defaults) into ``.zarr`` with
    ``--workers 1`` (the in-process path) and ``--workers 2`` (a LocalCluster): speed-up;
-2. the same chunk function (:func:`simlens.generation._shard_task`, the same shards of the same
-   store) run by a plain ``concurrent.futures.ProcessPoolExecutor`` of 2 processes: Dask's
+2. the same chunk function (:func:`simlens.scale.generation._shard_task`, the same shards of
+   the same store) run by a plain ``concurrent.futures.ProcessPoolExecutor`` of 2 processes: Dask's
    overhead = (Dask wall - pool wall) / pool wall (target <= 10%). The pool is Python's default
    (fork on Linux: its processes inherit the driver's imports and simulator), Dask's workers are
    spawned and import and build their own, so the fixed cost (~20-30 s on a loaded 2-core VM,
@@ -111,9 +111,9 @@ def generate_cmd(out: Path, n: int, workers: int, chunk: int) -> list[str]:
 
 def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
     """The plain-pool reference: the same store, the same shard function, no Dask."""
-    from simlens.generation import _fingerprint, _sample, _shard_task, _simulator, _Spec
+    from simlens.io.store import create_store, finish_store
+    from simlens.scale.generation import _fingerprint, _sample, _shard_task, _simulator, _Spec
     from simlens.simulator import _jsonable_controls
-    from simlens.store import create_store, finish_store
 
     controls = {"psf_scale": 1.0}
     spec = _Spec(
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     report("speed-up, 2 workers vs 1 (target >= 1.8)", f"{speedup:.2f}x")
     report("Dask overhead vs ProcessPoolExecutor (target <= 10%)", f"{100 * overhead:+.1f}%")
     report(f"peak RSS {args.n_large} / {args.n} lenses (target within 20%)", f"{mem_ratio:.2f}")
-    from simlens.store import store_bytes
+    from simlens.io.store import store_bytes
 
     sizes = store_bytes(folder / "w2.zarr")
     raw = args.n * 100 * 100 * 4 * 4

@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import simlens
-    from simlens.lensing import _grid_cached
-    from simlens.render import prepare_galsim_tables
+    from simlens.physics.lensing import _grid_cached
+    from simlens.render.stamps import prepare_galsim_tables
 
     # The reference renders a lens galaxy and a lensed source, nothing else: the comparison
     # uses the same content (neighbours off). Default sets (neighbours on) are timed after.
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # accuracy of both against a converged lenstronomy render (supersampling 30, PSF on the
     # fine grid): compact sources, n = 4 lens light
-    from simlens.reference import lenstronomy_reference
+    from simlens.physics.reference import lenstronomy_reference
 
     acc = accuracy_systems(sim, args.n_acc)
     acc_bands = ("g", "z")  # the widest and the narrowest PSF

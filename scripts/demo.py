@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         args.n = min(args.n, 16)
 
     import simlens
-    from simlens.fits import to_fits
-    from simlens.plotting import contact_sheet
+    from simlens.io.fits import to_fits
+    from simlens.io.plotting import contact_sheet
 
     t0 = time.perf_counter()
     sim = simlens.Simulator(args.survey)

@@ -364,7 +364,7 @@ def train_c(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     Writes ``C.keras`` and the record ``C.json`` to ``out``; returns the record.
     """
     from simlens.finders import C_SURVEY
-    from simlens.provenance import package_version
+    from simlens.io.provenance import package_version
 
     setup, n, n_test = "yields", args.c_lenses, args.c_test
     seeds = {
@@ -642,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     n_val = max(round(args.val_frac * n), 2)
     is_val_sys[np.random.default_rng(seeds["split"]).permutation(n)[:n_val]] = True
 
-    from simlens.provenance import package_version
+    from simlens.io.provenance import package_version
 
     trained: dict[str, Any] = {}
     for name in names:

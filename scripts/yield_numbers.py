@@ -20,9 +20,9 @@ import time
 import numpy as np
 from scipy import stats
 
-from simlens import population as pop
-from simlens import population_lenspop as plp
 from simlens import yields as Y
+from simlens.population import lenspop_sources as plp
+from simlens.population import relations as pop
 
 
 def main() -> None:

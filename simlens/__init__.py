@@ -16,12 +16,12 @@ point 30. Units: arcsec, km/s, AB mag.
 
 from __future__ import annotations
 
-from ._version import __version__
-from .dataset import Dataset, DatasetWriter, load
-from .errors import SimlensError, SimlensKeyError, SimlensValueError
-from .generation import generate
-from .simulator import Simulator
-from .survey import Band, Survey, available_surveys, load_survey
+from simlens._version import __version__
+from simlens.errors import SimlensError, SimlensKeyError, SimlensValueError
+from simlens.io.dataset import Dataset, DatasetWriter, load
+from simlens.scale.generation import generate
+from simlens.simulator import Simulator
+from simlens.survey import Band, Survey, available_surveys, load_survey
 
 __all__ = [
     "Band",

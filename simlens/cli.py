@@ -1,7 +1,8 @@
 """The ``simlens`` command: generate, inspect and view simulated sets.
 
 Thin by design: it parses arguments and calls :class:`simlens.simulator.Simulator`,
-:mod:`simlens.dataset`, :mod:`simlens.plotting` and :mod:`simlens.fits`; nothing in the library
+:mod:`simlens.io.dataset`, :mod:`simlens.io.plotting` and :mod:`simlens.io.fits`; nothing in the
+library
 imports it. Exit codes: 0 success, 2 bad input (message on stderr naming the parameter; nothing
 written), 130 interrupted.
 
@@ -364,9 +365,9 @@ def _simulator(survey: str, npix: int) -> Any:
 def _generate(args: argparse.Namespace) -> int:
     """``simlens generate``: N images of one kind to an HDF5 set or a Zarr store."""
     controls = _generate_controls(args)
-    from simlens.cluster import dask_client
-    from simlens.generation import generate
-    from simlens.store import is_store_path
+    from simlens.io.store import is_store_path
+    from simlens.scale.cluster import dask_client
+    from simlens.scale.generation import generate
 
     store = is_store_path(args.out)
     if args.resume and not store:
@@ -432,8 +433,8 @@ def _generate_controls(args: argparse.Namespace) -> dict[str, Any]:
 
 def _generated(args: argparse.Namespace, store: bool) -> str:
     """The line ``simlens generate`` prints: what it wrote, where (and a store's shards)."""
-    from simlens.dataset import read_info
-    from simlens.store import store_bytes
+    from simlens.io.dataset import read_info
+    from simlens.io.store import store_bytes
 
     info = read_info(args.out)
     bands = "".join(info["bands"])
@@ -451,7 +452,7 @@ def _generated(args: argparse.Namespace, store: bool) -> str:
 def _summary(path: Path) -> dict[str, Any]:
     import numpy as np
 
-    from simlens.dataset import load, read_info
+    from simlens.io.dataset import load, read_info
 
     info = read_info(path)
     ds = load(path, lazy=True)
@@ -503,8 +504,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from simlens.dataset import load
-    from simlens.plotting import contact_sheet
+    from simlens.io.dataset import load
+    from simlens.io.plotting import contact_sheet
 
     ds = load(args.path, lazy=True)
     try:
@@ -522,7 +523,7 @@ def _concat(args: argparse.Namespace) -> int:
     """``simlens concat``: several saved sets joined into one, streamed block by block."""
     import pandas as pd
 
-    from simlens.dataset import DatasetWriter, load
+    from simlens.io.dataset import DatasetWriter, load
 
     if args.out.resolve() in {p.resolve() for p in args.paths}:
         raise _BadInput("--out: must not be one of the input sets")
@@ -560,7 +561,7 @@ _TRUTH_SUFFIX = {"parquet": ".parquet", "fits": ".fits", "ecsv": ".ecsv"}
 
 def _truth(args: argparse.Namespace) -> int:
     """``simlens truth``: the truth table as Parquet (pandas), FITS or ECSV (astropy)."""
-    from simlens.dataset import atomic_path, load, read_info, truth_records
+    from simlens.io.dataset import atomic_path, load, read_info, truth_records
 
     info = read_info(args.path)
     ds = load(args.path, lazy=True)
@@ -592,8 +593,8 @@ def _truth(args: argparse.Namespace) -> int:
 
 
 def _fits(args: argparse.Namespace) -> int:
-    from simlens.dataset import load
-    from simlens.fits import to_fits
+    from simlens.io.dataset import load
+    from simlens.io.fits import to_fits
 
     ds = load(args.path, lazy=True)
     try:
@@ -608,8 +609,8 @@ def _fits(args: argparse.Namespace) -> int:
 
 
 def _inject(args: argparse.Namespace) -> int:
-    from simlens.dataset import Dataset
-    from simlens.inject import read_cutouts
+    from simlens.io.dataset import Dataset
+    from simlens.render.inject import read_cutouts
 
     sim = _simulator(args.survey, 100)
     cutouts, names = read_cutouts(args.cutouts, sim.bands)

@@ -4,7 +4,7 @@ Every row of every kind carries every column, so lens and non-lens tables concat
 together. A component that an image does not have keeps its "absent" values below: magnitudes of
 :data:`NO_LIGHT_MAG` (NaN: no light), zero knots, zero fractions; no other column is NaN.
 Magnitudes >= 50 (the 99 of tables written before) also read as no light. The renderer reads only
-these columns (and those of :func:`simlens.render.required_columns`).
+these columns (and those of :func:`simlens.render.stamps.required_columns`).
 
 Lens mass beyond LensPop's SIE (off by default): ``gamma_slope``, the power-law slope of
 lenstronomy's ``EPL`` (2 = SIE), and an external shear of strength ``gamma_ext`` at angle

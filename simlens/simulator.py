@@ -18,14 +18,14 @@ import pandas as pd
 from astropy.cosmology import Cosmology, Planck18
 from numpy.typing import NDArray
 
-from . import sampling
-from .controls import parse_control
-from .dataset import Dataset
-from .errors import SimlensValueError
-from .provenance import provenance
-from .render import render_rows
-from .schema import row_dict
-from .survey import PSF_PROFILES, Survey, load_survey
+from simlens.errors import SimlensValueError
+from simlens.io.dataset import Dataset
+from simlens.io.provenance import provenance
+from simlens.render.stamps import render_rows
+from simlens.sampling import truth as sampling
+from simlens.sampling.controls import parse_control
+from simlens.schema import row_dict
+from simlens.survey import PSF_PROFILES, Survey, load_survey
 
 __all__ = ["Simulator"]
 
@@ -51,10 +51,11 @@ class Simulator:
         Overrides the survey's PSF profile.
     supersampling : int
         Sub-pixel grid (per axis) where the lensed source is steep; default 3 (see
-        :func:`simlens.lensing.lensed_source_grid`).
+        :func:`simlens.physics.lensing.lensed_source_grid`).
     neighbours : bool
         Default of the samplers' ``neighbours``: interloping field galaxies and stars at the
-        sky density of a DES coadd in every image (default ``True``; :mod:`simlens.neighbours`).
+        sky density of a DES coadd in every image (default ``True``;
+        :mod:`simlens.sampling.neighbours`).
 
     Examples
     --------
@@ -200,7 +201,7 @@ class Simulator:
         Kinds: ``"elliptical"`` (lens-like deflectors without a source), ``"star"``,
         ``"spiral"``, ``"merger"``, ``"ring"``, ``"blue_companion"`` and ``"field"`` (a mixture
         of them all with count-drawn magnitudes; each row's ``kind`` says which). See
-        :mod:`simlens.kinds`. ``mag_lens_r`` applies to ``"elliptical"``, ``"ring"`` and
+        :mod:`simlens.sampling.kinds`. ``mag_lens_r`` applies to ``"elliptical"``, ``"ring"`` and
         ``"blue_companion"``. ``neighbours`` (default: the simulator's) adds interlopers.
         """
         return sampling.sample_nonlenses(
@@ -226,7 +227,7 @@ class Simulator:
         Rendered with noise, the pixels differ from the lens image by the source and by the
         source's Poisson noise only (the Gaussian deviates are the same).
         """
-        from .schema import NO_LIGHT_MAG
+        from simlens.schema import NO_LIGHT_MAG
 
         out = truth.copy()
         lens = out["label"].to_numpy() == 1
@@ -253,8 +254,8 @@ class Simulator:
         pixel_scale: float | None = None,
     ) -> tuple[NDArray[np.float32], pd.DataFrame]:
         """Add the lensed sources of ``truth`` to real cutouts (LensPop "sim1"); see
-        :func:`simlens.inject.inject` for the arguments. Returns ``(images, truth)``."""
-        from .inject import inject
+        :func:`simlens.render.inject.inject` for the arguments. Returns ``(images, truth)``."""
+        from simlens.render.inject import inject
 
         return inject(
             cutouts,
@@ -303,7 +304,7 @@ class Simulator:
                 for col in (f"mag_source_unlensed_{b}", f"mag_source_{b}"):
                     out[col] = out[col].to_numpy(dtype=float) + shift
         elif name == "theta_E":
-            from . import population as pop
+            from simlens.population import relations as pop
 
             old = out["theta_E"].to_numpy(dtype=float)
             k = np.where(lens, float(value) / np.where(old > 0, old, 1.0), 1.0)

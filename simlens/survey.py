@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._catalogs import catalog_file
-from .errors import SimlensKeyError, SimlensValueError
+from simlens._catalogs import catalog_file
+from simlens.errors import SimlensKeyError, SimlensValueError
 
 __all__ = ["Band", "Survey", "available_surveys", "load_survey"]
 

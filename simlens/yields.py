@@ -1,6 +1,7 @@
 """Sky density of strong lenses for the simlens population, and the LensPop-detectable subset.
 
-The population is the one :func:`simlens.sampling.sample_lenses` draws (``docs/population.md``):
+The population is the one :func:`simlens.sampling.truth.sample_lenses` draws
+(``docs/population.md``):
 deflectors from the Choi et al. (2007) velocity dispersion function on ``[100, sigma_v_max]``
 km/s at ``0 < z_l <= z_max`` (non-evolving comoving density), sources from faint-galaxy counts
 ``dN/dm ~ 10**(0.33 i)`` on ``22 <= i <= 27`` with ``p(z_s | i)`` on ``[0, 6]``, and a system is a
@@ -23,7 +24,8 @@ integrals are done on grids (Simpson's rule); the sampler's joint distribution o
 LensPop-detectable lenses) is ``Sigma`` times its fraction among sampled lenses.
 
 The detectable fraction is a Monte Carlo estimate with the simulator's own ``detectable``
-column (:func:`simlens.sampling.lensing_truth`: LensPop's four criteria, :mod:`simlens.lenspop`).
+column (:func:`simlens.sampling.truth.lensing_truth`: LensPop's four criteria,
+:mod:`simlens.population.detectability`).
 ``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
 traces only those passing the sampler's cheap necessary conditions
 (``sampling._may_be_detectable``, tested to reject no detectable system), which is ~10x faster
@@ -42,13 +44,13 @@ from astropy.cosmology import Cosmology, Planck18
 from numpy.typing import NDArray
 from scipy import integrate, special, stats
 
-from . import population as pop
-from . import population_lenspop as plp
-from . import sampling
-from ._catalogs import load_toml
-from .errors import SimlensValueError
-from .schema import records
-from .survey import Survey, load_survey
+from simlens._catalogs import load_toml
+from simlens.errors import SimlensValueError
+from simlens.population import lenspop_sources as plp
+from simlens.population import relations as pop
+from simlens.sampling import truth as sampling
+from simlens.schema import records
+from simlens.survey import Survey, load_survey
 
 __all__ = [
     "DetectableFraction",
@@ -221,11 +223,11 @@ def lens_density(
     """Strong lenses per deg^2: ``Sigma = int di n_s(i) int dz_s p(z_s | i) tau(z_s)``.
 
     ``p(z_s | i) = z**2 exp(-z/z0(i)) / (2 z0**3)`` truncated to ``[0, z_source_max]`` and
-    renormalised, as :func:`simlens.population.sample_sources`; ``tau`` from
+    renormalised, as :func:`simlens.population.relations.sample_sources`; ``tau`` from
     :func:`optical_depth`. Defaults are the sampler's ranges, so the result is the density of the
     population that ``sample_lenses`` draws from: ``22 <= i <= 27`` for the deep-field sources.
 
-    ``source_population="lenspop"``: LensPop's sources (:mod:`simlens.population_lenspop`),
+    ``source_population="lenspop"``: LensPop's sources (:mod:`simlens.population.lenspop_sources`),
     ``Sigma = n_s <tau(z_s)>`` with ``n_s`` = 0.06 arcsec^-2 and the mean over the rows of its
     catalogue, every magnitude unless ``mag_min``/``mag_max`` select some (``n_s`` then scales
     with the share of rows kept); ``z_source_max`` and ``n_mag`` do not apply.
@@ -452,7 +454,7 @@ def detectable_fraction(
         model's completeness on them estimates its completeness on the population.
     source_population : {None, "deep-field", "lenspop"}
         Sources of the lenses (``"prefilter"`` only); ``None``: the preset's own (``"lenspop"``
-        for ``lenspop-des``, :func:`simlens.population_lenspop.survey_source_population`).
+        for ``lenspop-des``, :func:`simlens.population.lenspop_sources.survey_source_population`).
     """
     if not (isinstance(psf_scale, float | int) and psf_scale > 0):
         raise SimlensValueError(f"psf_scale must be > 0, got {psf_scale!r}")

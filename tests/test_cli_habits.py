@@ -36,7 +36,7 @@ def test_version_prints_the_distribution_version(prog: str, capsys: Any) -> None
 def test_version_has_one_source() -> None:
     """simlens/_version.py is the only place: pyproject reads it, simlens imports it, probe
     reads the installed metadata built from it; provenance records carry the same string."""
-    from simlens.provenance import package_version, provenance
+    from simlens.io.provenance import package_version, provenance
 
     doc = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in doc["project"]
@@ -122,7 +122,7 @@ def logging_seams(monkeypatch: pytest.MonkeyPatch) -> None:
         probe_cli, "_sensitivity_probe", _stop_after_logging("probe.sensitivity", ProbeValueError)
     )
     monkeypatch.setattr(
-        simlens_cli, "_summary", _stop_after_logging("simlens.dataset", SimlensValueError)
+        simlens_cli, "_summary", _stop_after_logging("simlens.io.dataset", SimlensValueError)
     )
 
 

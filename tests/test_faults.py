@@ -41,8 +41,8 @@ from probe.safe_io import (
     remove_stale_temps,
 )
 from simlens import cli as simlens_cli
-from simlens.dataset import Dataset, DatasetWriter, load
 from simlens.errors import SimlensValueError
+from simlens.io.dataset import Dataset, DatasetWriter, load
 
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = ("g", "r", "i", "z")

@@ -73,7 +73,7 @@ def env(tmp_path_factory):
     (root / "adapter_refs.py").write_text(REFS.format(ts=str(ts)))
     sys.path.insert(0, str(root))
     import simlens
-    from simlens.dataset import concat
+    from simlens.io.dataset import concat
 
     sim = simlens.Simulator("des-sv")
     data = concat([sim.lenses(10, rng=1, theta_E=(1.0, 2.7)), sim.nonlenses(10, rng=2)])

@@ -52,7 +52,7 @@ def write_zarr(path, images: np.ndarray, truth: pd.DataFrame, shard_size: int) -
     """A store of arbitrary images and truth, written by simlens' own store writer (shards,
     truth parts, completion records); sets of simulated lenses come from the CLI
     (``cli_zarr_sets``)."""
-    from simlens import store
+    from simlens.io import store
 
     n = images.shape[0]
     store.create_store(

@@ -554,7 +554,7 @@ def test_probe_check_exit_codes(tmp_path, capsys):
 
 def test_saved_set_is_used_by_every_expectation(tmp_path, suite):
     """The set is written by simlens's own writer (Dataset.save), as a team's would be."""
-    from simlens.dataset import Dataset
+    from simlens.io.dataset import Dataset
 
     sim = RingSim()
     truth = pd.concat([sim.sample_lenses(120, rng=1), sim.sample_nonlenses(120, rng=2)],

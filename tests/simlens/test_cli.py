@@ -17,8 +17,8 @@ import pytest
 from matplotlib.image import imread
 
 from simlens import cli
-from simlens.dataset import load
 from simlens.errors import SimlensKeyError, SimlensValueError
+from simlens.io.dataset import load
 
 BANDS = ("g", "r", "i", "z")
 
@@ -189,7 +189,7 @@ def test_generate_passes_workers(
     # runs one on the real simulator); here: the flag reaches the cluster factory.
     import contextlib
 
-    import simlens.cluster
+    import simlens.scale.cluster
 
     asked: list[tuple[Any, ...]] = []
 
@@ -198,7 +198,7 @@ def test_generate_passes_workers(
         asked.append((workers, scheduler))
         yield None
 
-    monkeypatch.setattr(simlens.cluster, "dask_client", no_cluster)
+    monkeypatch.setattr(simlens.scale.cluster, "dask_client", no_cluster)
     assert generate(tmp_path / "a.h5", "--workers", "3") == 0
     assert asked == [(3, None)]
     assert generate(tmp_path / "b.h5") == 0
@@ -485,7 +485,7 @@ def test_truth_is_read_by_pandas_and_astropy_without_simlens(tmp_path, capsys):
     import subprocess
     import sys
 
-    from simlens.dataset import load
+    from simlens.io.dataset import load
 
     path = tmp_path / "field.h5"
     gen = ["generate", "--kind", "field", "--n", "6", "--npix", "16", "--seed", "4", "--quiet"]
@@ -534,7 +534,7 @@ print(json.dumps(out))
 
 
 def _small_set(n: int, seed: int, **extra: Any) -> Any:
-    from simlens.dataset import Dataset
+    from simlens.io.dataset import Dataset
 
     gen = np.random.default_rng(seed)
     truth = pd.DataFrame({"label": gen.integers(0, 2, n), "kind": ["lens"] * n, **extra})
@@ -542,7 +542,7 @@ def _small_set(n: int, seed: int, **extra: Any) -> Any:
 
 
 def test_concat_joins_sets_in_order(tmp_path):
-    from simlens.dataset import Dataset
+    from simlens.io.dataset import Dataset
 
     a, b = _small_set(3, 0), _small_set(4, 1, extra=np.arange(4.0))
     pa, pb = a.save(tmp_path / "a.h5"), b.save(tmp_path / "b.h5")

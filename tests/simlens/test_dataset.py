@@ -1,4 +1,4 @@
-"""Tests of simlens.dataset: the Dataset container and its HDF5 file format."""
+"""Tests of simlens.io.dataset: the Dataset container and its HDF5 file format."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from simlens.dataset import (
+from simlens.errors import SimlensKeyError, SimlensValueError
+from simlens.io.dataset import (
     FORMAT_NAME,
     FORMAT_VERSION,
     Dataset,
@@ -29,7 +30,6 @@ from simlens.dataset import (
     load,
     read_info,
 )
-from simlens.errors import SimlensKeyError, SimlensValueError
 
 BANDS = ("g", "r", "i", "z")
 

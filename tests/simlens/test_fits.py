@@ -1,4 +1,4 @@
-"""Tests of simlens.fits: one system to multi-extension FITS, read back with astropy."""
+"""Tests of simlens.io.fits: one system to multi-extension FITS, read back with astropy."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from simlens.dataset import Dataset
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.fits import to_fits
+from simlens.io.dataset import Dataset
+from simlens.io.fits import to_fits
 
 BANDS = ("g", "r", "i", "z")
 PIXEL_SCALE = 0.263

@@ -22,8 +22,8 @@ import pytest
 import simlens
 from simlens.cli import main
 from simlens.errors import SimlensValueError
-from simlens.generation import generate
-from simlens.store import missing_shards
+from simlens.io.store import missing_shards
+from simlens.scale.generation import generate
 
 pytestmark = pytest.mark.slow  # starts Dask clusters (seconds each)
 
@@ -41,7 +41,7 @@ def same(a: simlens.Dataset, b: simlens.Dataset) -> None:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
-    from simlens.cluster import dask_client
+    from simlens.scale.cluster import dask_client
 
     with dask_client(2, quiet=True) as c:
         yield c
@@ -69,10 +69,10 @@ def test_two_workers_give_the_serial_set(
 def test_scheduler_that_does_not_answer(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import simlens.cluster
+    import simlens.scale.cluster
 
-    assert simlens.cluster.CONNECT_TIMEOUT_S < 30
-    monkeypatch.setattr(simlens.cluster, "CONNECT_TIMEOUT_S", 3)
+    assert simlens.scale.cluster.CONNECT_TIMEOUT_S < 30
+    monkeypatch.setattr(simlens.scale.cluster, "CONNECT_TIMEOUT_S", 3)
     t0 = time.monotonic()
     argv = ["generate", "--n", "4", "--npix", "16", "--quiet", "--out", str(tmp_path / "s.zarr")]
     assert main([*argv, "--scheduler", "tcp://127.0.0.1:9"]) == 2
@@ -82,7 +82,7 @@ def test_scheduler_that_does_not_answer(
     assert "--scheduler" in err[0]
     assert "tcp://127.0.0.1:9" in err[0]
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(SimlensValueError, match="workers"), simlens.cluster.dask_client(0):
+    with pytest.raises(SimlensValueError, match="workers"), simlens.scale.cluster.dask_client(0):
         pass
 
 
@@ -138,11 +138,11 @@ def test_a_cluster_logs_its_dashboard_and_serves_it(caplog: pytest.LogCaptureFix
     import logging
     import urllib.request
 
-    from simlens.cluster import dask_client
+    from simlens.scale.cluster import dask_client
 
     # Library code logs (the simlens command shows INFO lines on stderr); it never prints.
-    with caplog.at_level(logging.INFO, logger="simlens.cluster"), dask_client(2) as c:
-        line = [r.getMessage() for r in caplog.records if r.name == "simlens.cluster"][-1]
+    with caplog.at_level(logging.INFO, logger="simlens.scale.cluster"), dask_client(2) as c:
+        line = [r.getMessage() for r in caplog.records if r.name == "simlens.scale.cluster"][-1]
         assert line.startswith("dask dashboard: http://")
         link = line.split(": ", 1)[1]
         assert link == c.dashboard_link  # type: ignore[union-attr]
@@ -155,7 +155,8 @@ def test_a_chunk_leaves_no_ray_traced_grids_behind(
 ) -> None:
     """Each chunk's memoised grids are dropped when it is done: a long run's memory stays flat
     in the number of chunks (100,000 lenses hold no more than 20,000; scripts/bench_scale.py)."""
-    from simlens import generation, lensing
+    from simlens.physics import lensing
+    from simlens.scale import generation
 
     held: list[int] = []
 

@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 
 from simlens import SimlensValueError, Simulator
-from simlens.inject import read_cutouts
+from simlens.render.inject import read_cutouts
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from simlens import SimlensValueError, Simulator
-from simlens.kinds import FIELD_KINDS, field_fractions
-from simlens.render import required_columns
-from simlens.sampling import NONLENS_KINDS, SamplerSettings
+from simlens.render.stamps import required_columns
+from simlens.sampling.kinds import FIELD_KINDS, field_fractions
+from simlens.sampling.truth import NONLENS_KINDS, SamplerSettings
 
 NPIX = 48
 KINDS = ("lens", *NONLENS_KINDS)

@@ -5,7 +5,7 @@ import pytest
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 
-from simlens.lensing import (
+from simlens.physics.lensing import (
     deflection,
     lensed_source_grid,
     ray_shoot,

@@ -1,4 +1,5 @@
-"""LensPop's detectability (simlens.lenspop) on hand-made systems, at each criterion's boundary.
+"""LensPop's detectability (simlens.population.detectability) on hand-made systems, at each
+criterion's boundary.
 
 The reference is LensPop's released code (github.com/tcollett/LensPop: SignaltoNoise.SNfunc and
 SourceMetaData, StochasticObserving.PSFfloor and SeeingTest, ModelAll.py's thresholds), restated
@@ -14,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simlens import lenspop as LP
 from simlens import yields as Y
-from simlens.lens_systems import _may_be_detectable
-from simlens.sampling import SamplerSettings, _row_grid, lensing_truth
+from simlens.population import detectability as LP
+from simlens.sampling.lens_systems import _may_be_detectable
+from simlens.sampling.truth import SamplerSettings, _row_grid, lensing_truth
 from simlens.schema import records
 from simlens.survey import load_survey
 

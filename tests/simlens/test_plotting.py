@@ -1,4 +1,4 @@
-"""Tests of simlens.plotting: colour composites and contact sheets."""
+"""Tests of simlens.io.plotting: colour composites and contact sheets."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from simlens.dataset import Dataset
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.plotting import _title, colour_composite, contact_sheet
+from simlens.io.dataset import Dataset
+from simlens.io.plotting import _title, colour_composite, contact_sheet
 
 BANDS = ("g", "r", "i", "z")
 
@@ -135,7 +135,7 @@ def test_contact_sheet_validates(tmp_path: Path, kwargs: dict, match: str) -> No
 def test_matplotlib_is_imported_lazily_and_pyplot_never() -> None:
     code = (
         "import sys, numpy as np, tempfile, os\n"
-        "import simlens.plotting as p\n"
+        "import simlens.io.plotting as p\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported at module import'\n"
         "d = tempfile.mkdtemp()\n"
         "p.contact_sheet(np.zeros((1, 8, 8, 4)), path=os.path.join(d, 's.png'))\n"

@@ -12,9 +12,9 @@ from astropy import units as u
 from astropy.cosmology import FlatLambdaCDM, LambdaCDM, Planck18
 from scipy import integrate, stats
 
-from simlens import population as pop
 from simlens._catalogs import load_toml
 from simlens.errors import SimlensValueError
+from simlens.population import relations as pop
 
 SEED = 20150811
 

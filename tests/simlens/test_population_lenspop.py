@@ -1,4 +1,4 @@
-"""LensPop's own source population (simlens.population_lenspop, issue 12).
+"""LensPop's own source population (simlens.population.lenspop_sources, issue 12).
 
 Checked against LensPop's released code and numbers (github.com/tcollett/LensPop): the size law
 ``RofMz`` written out here independently with astropy distances, the catalogue's own facts
@@ -16,11 +16,11 @@ import pytest
 from astropy.cosmology import FlatLambdaCDM, Planck18
 from scipy import stats
 
-from simlens import population as pop
-from simlens import population_lenspop as plp
-from simlens import sampling
 from simlens import yields as Y
 from simlens.errors import SimlensValueError
+from simlens.population import lenspop_sources as plp
+from simlens.population import relations as pop
+from simlens.sampling import truth as sampling
 from simlens.survey import load_survey
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simlens import load_survey
-from simlens.psf import galsim_psf, psf_fwhm_draws, psf_transfer
+from simlens.physics.psf import galsim_psf, psf_fwhm_draws, psf_transfer
 
 
 def test_fwhm_distribution_around_preset():
@@ -66,7 +66,7 @@ def test_moffat_transfer_matches_galsim(beta):
     """The analytic Moffat transform (and its tabulated use in psf_transfer) == galsim kValue."""
     import galsim
 
-    from simlens.psf import moffat_transfer, psf_transfer
+    from simlens.physics.psf import moffat_transfer, psf_transfer
 
     m = galsim.Moffat(beta=beta, fwhm=0.9)
     f = np.linspace(0.0, 3.0, 61)  # cycles / arcsec

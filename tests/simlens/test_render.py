@@ -9,8 +9,8 @@ from scipy.optimize import least_squares
 from scipy.special import erf
 
 from simlens import Simulator
-from simlens import render as render_mod
-from simlens.render import render_rows
+from simlens.render import stamps as render_mod
+from simlens.render.stamps import render_rows
 
 ZP = 30.0
 
@@ -247,12 +247,12 @@ def test_no_light_is_nan_and_legacy_99_still_reads():
 
 @pytest.mark.parametrize("profile", ["gaussian", "moffat"])
 def test_kspace_lens_light_equals_galsim_draw(profile):
-    """The k-space lens light (:func:`simlens.render._lens_spectrum`) == galsim's real-space
+    """The k-space lens light (:func:`simlens.render.stamps._lens_spectrum`) == galsim's real-space
     draw to 1e-4 of the peak, for Sersic n = 1, 2.5, 4 from compact to 4", elliptical and off
     centre; and it declines (None) a narrow PSF or a bright truncation edge."""
     import scipy.fft
 
-    from simlens.psf import galsim_psf, psf_transfer
+    from simlens.physics.psf import galsim_psf, psf_transfer
 
     sim = Simulator("des-y3", neighbours=False)
     base = sim.sample_lenses(1, rng=3).iloc[0]
@@ -288,8 +288,9 @@ def test_kspace_lens_light_equals_galsim_draw(profile):
 
 
 def test_fast_moffat_transfer_equals_psf_transfer():
-    """The renderer's indexed Moffat table == simlens.psf.psf_transfer (float32 rounding)."""
-    from simlens.psf import psf_transfer
+    """The renderer's indexed Moffat table == simlens.physics.psf.psf_transfer (float32
+    rounding)."""
+    from simlens.physics.psf import psf_transfer
 
     for fw, n in [(0.1, 64), (0.9, 128), (1.3, 135), (3.0, 96)]:
         fast = render_mod._psf_tf("moffat", fw, n, 0.263, 3.0)

@@ -1,7 +1,7 @@
 """Default renders against a converged lenstronomy render (never against simlens' own numerics).
 
 The reference is lenstronomy's ``ImageModel`` with supersampling 30 (45 for the Moffat PSF) and
-the PSF applied on the supersampled grid (:func:`simlens.reference.lenstronomy_reference`).
+the PSF applied on the supersampled grid (:func:`simlens.physics.reference.lenstronomy_reference`).
 Supersampling 15 is not converged itself for an n = 4 lens light centred on a pixel: it is 1.4%
 of the peak away from supersampling 45 there (measured), while 30 is within 0.1%.
 """
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simlens import Simulator
-from simlens.reference import lenstronomy_reference
+from simlens.physics.reference import lenstronomy_reference
 
 pytestmark = pytest.mark.slow
 

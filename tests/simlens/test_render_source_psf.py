@@ -14,7 +14,7 @@ import pytest
 
 from simlens import Simulator
 from simlens.errors import SimlensValueError
-from simlens.psf import FWHM_TO_SIGMA
+from simlens.physics.psf import FWHM_TO_SIGMA
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from astropy.cosmology import WMAP9, Planck18
 from scipy import stats
 
 from simlens import SimlensValueError, Simulator
-from simlens.lenspop import CRITERIA
-from simlens.sampling import SamplerSettings
+from simlens.population.detectability import CRITERIA
+from simlens.sampling.truth import SamplerSettings
 
 BANDS = ("g", "r", "i", "z")
 NO_LIGHT = 50.0  # magnitudes >= this mean "no light in this component" (issue 2)
@@ -779,7 +779,7 @@ def test_mass_options_off_by_default_leave_tables_and_images_unchanged():
     assert on["psi_ext"].std() > 0.3
     assert not np.allclose(base["magnification"], on["magnification"])
     # the magnification is that of the new mass model: re-derived from the table alone
-    from simlens.sources import source_grid
+    from simlens.physics.sources import source_grid
 
     for row in on.iloc[:3].to_dict("records"):
         g = source_grid(row, 48, sim.pixel_scale, sim.supersampling)

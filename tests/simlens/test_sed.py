@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from astropy.cosmology import Planck18
 
-from simlens import sed
 from simlens.errors import SimlensValueError
+from simlens.physics import sed
 
 
 @pytest.fixture(scope="module")

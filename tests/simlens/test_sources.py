@@ -4,8 +4,9 @@ source colour templates."""
 import numpy as np
 import pytest
 
-from simlens import SimlensValueError, Simulator, sed
-from simlens.lensing import lensed_source_grid
+from simlens import SimlensValueError, Simulator
+from simlens.physics import sed
+from simlens.physics.lensing import lensed_source_grid
 
 
 def _grid(theta_E, knots, **kw):

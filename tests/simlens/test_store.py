@@ -1,4 +1,4 @@
-"""The sharded Zarr store (simlens.store) and simlens.generate / simlens.load on it.
+"""The sharded Zarr store (simlens.io.store) and simlens.generate / simlens.load on it.
 
 Real simulator, small stamps: the store must hold exactly what an HDF5 set of the same seed
 holds, for any chunk size, and refuse to be read while a shard is missing or damaged.
@@ -18,8 +18,8 @@ import zarr
 import simlens
 from simlens.cli import main
 from simlens.errors import SimlensValueError
-from simlens.generation import generate
-from simlens.store import missing_shards, read_manifest, store_bytes, verify_shard
+from simlens.io.store import missing_shards, read_manifest, store_bytes, verify_shard
+from simlens.scale.generation import generate
 
 N, NPIX, SEED = 24, 24, 5
 CONTROLS = {"theta_E": (1.0, 2.0)}

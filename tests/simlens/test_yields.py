@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from astropy.cosmology import Planck18
 
-from simlens import population as pop
 from simlens import yields as Y
 from simlens.errors import SimlensValueError
+from simlens.population import relations as pop
 
 
 def test_optical_depth_matches_flat_sis_closed_form():

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import SimlensValueError
+from simlens.errors import SimlensValueError
 
 __all__ = ["CONTROL_RANGES", "Control", "parse_control"]
 

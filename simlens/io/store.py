@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlens.dataset import LazyImages, _check_truth
 from simlens.errors import SimlensValueError
-from simlens.provenance import utc_now
+from simlens.io.dataset import LazyImages, _check_truth
+from simlens.io.provenance import utc_now
 
 __all__ = [
     "STORE_FORMAT",
@@ -442,7 +442,7 @@ class ZarrImages(LazyImages):
 
 
 def read_store_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Header of a store, as :func:`simlens.dataset.read_info` gives for an HDF5 set."""
+    """Header of a store, as :func:`simlens.io.dataset.read_info` gives for an HDF5 set."""
     import zarr
 
     manifest = read_manifest(path)

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import erf
 
-from .schema import NEIGHBOUR_PREFIXES, flux_from_mag
+from simlens.schema import NEIGHBOUR_PREFIXES, flux_from_mag
 
 __all__ = ["PixelComponent", "arc_image", "disk_image", "galsim_components", "pixel_components"]
 

@@ -87,7 +87,7 @@ def jsonable(value: Any, *, name: str = "value") -> Any:
 
 
 def _jsonable(value: Any, where: str) -> Any:
-    import numpy as np  # local: keeps `import simlens.provenance` light
+    import numpy as np  # local: keeps `import simlens.io.provenance` light
 
     if value is None or isinstance(value, bool | str):
         return value

@@ -1,13 +1,15 @@
 """LensPop lens systems: their draws from the population, and their derived lensing truth.
 
 Draws: ``sigma_v``, ``z_lens``, ``z_source`` and the unlensed source magnitude, either weighted
-by the lensing cross-section or conditioned on ``theta_E`` (see the :mod:`simlens.sampling`
-docstring), completed into full systems (lens light, mass, source; :mod:`simlens.population`,
-:mod:`simlens.sed`, or LensPop's own sources, :mod:`simlens.population_lenspop`), and the
+by the lensing cross-section or conditioned on ``theta_E`` (see the :mod:`simlens.sampling.truth`
+docstring), completed into full systems (lens light, mass, source;
+:mod:`simlens.population.relations`,
+:mod:`simlens.physics.sed`, or LensPop's own sources, :mod:`simlens.population.lenspop_sources`),
+and the
 nearest-magnitude pick used when a magnitude is fixed. Derived truth: the extended-source
 magnification, best-band source S/N and LensPop detectability of a system (:func:`lensing_truth`),
 and ``_may_be_detectable``, the cheap necessary cut that skips hopeless
-candidates. :mod:`simlens.sampling` re-exports every name and holds the settings used here.
+candidates. :mod:`simlens.sampling.truth` re-exports every name and holds the settings used here.
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ import pandas as pd
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
-from . import population as pop
-from . import population_lenspop as plp
-from . import sed
-from .lenspop import lenspop_criteria, observing_rule
-from .sources import source_grid
-from .survey import Survey
+from simlens.physics import sed
+from simlens.physics.sources import source_grid
+from simlens.population import lenspop_sources as plp
+from simlens.population import relations as pop
+from simlens.population.detectability import lenspop_criteria, observing_rule
+from simlens.survey import Survey
 
-if TYPE_CHECKING:  # annotations only: simlens.sampling imports this module
-    from .sampling import SamplerSettings
+if TYPE_CHECKING:  # annotations only: simlens.sampling.truth imports this module
+    from simlens.sampling.truth import SamplerSettings
 
 __all__ = ["lensing_truth"]
 
@@ -95,7 +97,7 @@ def _draw_systems_given_theta(
     cfg: SamplerSettings,
     source_population: str = plp.DEEP_FIELD,
 ) -> dict[str, F64]:
-    """Redshifts and sigma_v conditioned on each ``theta`` (see the :mod:`simlens.sampling`
+    """Redshifts and sigma_v conditioned on each ``theta`` (see the :mod:`simlens.sampling.truth`
     docstring)."""
     m = theta.size
     K = int(cfg["conditioning.theta_E_candidates"])
@@ -158,7 +160,7 @@ def _lens_systems(
     ``source_colour`` is ``"mixture"`` (an SED drawn per source, :func:`sed.source_coefficients`)
     or one SED template for all; ``n_sersic`` the Sersic index per
     system (default: ``source.n_sersic`` of the settings, exponential). ``source_population``
-    ``"lenspop"`` takes sources from LensPop's catalogue (:mod:`simlens.population_lenspop`:
+    ``"lenspop"`` takes sources from LensPop's catalogue (:mod:`simlens.population.lenspop_sources`:
     its redshifts, g/r/i/z magnitudes and size law; ``source_colour`` is then unused).
     """
     plp.check_source_population(source_population)
@@ -312,7 +314,8 @@ def lensing_truth(
 
     ``magnification`` is the extended-source magnification (lensed flux / unlensed flux), from
     the same adaptive ray tracing the renderer uses. The S/N, the best band and the four
-    criteria are LensPop's (:func:`simlens.lenspop.lenspop_criteria`): S/N > 20 in the best
+    criteria are LensPop's (:func:`simlens.population.detectability.lenspop_criteria`): S/N > 20 in
+    the best
     band with the lens light in the noise, mu > 3, mu r_s > FWHM and 2 theta_E^2 >= 4 r_s^2 +
     FWHM^2 (columns ``pass_snr``, ``pass_magnification``, ``pass_arcs_resolved``,
     ``pass_theta_E_resolved``; ``resolved`` is the last two, ``detectable`` all four). ``grid``

@@ -3,7 +3,7 @@
 Chunk ``k`` is rows ``k*chunk .. (k+1)*chunk - 1`` of the seed's sequence (block seeding, see
 :meth:`simlens.Simulator.sample_lenses`), sampled and rendered by one task that is a pure
 function of (configuration, seed, ``k``): the set is the same bit for bit whatever the number
-of workers, the scheduler or the chunk size. Into a ``.zarr`` store (:mod:`simlens.store`) each
+of workers, the scheduler or the chunk size. Into a ``.zarr`` store (:mod:`simlens.io.store`) each
 task writes its own shard (shard size = ``chunk``) and returns a small record; into an ``.h5``
 file the driver gathers chunks in order and appends them.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simlens.errors import SimlensValueError
-from simlens.lensing import clear_grid_cache
+from simlens.physics.lensing import clear_grid_cache
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -83,7 +83,7 @@ def _chunk_data(spec: _Spec, k: int) -> tuple[np.ndarray, pd.DataFrame]:
 
 def _shard_task(spec: _Spec, resume: bool, k: int) -> dict[str, Any]:
     """Write shard ``k`` of the store (kept as is if ``resume`` and it verifies)."""
-    from simlens.store import shard_bounds, verify_shard, write_shard
+    from simlens.io.store import shard_bounds, verify_shard, write_shard
 
     if resume and verify_shard(spec.path, k):
         start, stop = shard_bounds(spec.n, spec.chunk, k)
@@ -126,7 +126,7 @@ def generate(
     Parameters
     ----------
     path : str or path-like
-        ``X.zarr``: a sharded Zarr store (:mod:`simlens.store`), one shard of ``chunk`` objects
+        ``X.zarr``: a sharded Zarr store (:mod:`simlens.io.store`), one shard of ``chunk`` objects
         written by each task. Anything else: an HDF5 set (:class:`simlens.DatasetWriter`).
     n : int
         Number of objects (>= 1).
@@ -162,7 +162,7 @@ def generate(
     pathlib.Path
         ``path``.
     """
-    from simlens.store import is_store_path
+    from simlens.io.store import is_store_path
 
     for name, value in (("n", n), ("chunk", chunk)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -220,14 +220,14 @@ def _generate_store(
         check_free_space,
         overwrite_default,
     )
-    from simlens.cluster import map_chunks
-    from simlens.store import (
+    from simlens.io.store import (
         create_store,
         fingerprint_difference,
         finish_store,
         read_manifest,
         remove_store,
     )
+    from simlens.scale.cluster import map_chunks
 
     root = Path(spec.path)
     if root.exists() and not root.is_dir():
@@ -300,8 +300,8 @@ def _generate_h5(
     overwrite: bool | None,
     progress: bool,
 ) -> None:
-    from simlens.cluster import map_chunks
-    from simlens.dataset import DatasetWriter
+    from simlens.io.dataset import DatasetWriter
+    from simlens.scale.cluster import map_chunks
 
     if compression is None:  # compressed sizes cannot be told in advance
         from probe.safe_io import check_free_space

@@ -10,7 +10,8 @@ Lenses (Collett 2015, "LensPop"):
 
 * ``sigma_v`` from the Choi et al. (2007) velocity dispersion function, ``z_lens`` from the
   comoving volume, ``z_source`` and unlensed source magnitudes from faint-galaxy counts
-  (:mod:`simlens.population`); a system is kept with probability ``(theta_E / theta_max)^2``,
+  (:mod:`simlens.population.relations`); a system is kept with probability ``(theta_E /
+  theta_max)^2``,
   the strong-lensing cross-section, and the source centre is uniform in the disk of radius
   ``theta_E`` around the lens.
 * ``theta_E`` fixed (scalar, range or array): for each object, ``theta_E_candidates`` redshift
@@ -37,13 +38,16 @@ import pandas as pd
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
-from . import sed
-from ._catalogs import catalog_file, load_toml
-from .controls import parse_control
-from .errors import SimlensValueError
-from .lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
-from .lens_systems import C_KM_S as C_KM_S
-from .lens_systems import (
+from simlens._catalogs import catalog_file, load_toml
+from simlens.errors import SimlensValueError
+from simlens.physics import sed
+from simlens.physics.psf import psf_fwhm_draws
+from simlens.population.detectability import CRITERIA
+from simlens.population.lenspop_sources import survey_source_population
+from simlens.sampling.controls import parse_control
+from simlens.sampling.lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
+from simlens.sampling.lens_systems import C_KM_S as C_KM_S
+from simlens.sampling.lens_systems import (
     _approx_magnification,
     _lens_systems,
     _may_be_detectable,
@@ -51,12 +55,7 @@ from .lens_systems import (
     _row_grid,
     lensing_truth,
 )
-from .lenspop import CRITERIA
-from .population_lenspop import survey_source_population
-from .psf import psf_fwhm_draws
-from .schema import NO_LIGHT_MAG as NO_LIGHT_MAG
-from .schema import absent_columns, records
-from .seeding import (
+from simlens.sampling.seeding import (
     BLOCK,
     _block_rng,
     _control_values,
@@ -64,7 +63,9 @@ from .seeding import (
     resolve_entropy,
     row_seeds,
 )
-from .survey import Survey
+from simlens.schema import NO_LIGHT_MAG as NO_LIGHT_MAG
+from simlens.schema import absent_columns, records
+from simlens.survey import Survey
 
 __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample_nonlenses"]
 
@@ -218,12 +219,14 @@ def sample_lenses(
     the SIE). They come from a side stream: with the defaults every other column is unchanged.
 
     ``source_model``: ``"sersic"`` (smooth) or ``"clumpy"`` (Sersic plus star-forming clumps,
-    :mod:`simlens.sources`; clump numbers, fractions and seeds from ``catalogs/simulation.toml``
+    :mod:`simlens.physics.sources`; clump numbers, fractions and seeds from
+    ``catalogs/simulation.toml``
     ``[clumpy]``, drawn from a side stream so the systems are those of ``"sersic"``).
     ``n_sersic_source``: the source's Sersic index (control: scalar, range or array, in
     [0.5, 8]; default exponential, 1). ``source_colour``: SED template of the source colours
-    (one of :data:`simlens.sed.TEMPLATES`). ``neighbours``: add interloping field galaxies and
-    stars (:mod:`simlens.neighbours`).
+    (one of :data:`simlens.physics.sed.TEMPLATES`). ``neighbours``: add interloping field galaxies
+    and
+    stars (:mod:`simlens.sampling.neighbours`).
 
     ``detectable=True`` keeps only systems that pass LensPop's detectability (best-band S/N
     > 20, magnification > 3, arcs resolved), redrawing the others from the population under
@@ -231,7 +234,8 @@ def sample_lenses(
     test sims were). The default keeps every strongly lensed system, flagged in ``detectable``.
 
     Sources are the survey preset's population: LensPop's own catalogue sources for
-    ``lenspop-des`` (``[lenspop] source_population``, :mod:`simlens.population_lenspop`; then
+    ``lenspop-des`` (``[lenspop] source_population``, :mod:`simlens.population.lenspop_sources`;
+    then
     ``source_colour`` is unused), the deep-field model otherwise.
     """
     _check_n(n)
@@ -440,7 +444,7 @@ def _with_neighbours(
 ) -> pd.DataFrame:
     if not on:
         return df
-    from .neighbours import neighbour_table
+    from simlens.sampling.neighbours import neighbour_table
 
     nb = neighbour_table(
         len(df), survey=survey, npix=npix, entropy=entropy, start=start, kind_stream=kind
@@ -490,8 +494,8 @@ def sample_nonlenses(
     the negatives of the paper's Network A. ``mag_lens_r`` fixes their r magnitude as for lenses.
     ``"star"``: a point source with high-latitude star counts and colours on the stellar locus.
     ``"spiral"``, ``"merger"``, ``"ring"``, ``"blue_companion"`` and the ``"field"`` mixture:
-    see :mod:`simlens.kinds` (``mag_lens_r`` also fixes the elliptical of ``"ring"`` and
-    ``"blue_companion"``). ``neighbours`` adds interlopers (:mod:`simlens.neighbours`).
+    see :mod:`simlens.sampling.kinds` (``mag_lens_r`` also fixes the elliptical of ``"ring"`` and
+    ``"blue_companion"``). ``neighbours`` adds interlopers (:mod:`simlens.sampling.neighbours`).
     """
     _check_n(n)
     if kind not in NONLENS_KINDS:
@@ -519,7 +523,7 @@ def sample_nonlenses(
         elif kind == "star":
             _star_columns(df, m, brng, cfg, bands)
         else:
-            from .kinds import draw_kind
+            from simlens.sampling.kinds import draw_kind
 
             df = draw_kind(kind, df, m, brng, cosmology, cfg, ml, bands).copy()  # defragment
         df = _finish(df, survey, ps, brng)

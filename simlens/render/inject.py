@@ -2,7 +2,7 @@
 
 :func:`inject` reads only the mass and source columns of each truth row (``theta_E``,
 ``e1_mass`` ... ``center_y_source``, the clump columns, ``mag_source_unlensed_<band>``), ray-traces
-the source exactly as :func:`simlens.render.render_rows` does, convolves it with the cutout's
+the source exactly as :func:`simlens.render.stamps.render_rows` does, convolves it with the cutout's
 PSF and adds it, in the cutout's flux units, to the cutout. No noise is added: the cutout's own
 noise is real (the source's Poisson noise, below the sky noise for faint arcs, is left out).
 
@@ -34,11 +34,11 @@ import pandas as pd
 import scipy.fft
 from numpy.typing import NDArray
 
-from .errors import SimlensValueError
-from .render import _canvas_size, render_rows, source_spectrum
-from .schema import NO_LIGHT_MAG, extra_mag_components, flux_from_mag
-from .sources import source_grid
-from .survey import Survey
+from simlens.errors import SimlensValueError
+from simlens.physics.sources import source_grid
+from simlens.render.stamps import _canvas_size, render_rows, source_spectrum
+from simlens.schema import NO_LIGHT_MAG, extra_mag_components, flux_from_mag
+from simlens.survey import Survey
 
 __all__ = ["inject", "read_cutouts"]
 

@@ -4,7 +4,8 @@ Object ``i`` of a call with seed ``s`` is drawn from the generator of its block 
 (``SeedSequence(s, spawn_key=(block, 0, stream))``), so the rows of ``n = 1000`` are a prefix of
 the rows of ``n = 2000`` and a cluster can draw blocks independently (``start=``); each row also
 carries its own render seed (``SeedSequence(s, spawn_key=(i, 1))``) used for noise only. Also
-holds ``_control_values``, which draws a control's values for one block. :mod:`simlens.sampling`
+holds ``_control_values``, which draws a control's values for one block.
+:mod:`simlens.sampling.truth`
 re-exports every name.
 """
 
@@ -16,8 +17,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .controls import Control
-from .errors import SimlensValueError
+from simlens.errors import SimlensValueError
+from simlens.sampling.controls import Control
 
 __all__ = ["BLOCK", "resolve_entropy", "row_seeds", "value_rng"]
 

@@ -6,7 +6,7 @@ the ``"field"`` mixture. Numbers from ``catalogs/simulation.toml`` (``[field_cou
   redshift from ``p(z | r)``; a de Vaucouleurs bulge (``lens_light`` columns, passive colours,
   bulge-to-total 0.05-0.5) and an exponential disk (``disk`` columns, star-forming colours) with
   2-4 logarithmic arms (pitch 10-35 deg, 20-50% of the disk light) and 5-30 clumps (5-20%),
-  inclination uniform in ``cos i`` (axis ratio >= 0.25). See :mod:`simlens.morphology`.
+  inclination uniform in ``cos i`` (axis ratio >= 0.25). See :mod:`simlens.physics.morphology`.
 * ``"merger"``: two galaxies at one redshift (``lens_light`` and ``companion``), 0.8-4 arcsec
   apart, flux ratio 1-4, each passive (de Vaucouleurs) with probability ``red_fraction`` else
   star-forming (exponential), plus a tidal tail (``arc`` columns, 5-15% of the light) curving
@@ -32,9 +32,9 @@ import pandas as pd
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
-from . import population as pop
-from . import sed
-from .neighbours import count_magnitudes, field_redshifts, field_sizes
+from simlens.physics import sed
+from simlens.population import relations as pop
+from simlens.sampling.neighbours import count_magnitudes, field_redshifts, field_sizes
 
 __all__ = ["FIELD_KINDS", "draw_kind", "field_fractions"]
 
@@ -172,7 +172,7 @@ def _elliptical(
     ml: F64 | None,
     bands: tuple[str, ...],
 ) -> None:
-    from .sampling import _elliptical_columns
+    from simlens.sampling.truth import _elliptical_columns
 
     _elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
 
@@ -259,7 +259,7 @@ def _field(
     cfg: Any,
     bands: tuple[str, ...],
 ) -> pd.DataFrame:
-    from .sampling import _star_columns
+    from simlens.sampling.truth import _star_columns
 
     fr = field_fractions(cfg)
     edges = np.cumsum([fr[k] for k in FIELD_KINDS])

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 from scipy.special import gamma as gamma_fn
 from scipy.special import kv
 
-from .errors import SimlensValueError
-from .survey import PSF_PROFILES, Survey
+from simlens.errors import SimlensValueError
+from simlens.survey import PSF_PROFILES, Survey
 
 __all__ = ["FWHM_TO_SIGMA", "galsim_psf", "moffat_transfer", "psf_fwhm_draws", "psf_transfer"]
 

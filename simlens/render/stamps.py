@@ -18,11 +18,11 @@ How one image is made (per row):
    whose spectrum is already suppressed by ``exp(-2 pi^2 sigma_min^2 f^2)`` (measured: < 7e-5
    of the peak at sigma_min = 0.9 px, tested to 1e-4).
    Moffat PSFs (same beta, wider FWHM) follow the same way through the ratio of their analytic
-   transforms (:func:`simlens.psf.moffat_transfer`). Otherwise (a narrowest PSF sigma under
+   transforms (:func:`simlens.physics.psf.moffat_transfer`). Otherwise (a narrowest PSF sigma under
    0.9 px) galsim draws every band.
-3. Lensed source: :func:`simlens.lensing.lensed_source_grid` (adaptive supersampling) gives the
-   pixel-integrated arc and its sub-pixel moments; :func:`source_spectrum` applies each band's
-   PSF and the pixel response as if on the sub-pixel grid (on a canvas just larger than the
+3. Lensed source: :func:`simlens.physics.lensing.lensed_source_grid` (adaptive supersampling)
+   gives the pixel-integrated arc and its sub-pixel moments; :func:`source_spectrum` applies
+   each band's PSF and the pixel response as if on the sub-pixel grid (on a canvas just larger than the
    patch when that is smaller than the stamp's).
 4. Stars: galsim draws the PSF (with pixel response) at the star's flux.
 5. Noise (``noise=True``): Gaussian with the Poisson variance of sky + object electrons and the
@@ -42,13 +42,13 @@ import pandas as pd
 import scipy.fft
 from numpy.typing import NDArray
 
-from .errors import SimlensKeyError, SimlensValueError
-from .lensing import LensedSourceGrid
-from .morphology import galsim_components, pixel_components
-from .psf import FWHM_TO_SIGMA, _moffat_table, _radial_freq, galsim_psf, psf_transfer
-from .schema import absent_columns, extra_columns, flux_from_mag
-from .sources import source_grid
-from .survey import Survey
+from simlens.errors import SimlensKeyError, SimlensValueError
+from simlens.physics.lensing import LensedSourceGrid
+from simlens.physics.morphology import galsim_components, pixel_components
+from simlens.physics.psf import FWHM_TO_SIGMA, _moffat_table, _radial_freq, galsim_psf, psf_transfer
+from simlens.physics.sources import source_grid
+from simlens.schema import absent_columns, extra_columns, flux_from_mag
+from simlens.survey import Survey
 
 __all__ = ["NO_LIGHT", "render_rows", "required_columns", "source_psf_scale", "source_spectrum"]
 
@@ -285,7 +285,7 @@ def _lens_spectrum(row: Any, n: int, ps: float, tf_of: Any) -> NDArray[np.comple
 
 
 def _psf_tf(profile: str, fwhm: float, n: int, ps: float, beta: float) -> NDArray[np.float32]:
-    """:func:`simlens.psf.psf_transfer` in float32; the Moffat's table (uniform in ``x``) is
+    """:func:`simlens.physics.psf.psf_transfer` in float32; the Moffat's table (uniform in ``x``) is
     read by index instead of searched (~5x faster, same values to float32 rounding)."""
     if profile != "moffat":
         return psf_transfer(profile, fwhm, n, ps, beta=beta).astype(np.float32)
@@ -300,7 +300,8 @@ def _psf_tf(profile: str, fwhm: float, n: int, ps: float, beta: float) -> NDArra
 
 @lru_cache(maxsize=16)
 def _moffat_table_f32(beta: float) -> tuple[float, NDArray[np.float32]]:
-    """Step and values of :func:`simlens.psf._moffat_table` (float32, a 0 appended: beyond)."""
+    """Step and values of :func:`simlens.physics.psf._moffat_table` (float32, a 0 appended:
+    beyond)."""
     xs, ts = _moffat_table(beta)
     out = np.append(ts, [0.0, 0.0]).astype(np.float32)
     out.setflags(write=False)
@@ -492,7 +493,8 @@ def source_spectrum(
     A pixel-integrated image convolved with the PSF on the pixel grid puts every pixel's light
     at its centre: a source smaller than a pixel is then off by up to half a pixel (measured:
     13% of its peak at r_s = 0.03"). Each pixel's sub-pixel light distribution instead enters
-    through its moments ``M_pq = sum I dx^p dy^q`` (:class:`simlens.lensing.LensedSourceGrid`):
+    through its moments ``M_pq = sum I dx^p dy^q``
+    (:class:`simlens.physics.lensing.LensedSourceGrid`):
     a shift ``d`` multiplies a spectrum by ``exp(-2 pi i f.d)``, so summed over the sub-samples
     ``F = sum_{p+q<=order} (-2 pi i fx)^p (-2 pi i fy)^q / (p! q!) FFT(M_pq)``, times the
     pixel response ``sinc(fx) sinc(fy)``. This equals convolving on the sub-pixel grid up to
@@ -695,7 +697,7 @@ def render_rows(
 
     ``psf_profile`` overrides the survey's (``"gaussian"`` or ``"moffat"``). ``supersampling``
     is the refined sub-pixel grid of the lensed source (see
-    :func:`simlens.lensing.lensed_source_grid`).
+    :func:`simlens.physics.lensing.lensed_source_grid`).
     """
     bands = survey.band_names
     missing = [c for c in extra_columns(bands) if c not in getattr(truth, "columns", ())]

@@ -5,7 +5,8 @@ A clumpy source (``source_model="clumpy"``) puts ``knot_fraction_source`` of its
 of half-light radius ``R_sersic_source``, seeded by the row's ``seed_source``), sheared like the
 source (``e1_source``, ``e2_source``); each clump is a Gaussian of sigma ``knot_sigma_source``.
 galsim draws them (``method="no_pixel"``: surface-brightness samples) on an image of the source
-plane with spacing ``sigma / 3``; the ray tracer (:func:`simlens.lensing.lensed_source_grid`)
+plane with spacing ``sigma / 3``; the ray tracer
+(:func:`simlens.physics.lensing.lensed_source_grid`)
 samples that image bilinearly at the ray-traced positions of a sub-pixel grid fine enough for the
 clumps. Bilinear interpolation integrates to the image's sum exactly, so the source plane holds
 unit flux; ``tests/simlens/test_sources.py`` checks that an (almost) unlensed clumpy source keeps
@@ -23,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import map_coordinates
 
-from .lensing import LensedSourceGrid, lensed_source_grid
+from simlens.physics.lensing import LensedSourceGrid, lensed_source_grid
 
 __all__ = ["knot_sampler", "source_grid", "source_knots"]
 

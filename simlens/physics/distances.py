@@ -5,7 +5,7 @@ and returns a :class:`DistanceTable` (comoving, transverse, angular diameter and
 distances, distance modulus, comoving volume element; relative error < 1e-6 against astropy,
 checked in ``tests/simlens/test_population.py``). Also holds :func:`uniform_interp`, the table's
 fast linear interpolation, and ``_array``, the finite-and-in-range argument check the population
-relations share. :mod:`simlens.population` re-exports the public names.
+relations share. :mod:`simlens.population.relations` re-exports the public names.
 
 Units: distances Mpc, velocities km/s.
 """
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.integrate import cumulative_simpson
 
-from .errors import SimlensValueError
+from simlens.errors import SimlensValueError
 
 __all__ = ["SPEED_OF_LIGHT_KM_S", "Z_TABLE_MAX", "DistanceTable", "distances", "uniform_interp"]
 

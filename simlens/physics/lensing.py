@@ -274,7 +274,7 @@ def lensed_source_grid(
     sampler computes the magnification from the very grid the renderer needs next, so
     ``Simulator.lenses`` ray-traces each system once); the returned image is read-only.
     ``knots = (n_knots, knot_fraction, knot_sigma, seed)`` makes the source clumpy (see
-    :mod:`simlens.sources`); ``None`` or zero knots keep the smooth Sersic.
+    :mod:`simlens.physics.sources`); ``None`` or zero knots keep the smooth Sersic.
     """
     if knots is not None and (int(knots[0]) <= 0 or float(knots[1]) <= 0.0):
         knots = None
@@ -355,7 +355,8 @@ def _lensed_source_grid(
 
     Parameters are lenstronomy's (arcsec); ``flux`` is the unlensed total flux of the source.
     With ``knots``, a fraction of the light is in clumps: an image of the source plane drawn
-    by galsim (:func:`simlens.sources.knot_sampler`) sampled at the ray-traced positions; the
+    by galsim (:func:`simlens.physics.sources.knot_sampler`) sampled at the ray-traced positions;
+    the
     sub-pixel spacing then also resolves the clumps' sigma.
     """
     knot_sb = None
@@ -363,7 +364,7 @@ def _lensed_source_grid(
     knot_reach = 0.0
     knot_sigma = math.inf
     if knots is not None:
-        from .sources import knot_sampler
+        from simlens.physics.sources import knot_sampler
 
         f_knot, knot_sigma = knots[1], knots[2]
         knot_sb, knot_reach = knot_sampler(

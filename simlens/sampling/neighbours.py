@@ -32,16 +32,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from . import population as pop
-from . import sed
-from .schema import (
+from simlens.physics import sed
+from simlens.population import relations as pop
+from simlens.schema import (
     N_NEIGHBOUR_SLOTS,
     NEIGHBOUR_PREFIXES,
     NO_LIGHT_MAG,
     NO_LIGHT_THRESHOLD,
     absent_columns,
 )
-from .survey import Survey
+from simlens.survey import Survey
 
 __all__ = [
     "NEIGHBOUR_STREAM",
@@ -57,7 +57,7 @@ NEIGHBOUR_STREAM = 2000
 
 
 def _cfg() -> Any:
-    from .sampling import SamplerSettings
+    from simlens.sampling.truth import SamplerSettings
 
     return SamplerSettings.load()
 
@@ -135,7 +135,7 @@ def _is_neighbour_column(name: str) -> bool:
 def _block(
     m: int, rng: np.random.Generator, bands: tuple[str, ...], npix: int, ps: float
 ) -> pd.DataFrame:
-    from .sampling import _stellar_locus
+    from simlens.sampling.truth import _stellar_locus
 
     cfg = _cfg()
     cols = {k: v for k, v in absent_columns(m, bands).items() if _is_neighbour_column(k)}
@@ -205,7 +205,7 @@ def neighbour_table(
     n: int, *, survey: Survey, npix: int, entropy: int, start: int = 0, kind_stream: int = 0
 ) -> pd.DataFrame:
     """Neighbour columns (``*_nb<k>``, ``n_neighbours``) of rows ``start .. start + n - 1``."""
-    from .sampling import _iterate_blocks
+    from simlens.sampling.truth import _iterate_blocks
 
     bands = survey.band_names
     ps = survey.pixel_scale

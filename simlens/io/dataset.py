@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.provenance import jsonable, provenance, utc_now
+from simlens.io.provenance import jsonable, provenance, utc_now
 
 if TYPE_CHECKING:  # h5py is imported lazily: `import simlens` stays fast
     import h5py
@@ -409,10 +409,10 @@ class Dataset:
             The path written.
 
         A path ending in ``.zarr`` writes a sharded Zarr store instead
-        (:func:`simlens.store.save_store`, 256 images per shard; ``compression`` does not
+        (:func:`simlens.io.store.save_store`, 256 images per shard; ``compression`` does not
         apply: a store is always compressed losslessly).
         """
-        from simlens.store import is_store_path, save_store
+        from simlens.io.store import is_store_path, save_store
 
         if is_store_path(path):
             if compression is not None:
@@ -940,9 +940,9 @@ def read_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         ``format``, ``format_version``, ``n``, ``npix``, ``bands`` (tuple), ``meta`` (the set's
         provenance), ``writer`` (provenance of the writing code), ``created_utc``,
         ``compression``, ``columns`` (truth column names). A ``.zarr`` store
-        (:mod:`simlens.store`) gives the same keys plus ``shard_size`` and ``n_shards``.
+        (:mod:`simlens.io.store`) gives the same keys plus ``shard_size`` and ``n_shards``.
     """
-    from simlens.store import is_store_path, read_store_info
+    from simlens.io.store import is_store_path, read_store_info
 
     if is_store_path(path):
         return read_store_info(path)
@@ -969,12 +969,12 @@ def load(path: str | os.PathLike[str], *, lazy: bool | None = None) -> Dataset:
     Parameters
     ----------
     path : str or path-like
-        The ``.h5`` file, or the ``.zarr`` store (:mod:`simlens.store`).
+        The ``.h5`` file, or the ``.zarr`` store (:mod:`simlens.io.store`).
     lazy : bool, optional
         If True, ``images`` is a :class:`LazyImages` that reads images from the file on
         access (the truth table is read at once): use it for sets larger than memory. Call
         ``ds.close()`` when done, or let garbage collection close the file. Default: lazy
-        for a ``.zarr`` store (images a :class:`simlens.store.ZarrImages`, zarr-backed, with
+        for a ``.zarr`` store (images a :class:`simlens.io.store.ZarrImages`, zarr-backed, with
         ``.to_dask()``), in memory for an ``.h5`` file.
 
     Raises
@@ -985,7 +985,7 @@ def load(path: str | os.PathLike[str], *, lazy: bool | None = None) -> Dataset:
         If the file is not a simlens set or has a newer format version, or a store has a
         missing or truncated shard (named).
     """
-    from simlens.store import is_store_path, open_store
+    from simlens.io.store import is_store_path, open_store
 
     if is_store_path(path):
         zimages, truth, meta, bands = open_store(path)

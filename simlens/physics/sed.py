@@ -29,9 +29,9 @@ import numpy as np
 from astropy.io import fits
 from numpy.typing import ArrayLike, NDArray
 
-from ._catalogs import load_toml
-from .errors import SimlensValueError
-from .population import distances, uniform_interp
+from simlens._catalogs import load_toml
+from simlens.errors import SimlensValueError
+from simlens.population.relations import distances, uniform_interp
 
 __all__ = [
     "BANDS",

@@ -9,7 +9,8 @@ from the catalogue's absolute r magnitude (``RofMz``)::
 
     r_e = 10**(-(M_r + 18)/4) ((1 + z)/1.6)**-1.2 kpc x 10**N(0, 0.35).
 
-This module draws that population; :mod:`simlens.lens_systems` uses it when a survey preset's
+This module draws that population; :mod:`simlens.sampling.lens_systems` uses it when a survey
+preset's
 ``[lenspop] source_population`` is ``"lenspop"`` (the ``lenspop-des`` preset), and
 :func:`simlens.yields.lens_density` integrates the optical depth over the catalogue. Numbers
 and their sources: ``catalogs/population.toml`` ``[lenspop_sources]``.
@@ -26,9 +27,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ._catalogs import catalog_file, load_toml
-from .distances import distances
-from .errors import SimlensValueError
+from simlens._catalogs import catalog_file, load_toml
+from simlens.errors import SimlensValueError
+from simlens.physics.distances import distances
 
 __all__ = [
     "DEEP_FIELD",
@@ -140,6 +141,6 @@ def survey_source_population(survey: Any) -> str:
     """The source population a survey preset selects (``[lenspop] source_population``).
 
     ``"lenspop"`` for ``lenspop-des``; ``"deep-field"`` (the parametric model of
-    :mod:`simlens.population`) for every other preset and for surveys not shipped.
+    :mod:`simlens.population.relations`) for every other preset and for surveys not shipped.
     """
     return _preset_population(str(getattr(survey, "name", survey)))

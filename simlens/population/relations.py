@@ -11,8 +11,8 @@ Every function is pure and vectorised: arrays in, arrays out. Random draws use t
 built once per process by integrating ``1/E(z)`` and interpolated (relative error < 1e-6
 against astropy, checked in the tests).
 
-The parameters live in :mod:`simlens.population_parameters` and the distance tables in
-:mod:`simlens.distances`; this module re-exports their public names.
+The parameters live in :mod:`simlens.population.parameters` and the distance tables in
+:mod:`simlens.physics.distances`; this module re-exports their public names.
 
 Units: velocity dispersion km/s, angles arcsec, distances Mpc, magnitudes AB.
 """
@@ -27,7 +27,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 from scipy.integrate import cumulative_trapezoid
 
-from .distances import (
+from simlens.errors import SimlensValueError
+from simlens.physics.distances import (
     SPEED_OF_LIGHT_KM_S,
     Z_TABLE_MAX,
     DistanceTable,
@@ -35,8 +36,7 @@ from .distances import (
     distances,
     uniform_interp,
 )
-from .errors import SimlensValueError
-from .population_parameters import (
+from simlens.population.parameters import (
     PopulationParameters,
     load_population_parameters,
     population_parameters,

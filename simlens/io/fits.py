@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlens.dataset import Dataset, atomic_path
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.provenance import package_version, utc_now
+from simlens.io.dataset import Dataset, atomic_path
+from simlens.io.provenance import package_version, utc_now
 
 __all__ = ["to_fits"]
 

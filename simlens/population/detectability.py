@@ -38,12 +38,12 @@ import scipy.fft
 import scipy.ndimage
 from numpy.typing import NDArray
 
-from ._catalogs import catalog_file, load_toml
-from .errors import SimlensValueError
-from .lensing import sersic_surface_brightness
-from .psf import FWHM_TO_SIGMA
-from .seeding import value_rng
-from .survey import Survey
+from simlens._catalogs import catalog_file, load_toml
+from simlens.errors import SimlensValueError
+from simlens.physics.lensing import sersic_surface_brightness
+from simlens.physics.psf import FWHM_TO_SIGMA
+from simlens.sampling.seeding import value_rng
+from simlens.survey import Survey
 
 __all__ = [
     "CRITERIA",
@@ -208,7 +208,7 @@ def lenspop_criteria(
 ) -> dict[str, Any]:
     """LensPop's four criteria for one lens row (module docstring), and its verdict.
 
-    ``grid`` is the ray-traced unit-flux lensed source (:func:`simlens.sources.source_grid`,
+    ``grid`` is the ray-traced unit-flux lensed source (:func:`simlens.physics.sources.source_grid`,
     no PSF). Returns ``magnification``, ``snr_source`` (S/N in the best band), ``snr_band``,
     ``fwhm_detection`` (the best band's FWHM, arcsec), the four ``pass_*`` booleans,
     ``resolved`` (criteria 3 and 4) and ``detectable`` (all four).

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .schema import flux_from_mag
-from .survey import Survey
+from simlens.schema import flux_from_mag
+from simlens.survey import Survey
 
 __all__ = ["lenstronomy_reference"]
 

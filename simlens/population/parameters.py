@@ -3,7 +3,7 @@
 :class:`PopulationParameters` holds each entry's ``value`` (units and sources stay in the file,
 see ``docs/population.md``); :func:`load_population_parameters` builds and validates it from a
 parsed catalogue and :func:`population_parameters` loads the shipped file once per process.
-:mod:`simlens.population` uses them and re-exports all three names.
+:mod:`simlens.population.relations` uses them and re-exports all three names.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ._catalogs import load_toml
-from .errors import SimlensValueError
+from simlens._catalogs import load_toml
+from simlens.errors import SimlensValueError
 
 __all__ = ["PopulationParameters", "load_population_parameters", "population_parameters"]
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simlens.dataset import DEFAULT_BANDS, Dataset, atomic_path
 from simlens.errors import SimlensKeyError, SimlensValueError
+from simlens.io.dataset import DEFAULT_BANDS, Dataset, atomic_path
 
 __all__ = ["RGB_BANDS", "colour_composite", "contact_sheet"]
 

@@ -1,0 +1,1 @@
+"""Sets on disk and their provenance: HDF5 datasets, Zarr stores, FITS export, contact sheets."""

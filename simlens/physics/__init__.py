@@ -1,0 +1,1 @@
+"""Physics: ray tracing, light profiles, PSFs, SEDs, distances; the lenstronomy reference."""

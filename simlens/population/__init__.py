@@ -1,0 +1,1 @@
+"""The LensPop-style population: its relations, parameters, sources and detectability."""

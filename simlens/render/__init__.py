@@ -1,0 +1,1 @@
+"""Images from truth rows: stamps (galsim + ray tracing) and injection into real cutouts."""

@@ -1,0 +1,1 @@
+"""Long runs chunk by chunk: generation of sets on Dask or in-process."""
