@@ -102,13 +102,13 @@ def load(name: str) -> Any:
         raise FileNotFoundError(
             f"weights of finder {name!r} not found at {path}; run scripts/train_reference.py"
         )
-    from simlens._model import load_keras
+    from simlens.finders._model import load_keras
 
     return load_keras(path)
 
 
 def build_model(**kwargs: Any) -> Any:
     """A fresh, untrained finder (see :func:`simlens.finders._model.build_model`)."""
-    from simlens._model import build_model as _build
+    from simlens.finders._model import build_model as _build
 
     return _build(**kwargs)

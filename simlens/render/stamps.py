@@ -22,8 +22,8 @@ How one image is made (per row):
    0.9 px) galsim draws every band.
 3. Lensed source: :func:`simlens.physics.lensing.lensed_source_grid` (adaptive supersampling)
    gives the pixel-integrated arc and its sub-pixel moments; :func:`source_spectrum` applies
-   each band's PSF and the pixel response as if on the sub-pixel grid (on a canvas just larger than the
-   patch when that is smaller than the stamp's).
+   each band's PSF and the pixel response as if on the sub-pixel grid (on a canvas just larger
+   than the patch when that is smaller than the stamp's).
 4. Stars: galsim draws the PSF (with pixel response) at the star's flux.
 5. Noise (``noise=True``): Gaussian with the Poisson variance of sky + object electrons and the
    read noise of ``n_exposures`` reads, in coadd counts (see :class:`simlens.survey.Survey`).
