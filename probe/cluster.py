@@ -91,9 +91,15 @@ def open_client(
                 f"{CONNECT_TIMEOUT_S} s ({type(err).__name__}: {err})"
             ) from None
     else:
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
+        import dask
+
+        # Dask's workers default to MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
+        # dynamic mmap threshold: every large numpy temporary is then mmapped afresh, and the
+        # same chunk costs ~40% more CPU than in a plain process (scripts/bench_scale.py).
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+            )
         opened = Client(cluster)
     try:
         if log is not None:

@@ -50,3 +50,19 @@ def check_batch(batch: np.ndarray) -> np.ndarray:
     if x.ndim != 4:
         raise ProbeTypeError(f"adapter input must be (n, H, W, C); got shape {x.shape}")
     return x
+
+
+def dask_worker_threads() -> int | None:
+    """Threads of the Dask worker this code runs in (None outside a worker), so a framework's
+    own thread pool matches the worker's share of the cores."""
+    try:
+        from distributed import get_worker
+    except ImportError:  # distributed is an optional engine
+        return None
+    try:
+        worker = get_worker()
+    except ValueError:  # not inside a Dask task
+        return None
+    state = getattr(worker, "state", worker)
+    threads = getattr(state, "nthreads", None)
+    return int(threads) if threads else None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.adapters._base import Adapter, check_batch, file_sha256
+from probe.adapters._base import Adapter, check_batch, dask_worker_threads, file_sha256
 from probe.errors import ModelLoadError, ProbeValueError
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
@@ -48,6 +48,12 @@ class OnnxAdapter(Adapter):
             )
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no per-session warnings on stderr
+        threads = dask_worker_threads()
+        if threads is not None:
+            # onnxruntime's default pool takes every core; N single-threaded Dask workers on N
+            # cores would then oversubscribe the machine N-fold.
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(self.path, options, providers=chosen)
         except Exception as err:

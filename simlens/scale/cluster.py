@@ -77,15 +77,23 @@ def dask_client(
                     f"{CONNECT_TIMEOUT_S} s ({type(err).__name__}); start one or check the address"
                 ) from None
         else:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=":0",
-                    silence_logs=40,  # logging.ERROR: a killed worker is Dask's to report
+            import dask
+
+            # Dask's workers default to MALLOC_TRIM_THRESHOLD_=65536, which also turns off
+            # glibc's dynamic mmap threshold: every large numpy temporary is then mmapped
+            # afresh, and a chunk costs ~40% more CPU than in a plain process (measured by
+            # scripts/bench_scale.py against a ProcessPoolExecutor). None unsets it.
+            trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+            with dask.config.set(trim):
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=":0",
+                        silence_logs=40,  # logging.ERROR: a killed worker is Dask's to report
+                    )
                 )
-            )
             made = distributed.Client(cluster)
         stack.callback(made.close)
         if not quiet:

@@ -292,3 +292,34 @@ def test_resimulate_with_simlens_on_workers_equals_serial(client):
         sim, "psf_scale", [0.9, 1.3], **kwargs
     )
     _same(a, b)
+
+
+def test_open_client_workers_keep_glibc_dynamic_mmap_threshold():
+    """Dask's default MALLOC_TRIM_THRESHOLD_ makes numpy-heavy chunks ~40% dearer; the
+    LocalCluster that ``--workers N`` opens runs its workers without it."""
+    import os
+
+    from probe.cluster import open_client
+
+    with open_client(2) as c:
+        seen = c.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    assert len(seen) == 2
+    assert set(seen.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def _onnx_threads():
+    from pathlib import Path
+
+    import simlens
+    from probe.adapters._onnx import OnnxAdapter
+
+    path = Path(simlens.__file__).parent / "finders" / "weights" / "A.onnx"
+    return OnnxAdapter(path).session.get_session_options().intra_op_num_threads
+
+
+def test_onnx_on_a_worker_uses_the_workers_threads(client):
+    """onnxruntime's default pool takes every core; on a one-thread Dask worker it takes one,
+    so N workers on N cores do not oversubscribe the machine."""
+    pytest.importorskip("onnxruntime")
+    assert _onnx_threads() == 0  # outside a worker: onnxruntime's own default
+    assert client.submit(_onnx_threads, pure=False).result() == 1

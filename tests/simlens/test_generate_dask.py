@@ -150,6 +150,17 @@ def test_a_cluster_logs_its_dashboard_and_serves_it(caplog: pytest.LogCaptureFix
             assert page.status == 200
 
 
+def test_local_workers_keep_glibc_dynamic_mmap_threshold() -> None:
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made each chunk ~40% dearer than in a plain
+    process (scripts/bench_scale.py): our LocalCluster's workers run without it."""
+    from simlens.scale.cluster import dask_client
+
+    with dask_client(2, quiet=True) as c:
+        seen = c.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")  # type: ignore[union-attr]
+    assert len(seen) == 2
+    assert set(seen.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
 def test_a_chunk_leaves_no_ray_traced_grids_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
