@@ -161,6 +161,34 @@ class Checkpoints:
         if (self.root / KEY_FILE).is_file() or not any(self.root.iterdir()):
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def scoped(self, prefix: str) -> Scoped:
+        """A view whose chunk names start with ``prefix``: several image sets of one run
+        (a selection's lenses and its negatives, a yield's strata) in one directory."""
+        return Scoped(self, prefix)
+
+    def summary(self) -> str:
+        """One line: chunks reused from the checkpoints and chunks computed in this run."""
+        return (
+            f"resume: {self.reused} chunk(s) reused from the checkpoints in {self.root}, "
+            f"{self.computed} computed"
+        )
+
+
+class Scoped:
+    """Chunk files of one image set inside a run's :class:`Checkpoints` (names prefixed)."""
+
+    def __init__(self, parent: Checkpoints, prefix: str) -> None:
+        self.parent = parent
+        self.prefix = prefix
+
+    def get(self, name: str) -> dict[str, np.ndarray] | None:
+        """As :meth:`Checkpoints.get`, for ``prefix + name``."""
+        return self.parent.get(self.prefix + name)
+
+    def put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """As :meth:`Checkpoints.put`, for ``prefix + name``."""
+        self.parent.put(self.prefix + name, arrays)
+
 
 def leaves_to_array(leaves: list[bytes]) -> np.ndarray:
     """Hash leaves (equal-length digests) as a uint8 array ``(n_leaves, digest_size)``."""

@@ -1,0 +1,140 @@
+"""``--resume`` of probe's commands: which chunk checkpoints a command keeps, and its scoring
+through them (the mechanism itself is :mod:`probe.checkpoints`).
+
+Every command that writes results and scores a model (``bin``, ``sweep``, ``resim``,
+``selection``, ``yield --out``) keeps its chunk scores under ``OUT/checkpoints`` while it runs,
+keyed by everything that determines them: the model's content identity
+(:func:`probe.cache.model_identity`), the data's identity (:func:`probe.checkpoints.data_identity`)
+or the simulator's (:func:`probe.cache.simulator_identity`) with the population's controls,
+sizes and seed, the chunk and batch sizes and probe's source digest. Thresholds, bins and plots
+are not in the key: they do not change a score. ``--resume`` reuses the verified chunks of a
+killed run with the same key (another key is refused, naming what differs); a run without it
+discards old checkpoints. Once the outputs are written the checkpoints are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probe.checkpoints import Checkpoints
+from probe.errors import ProbeValueError
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def open_checkpoints(
+    args: argparse.Namespace, extra: dict[str, Any], *, model: Any = None
+) -> Checkpoints | None:
+    """The run's checkpoints under ``args.out/checkpoints``, keyed by the model's identity and
+    scoring options, the seed, probe's source digest and ``extra``; None when the model has no
+    content identity (``--resume`` is then refused: its checkpoints could not be verified)."""
+    from probe.cache import model_identity, source_digest
+
+    spec = args.model if model is None else model
+    ident = model_identity(spec)
+    if ident is None:
+        if args.resume:
+            raise ProbeValueError(
+                f"--resume: the model {spec!r} declares no identity (a callable needs "
+                "model_id or weight_files), so its checkpoints cannot be verified"
+            )
+        return None
+    key = {
+        "command": args.command,
+        "model": ident,
+        "positive_class": args.positive_class,
+        "logits": args.logits,
+        "channels_first": args.channels_first,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "probe_source": source_digest("probe"),
+        **extra,
+    }
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=_stderr)
+
+
+def selection_checkpoints(
+    args: argparse.Namespace, p: Any, *, sim: Any = None, controls: Any = None
+) -> Checkpoints | None:
+    """``probe selection``: keyed by the saved set (``--data``) or the simulator, the
+    population's controls (after the --param ranges are applied), ``--n``, ``--n-nonlenses``,
+    ``--kind`` and ``--detectable``; and by ``--negatives``."""
+    from probe.cache import simulator_identity
+    from probe.checkpoints import data_identity
+
+    extra: dict[str, Any] = {"chunk_size": p.chunk_size}
+    if args.data:
+        extra["data"] = data_identity(args.data)
+    else:
+        extra["simulator"] = simulator_identity(sim)
+        extra["population"] = {
+            "n": args.n,
+            "n_nonlenses": args.n_nonlenses or 0,
+            "kind": args.kind,
+            "detectable": args.detectable,
+            "controls": repr(controls),
+        }
+    extra["negatives"] = data_identity(args.negatives) if args.negatives else None
+    return open_checkpoints(args, extra)
+
+
+def yield_checkpoints(args: argparse.Namespace, p: Any, sim: Any) -> Checkpoints | None:
+    """``probe yield --out``: keyed by the simulator (``--survey``, ``--npix``) and the
+    population's sizes (``--n-density``, ``--n-other``, ``--n``); None without ``--out``."""
+    from probe.cache import simulator_identity
+
+    if args.out is None:
+        if args.resume:
+            raise ProbeValueError("--resume needs --out (the checkpoints live in OUT/checkpoints)")
+        return None
+    extra = {
+        "chunk_size": p.chunk_size,
+        "simulator": simulator_identity(sim),
+        "population": {
+            "survey": args.survey,
+            "npix": args.npix,
+            "n_density": args.n_density,
+            "n_other": args.n_other,
+            "n": args.n,
+        },
+    }
+    return open_checkpoints(args, extra)
+
+
+def images_scope(images: Any) -> str:
+    """A checkpoint scope naming an in-memory image array by its content (shape, dtype and
+    bytes): its chunk files are reused only for exactly these images."""
+    a = np.ascontiguousarray(images)
+    h = hashlib.sha256(f"{a.dtype.str}:{a.shape}".encode())
+    h.update(memoryview(a).cast("B"))
+    return f"images-{h.hexdigest()[:16]}-"
+
+
+def predict(p: Any, images: Any, checkpoints: Checkpoints | None, scope: str) -> np.ndarray:
+    """``p.predict(images)`` with its chunks going through ``checkpoints`` under ``scope``
+    (reused when verified, saved as computed); plain ``p.predict`` when None."""
+    if checkpoints is None:
+        return np.asarray(p.predict(images))
+    p.checkpoints = checkpoints.scoped(scope)
+    try:
+        return np.asarray(p.predict(images))
+    finally:
+        p.checkpoints = None
+
+
+def finish(checkpoints: Checkpoints | None, args: argparse.Namespace) -> None:
+    """After the outputs are written: say (with ``--resume``) how many chunks were reused, and
+    remove the checkpoints (nothing is left to resume)."""
+    if checkpoints is None:
+        return
+    if getattr(args, "resume", False):
+        _stderr(checkpoints.summary())
+    checkpoints.discard()
