@@ -75,13 +75,12 @@ def selection_checkpoints(
         extra["data"] = data_identity(args.data)
     else:
         extra["simulator"] = simulator_identity(sim)
-        extra["population"] = {
-            "n": args.n,
-            "n_nonlenses": args.n_nonlenses or 0,
-            "kind": args.kind,
-            "detectable": args.detectable,
-            "controls": repr(controls),
-        }
+        # One entry each, so that a refusal names the option that differs.
+        extra["n"] = args.n
+        extra["n_nonlenses"] = args.n_nonlenses or 0
+        extra["kind"] = args.kind
+        extra["detectable"] = args.detectable
+        extra["controls"] = repr(controls)
     extra["negatives"] = data_identity(args.negatives) if args.negatives else None
     return open_checkpoints(args, extra)
 
@@ -98,13 +97,11 @@ def yield_checkpoints(args: argparse.Namespace, p: Any, sim: Any) -> Checkpoints
     extra = {
         "chunk_size": p.chunk_size,
         "simulator": simulator_identity(sim),
-        "population": {
-            "survey": args.survey,
-            "npix": args.npix,
-            "n_density": args.n_density,
-            "n_other": args.n_other,
-            "n": args.n,
-        },
+        "survey": args.survey,
+        "npix": args.npix,
+        "n_density": args.n_density,
+        "n_other": args.n_other,
+        "n": args.n,
     }
     return open_checkpoints(args, extra)
 
