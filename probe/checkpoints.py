@@ -156,10 +156,7 @@ class Checkpoints:
 
     def discard(self) -> None:
         """Remove the checkpoint directory (after the outputs are written)."""
-        if not self.root.is_dir():
-            return
-        if (self.root / KEY_FILE).is_file() or not any(self.root.iterdir()):
-            shutil.rmtree(self.root, ignore_errors=True)
+        discard_dir(self.root)
 
     def scoped(self, prefix: str) -> Scoped:
         """A view whose chunk names start with ``prefix``: several image sets of one run
@@ -188,6 +185,16 @@ class Scoped:
     def put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         """As :meth:`Checkpoints.put`, for ``prefix + name``."""
         self.parent.put(self.prefix + name, arrays)
+
+
+def discard_dir(root: str | os.PathLike[str]) -> None:
+    """Remove a checkpoint directory ``root``: one holding a run key, or empty (never another
+    directory that happens to have the name)."""
+    path = Path(root)
+    if not path.is_dir():
+        return
+    if (path / KEY_FILE).is_file() or not any(path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def leaves_to_array(leaves: list[bytes]) -> np.ndarray:

@@ -393,6 +393,13 @@ def _add_check(sub: Any) -> argparse.ArgumentParser:
     )
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
     c.add_argument(
+        "--resume", action="store_true",
+        help="finish a killed check: reuse the per-unit scores it kept under OUT/checkpoints "
+        "(same models, suite, seed and data required; another is refused, naming what "
+        "differs); sets and baseline scores come from the cache as on any rerun "
+        "(docs/scale.md)",
+    )  # fmt: skip
+    c.add_argument(
         "--batch-size", type=positive_int, default=256, help="images per model call (256)"
     )
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
@@ -441,11 +448,16 @@ def _run_check(args: argparse.Namespace) -> int:
         trust_code=args.trust_model_code,
         client=args.client,
         chunk_size=args.chunk_size,
+        checkpoint_dir=args.out / "checkpoints",
+        resume=args.resume,
     )
     written = result.write(args.out)
     print(result.summary())
     for path in written.values():
         print(f"wrote {path}")
+    from probe.checkpoints import discard_dir
+
+    discard_dir(args.out / "checkpoints")  # the reports are written: nothing left to resume
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

@@ -192,3 +192,77 @@ def test_yield_resume_equals_uninterrupted(tmp_path, model, monkeypatch, capsys)
     assert numbers(tmp_path / "a" / "yield.json") == numbers(tmp_path / "b" / "yield.json")
     assert probe_cli.main([*argv, "--resume"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+# -- probe check --resume ---------------------------------------------------------------------
+def ring_v1(images):
+    """test_gate's ring finder, declaring an identity (so its units can be checkpointed)."""
+    from tests.probe.test_gate import ring_model
+
+    return ring_model(images)
+
+
+def ring_v0(images):
+    from tests.probe.test_gate import ring_model
+
+    return ring_model(images)
+
+
+ring_v1.model_id = "ring-v1"  # type: ignore[attr-defined]
+ring_v0.model_id = "ring-v0"  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeypatch, capsys):
+    """`probe check --no-cache` killed in its 2nd candidate unit (after the baseline's 2): the
+    resumed check scores only the 2 units left, says it reused 3, and reports the verdicts of
+    an uninterrupted check; another --seed is refused, named."""
+    import json
+
+    from probe import gate
+    from tests.probe.test_gate import _write_suite
+
+    suite = _write_suite(tmp_path)
+    argv = ["check", "--suite", str(suite), "--no-cache", "--model", f"{__name__}:ring_v1",
+            "--baseline", f"{__name__}:ring_v0", "--seed", "3"]  # fmt: skip
+    assert probe_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert not (tmp_path / "a" / "checkpoints").exists()
+
+    real = gate._predict
+    calls = []
+
+    def counted(kill_at=None):
+        def wrapped(*a):
+            calls.append(1)
+            if kill_at is not None and len(calls) == kill_at:
+                raise RuntimeError("Killed: killed in unit")
+            return real(*a)
+
+        return wrapped
+
+    b = ["--out", str(tmp_path / "b")]
+    with monkeypatch.context() as m:
+        m.setattr(gate, "_predict", counted(kill_at=4))  # baseline 2 units, candidate 3
+        capsys.readouterr()
+        assert probe_cli.main([*argv, *b]) == 2
+        assert "killed in unit" in capsys.readouterr().err
+    ckpt = tmp_path / "b" / "checkpoints"
+    assert len(list(ckpt.glob("*.npz"))) == 3
+    assert not (tmp_path / "b" / "report.json").exists()
+
+    other = [a if a != "3" else "4" for a in argv]
+    assert probe_cli.main([*other, *b, "--resume"]) == 2
+    assert "seed (checkpoints 3, this run 4)" in capsys.readouterr().err
+
+    calls.clear()
+    with monkeypatch.context() as m:
+        m.setattr(gate, "_predict", counted())
+        assert probe_cli.main([*argv, *b, "--resume"]) == 0
+    assert len(calls) == 2
+    assert "resume: 3 chunk(s) reused" in capsys.readouterr().out
+    assert not ckpt.exists()
+    docs = [json.loads((tmp_path / d / "report.json").read_text()) for d in ("a", "b")]
+    assert docs[1]["cache"]["candidate_from_checkpoints"] == 1
+    assert docs[1]["cache"]["baseline_from_checkpoints"] == 2
+    for key in ("passed", "n_failed", "outcomes"):
+        assert docs[0][key] == docs[1][key]
