@@ -158,10 +158,12 @@ class Checkpoints:
         """Remove the checkpoint directory (after the outputs are written)."""
         discard_dir(self.root)
 
-    def scoped(self, prefix: str) -> Scoped:
+    def scoped(self, prefix: str, baseline_prefix: str | None = None) -> Scoped:
         """A view whose chunk names start with ``prefix``: several image sets of one run
-        (a selection's lenses and its negatives, a yield's strata) in one directory."""
-        return Scoped(self, prefix)
+        (a selection's lenses and its negatives, a yield's strata, a study's experiments) in
+        one directory. ``baseline_prefix``: the prefix of the unperturbed scores
+        (``baseline-*`` chunks) instead, so experiments on one image set share them."""
+        return Scoped(self, prefix, baseline_prefix)
 
     def summary(self) -> str:
         """One line: chunks reused from the checkpoints and chunks computed in this run."""
@@ -174,17 +176,24 @@ class Checkpoints:
 class Scoped:
     """Chunk files of one image set inside a run's :class:`Checkpoints` (names prefixed)."""
 
-    def __init__(self, parent: Checkpoints, prefix: str) -> None:
+    def __init__(
+        self, parent: Checkpoints, prefix: str, baseline_prefix: str | None = None
+    ) -> None:
         self.parent = parent
         self.prefix = prefix
+        self.baseline_prefix = prefix if baseline_prefix is None else baseline_prefix
+
+    def _name(self, name: str) -> str:
+        shared = name.startswith("baseline-")
+        return (self.baseline_prefix if shared else self.prefix) + name
 
     def get(self, name: str) -> dict[str, np.ndarray] | None:
-        """As :meth:`Checkpoints.get`, for ``prefix + name``."""
-        return self.parent.get(self.prefix + name)
+        """As :meth:`Checkpoints.get`, for the prefixed name."""
+        return self.parent.get(self._name(name))
 
     def put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        """As :meth:`Checkpoints.put`, for ``prefix + name``."""
-        self.parent.put(self.prefix + name, arrays)
+        """As :meth:`Checkpoints.put`, for the prefixed name."""
+        self.parent.put(self._name(name), arrays)
 
 
 def discard_dir(root: str | os.PathLike[str]) -> None:

@@ -106,6 +106,43 @@ def yield_checkpoints(args: argparse.Namespace, p: Any, sim: Any) -> Checkpoints
     return open_checkpoints(args, extra)
 
 
+def study_checkpoints(
+    args: argparse.Namespace, models: Any, config: Any, sim: Any
+) -> Checkpoints | None:
+    """``probe study``: keyed by every model's identity, label and non-lens kinds, the sizes,
+    seed, experiments, set controls and batch size (``config``), the simulator, the chunk size
+    and probe's source; None when a model has no content identity (``--resume`` refused)."""
+    from dataclasses import asdict
+
+    from probe.cache import model_identity, simulator_identity, source_digest
+
+    idents = []
+    for m in models:
+        ident = model_identity(m.model)
+        if ident is None:
+            if getattr(args, "resume", False):
+                raise ProbeValueError(
+                    f"--resume: the model {m.model!r} declares no identity (a callable needs "
+                    "model_id or weight_files), so its checkpoints cannot be verified"
+                )
+            return None
+        idents.append({"label": m.name, "model": ident, "nonlens_kinds": m.nonlens_kinds})
+    key = {
+        "command": "study",
+        "models": idents,
+        "sizes": asdict(config.sizes),
+        "seed": config.seed,
+        "experiments": list(config.experiments),
+        "sets": repr(config.sets),
+        "batch_size": config.batch_size,
+        "simulator": simulator_identity(sim),
+        "chunk_size": getattr(args, "chunk_size", None),
+        "probe_source": source_digest("probe"),
+    }
+    resume = bool(getattr(args, "resume", False))
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=resume, log=_stderr)
+
+
 def images_scope(images: Any) -> str:
     """A checkpoint scope naming an in-memory image array by its content (shape, dtype and
     bytes): its chunk files are reused only for exactly these images."""

@@ -266,3 +266,45 @@ def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeyp
     assert docs[1]["cache"]["baseline_from_checkpoints"] == 2
     for key in ("passed", "n_failed", "outcomes"):
         assert docs[0][key] == docs[1][key]
+
+
+# -- probe study --resume ---------------------------------------------------------------------
+def study_ring(images):
+    """test_study's ring finder, declaring an identity."""
+    from tests.probe.test_study import ring_model
+
+    return ring_model(images)
+
+
+study_ring.model_id = "study-ring-v1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_study_resume_reuses_finished_experiments(tmp_path, monkeypatch, capsys):
+    """`probe study --smoke` killed in its second experiment (the binned one, after the colour
+    sweep): the resumed study rescores only that experiment, says how many chunks it reused,
+    and writes the uninterrupted study's tables."""
+    argv = ["study", "--model", f"{__name__}:study_ring", "--smoke", "--simulator",
+            "tests.probe.test_study:FakeSim", "--experiments", "color,mag_source_g",
+            "--quiet"]  # fmt: skip
+    assert probe_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    b = ["--out", str(tmp_path / "b")]
+    with monkeypatch.context() as m:
+        _count(m, "baseline_task", kill_at=2)  # the sweep set's, then mag_source_g's
+        assert _run([*argv, *b], capsys) == "killed"
+    assert list((tmp_path / "b" / "checkpoints").glob("m0-color-sweep-*.npz"))
+    other = [*argv[:-1], "--seed", "7", "--quiet"]
+    assert probe_cli.main([*other, *b, "--resume"]) == 2
+    assert "seed (checkpoints 2026, this run 7)" in capsys.readouterr().err
+    with monkeypatch.context() as m:
+        base = _count(m, "baseline_task")
+        sweep = _count(m, "sweep_task")
+        assert probe_cli.main([*argv, *b, "--resume"]) == 0
+    assert (len(base), len(sweep)) == (1, 0)
+    assert _reused(capsys.readouterr().err) >= 2
+    assert not (tmp_path / "b" / "checkpoints").exists()
+    for name in ("summary.csv", "table2.csv", "results/M1_color.parquet",
+                 "scores/M1_mag_source_g.parquet"):  # fmt: skip
+        a, r = tmp_path / "a" / name, tmp_path / "b" / name
+        read = pd.read_csv if name.endswith(".csv") else pd.read_parquet
+        pd.testing.assert_frame_equal(read(a), read(r), check_exact=True)
