@@ -516,13 +516,10 @@ def run_gate(
         return _SAVED if path is not None else e.set
 
     names = sorted({set_of(e) for e in the_suite.expectations})
-    checkpoints = None
-    # (A missing --data is left to _load_sets, which names it.)
-    if checkpoint_dir is not None and (path is None or Path(path).exists()):
+
+    def open_checkpoints() -> Any:
         from probe.checkpoints import data_identity
 
-        if path is None and simulator is None:
-            simulator = _make_simulator(the_suite.data)  # its identity is in the key
         key = {
             "command": "check",
             "baseline": base_ident,
@@ -535,7 +532,14 @@ def run_gate(
             "probe_source": source_digest("probe"),
         }
         ident = model_identity(candidate if _is_file(candidate) else cand.adapter.model)
-        checkpoints = _gate_checkpoints(checkpoint_dir, resume, ident, candidate, key, say)
+        return _gate_checkpoints(checkpoint_dir, resume, ident, candidate, key, say)
+
+    checkpoints = None
+    if checkpoint_dir is not None and path is None:
+        # Keyed (and a mismatched resume refused) before minutes of simulation.
+        if simulator is None:
+            simulator = _make_simulator(the_suite.data)  # its identity is in the key
+        checkpoints = open_checkpoints()
     sets, sim_ident, closers = _load_sets(
         the_suite,
         names,
@@ -547,6 +551,8 @@ def run_gate(
         say=say,
     )
     try:
+        if checkpoint_dir is not None and path is not None:
+            checkpoints = open_checkpoints()  # a saved set: once _load_sets has opened it
         for e in the_suite.expectations:
             st = sets[set_of(e)]
             if e.mode == "binned" and e.over not in st.truth.columns:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,15 @@ def _stderr(line: str) -> None:
 
 
 def open_checkpoints(
-    args: argparse.Namespace, extra: dict[str, Any], *, model: Any = None
+    args: argparse.Namespace,
+    extra: dict[str, Any] | Callable[[], dict[str, Any]],
+    *,
+    model: Any = None,
 ) -> Checkpoints | None:
     """The run's checkpoints under ``args.out/checkpoints``, keyed by the model's identity and
-    scoring options, the seed, probe's source digest and ``extra``; None when the model has no
-    content identity (``--resume`` is then refused: its checkpoints could not be verified)."""
+    scoring options, the seed, probe's source digest and ``extra`` (or what it returns: the
+    data's digest is then computed only for a model with an identity); None when the model has
+    no content identity (``--resume`` is then refused: its checkpoints could not be verified)."""
     from probe.cache import model_identity, source_digest
 
     spec = args.model if model is None else model
@@ -56,7 +61,7 @@ def open_checkpoints(
         "batch_size": args.batch_size,
         "seed": args.seed,
         "probe_source": source_digest("probe"),
-        **extra,
+        **(extra() if callable(extra) else extra),
     }
     return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=_stderr)
 
@@ -70,18 +75,31 @@ def selection_checkpoints(
     from probe.cache import simulator_identity
     from probe.checkpoints import data_identity
 
-    extra: dict[str, Any] = {"chunk_size": p.chunk_size}
-    if args.data:
-        extra["data"] = data_identity(args.data)
-    else:
-        extra["simulator"] = simulator_identity(sim)
-        # One entry each, so that a refusal names the option that differs.
-        extra["n"] = args.n
-        extra["n_nonlenses"] = args.n_nonlenses or 0
-        extra["kind"] = args.kind
-        extra["detectable"] = args.detectable
-        extra["controls"] = repr(controls)
-    extra["negatives"] = data_identity(args.negatives) if args.negatives else None
+    def opened(path: str) -> dict[str, Any]:
+        from probe.cli import load_data
+
+        # Opened first, so that a missing or unreadable set is named as the command names it.
+        data = load_data(path)
+        close = getattr(data, "close", None)
+        if callable(close):
+            close()
+        return data_identity(path)
+
+    def extra() -> dict[str, Any]:
+        key: dict[str, Any] = {"chunk_size": p.chunk_size}
+        if args.data:
+            key["data"] = opened(args.data)
+        else:
+            key["simulator"] = simulator_identity(sim)
+            # One entry each, so that a refusal names the option that differs.
+            key["n"] = args.n
+            key["n_nonlenses"] = args.n_nonlenses or 0
+            key["kind"] = args.kind
+            key["detectable"] = args.detectable
+            key["controls"] = repr(controls)
+        key["negatives"] = opened(args.negatives) if args.negatives else None
+        return key
+
     return open_checkpoints(args, extra)
 
 
