@@ -825,7 +825,7 @@ def _scored_simulation(
     """``probe selection`` without --data: lenses (and --n-nonlenses non-lenses) simulated
     with --survey over the parameters' ranges (:func:`_selection_population`), then scored
     (through the checkpoints ``ckpt``, if any)."""
-    from probe.resume import images_scope, predict
+    from probe.resume import render_and_score
 
     sim, lens_c, nonlens_c = population
     rng = args.seed
@@ -834,14 +834,20 @@ def _scored_simulation(
         if name not in truth.columns:
             raise ProbeValueError(f"{name!r} is neither a control nor a truth column")
     values = np.column_stack([truth[n].to_numpy(dtype=np.float64) for n in params])
-    images = sim.render(truth)
-    p_lens = predict(p, images, ckpt, "lenses-" + images_scope(images))
+
+    def scores(table: Any, scope: str) -> np.ndarray:
+        if ckpt is None and p.client is None:
+            return np.asarray(p.predict(sim.render(table)))
+        # Chunks of rows rendered and scored by one task (on the workers, if any), each
+        # through the checkpoints: a resumed run skips both for a finished chunk.
+        return render_and_score(p, sim, table, ckpt, scope)
+
+    p_lens = scores(truth, "lenses-")
     labels = np.ones(len(truth), dtype=np.int64)
     n_neg = args.n_nonlenses or 0
     if n_neg > 0:
         neg = sim.sample_nonlenses(n_neg, rng=rng + 1, kind=args.kind, **nonlens_c)
-        images = sim.render(neg)
-        neg_p = predict(p, images, ckpt, "nonlenses-" + images_scope(images))
+        neg_p = scores(neg, "nonlenses-")
         p_lens = np.concatenate([p_lens, neg_p])
         labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
         values = np.concatenate([values, np.full((len(neg), len(params)), np.nan)])

@@ -182,6 +182,44 @@ def predict(p: Any, images: Any, checkpoints: Checkpoints | None, scope: str) ->
         p.checkpoints = None
 
 
+def render_and_score(
+    p: Any, sim: Any, truth: Any, checkpoints: Checkpoints | None, scope: str
+) -> np.ndarray:
+    """p(lens) of ``truth``'s rows rendered by ``sim`` (with noise), ``p.chunk_size`` rows per
+    chunk task (:func:`probe.chunks.render_task`): rendered and scored on the Probe's Dask
+    workers when it has a client, else here. Each chunk's scores go through ``checkpoints``,
+    named by its rows' hash, so a resumed run neither renders nor scores a finished chunk.
+    Equal to ``p.predict(sim.render(truth))``: simlens renders every row from its own seed."""
+    from probe.chunks import render_task
+    from probe.cluster import chunk_map
+    from probe.provenance import hash_frame
+
+    n = len(truth)
+    scores = np.empty(n)
+    tasks: list[tuple[Any, ...]] = []
+    slots: list[tuple[int, int, str]] = []
+    for lo in range(0, n, p.chunk_size):
+        rows = truth.iloc[lo : lo + p.chunk_size]
+        hi = lo + len(rows)
+        name = f"{scope}rows-{lo:010d}-{hi:010d}-{hash_frame(rows)[:16]}"
+        got = None if checkpoints is None else checkpoints.get(name)
+        if got is not None and got.get("p", np.empty(0)).shape == (hi - lo,):
+            scores[lo:hi] = got["p"]
+            continue
+        slots.append((lo, hi, name))
+        tasks.append((p._model_spec, sim, rows, True, float("nan"), p.batch_size))
+
+    def save(t: int, result: Any) -> None:
+        if checkpoints is not None:
+            checkpoints.put(slots[t][2], {"p": np.asarray(result)})
+
+    parts = chunk_map(render_task, tasks, p.client, desc=f"render and score {scope.rstrip('-')}",
+                      progress=p.progress, on_result=save)  # fmt: skip
+    for (lo, hi, _), part in zip(slots, parts):
+        scores[lo:hi] = part
+    return scores
+
+
 def finish(checkpoints: Checkpoints | None, args: argparse.Namespace) -> None:
     """After the outputs are written: say (with ``--resume``) how many chunks were reused, and
     remove the checkpoints (nothing is left to resume)."""

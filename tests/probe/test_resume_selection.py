@@ -145,7 +145,7 @@ def test_selection_simulated_resume_and_refusals(tmp_path, model, monkeypatch, c
     assert probe_cli.main([*argv, "--seed", "5", "--out", str(tmp_path / "a")]) == 0
     b = ["--out", str(tmp_path / "b")]
     with monkeypatch.context() as m:
-        _count(m, "baseline_task", kill_at=3)  # lenses 64 + 64 + 12, non-lenses 10
+        _count(m, "render_task", kill_at=3)  # lenses 64 + 64 + 12, non-lenses 10
         assert _run([*argv, "--seed", "5", *b], capsys) == "killed"
     ckpt = tmp_path / "b" / "checkpoints"
     assert len(list(ckpt.glob("lenses-*.npz"))) == 2
@@ -158,9 +158,9 @@ def test_selection_simulated_resume_and_refusals(tmp_path, model, monkeypatch, c
     assert len(list(ckpt.glob("lenses-*.npz"))) == 2  # refusals lose nothing
 
     with monkeypatch.context() as m:
-        calls = _count(m, "baseline_task")
+        calls = _count(m, "render_task")
         assert probe_cli.main([*argv, "--seed", "5", "--resume", *b]) == 0
-    assert len(calls) == 2  # the lenses' last chunk and the non-lenses
+    assert len(calls) == 2  # the lenses' last chunk and the non-lenses (rendered and scored)
     assert _reused(capsys.readouterr().err) == 2
     _same(tmp_path / "a", tmp_path / "b", SELECTION)
 
