@@ -21,6 +21,7 @@ simlens (or any simulator) is imported here only, lazily, through ``suite.data.s
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import time
@@ -342,7 +343,7 @@ def _baseline_predictions(
             continue
         out[u] = _checkpointed(
             checkpoints, "baseline", sets[u[0]], u, pseeds[u],
-            lambda u=u: _predict(base, sets[u[0]], u, pseeds[u]),
+            functools.partial(_predict, base, sets[u[0]], u, pseeds[u]),
         )  # fmt: skip
         counts["baseline_computed"] += 1
         if cache is not None:
@@ -520,6 +521,8 @@ def run_gate(
     def open_checkpoints() -> Any:
         from probe.checkpoints import data_identity
 
+        assert checkpoint_dir is not None
+
         key = {
             "command": "check",
             "baseline": base_ident,
@@ -580,7 +583,7 @@ def run_gate(
         reused = 0 if checkpoints is None else checkpoints.reused
         cand_p = {
             u: _checkpointed(checkpoints, "candidate", sets[u[0]], u, pseeds[u],
-                             lambda u=u: _predict(cand, sets[u[0]], u, pseeds[u]))
+                             functools.partial(_predict, cand, sets[u[0]], u, pseeds[u]))
             for u in units
         }  # fmt: skip
         counts["candidate_computed"] = len(units)

@@ -166,7 +166,7 @@ def images_scope(images: Any) -> str:
     bytes): its chunk files are reused only for exactly these images."""
     a = np.ascontiguousarray(images)
     h = hashlib.sha256(f"{a.dtype.str}:{a.shape}".encode())
-    h.update(memoryview(a).cast("B"))
+    h.update(a.tobytes())
     return f"images-{h.hexdigest()[:16]}-"
 
 
