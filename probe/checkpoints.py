@@ -156,10 +156,54 @@ class Checkpoints:
 
     def discard(self) -> None:
         """Remove the checkpoint directory (after the outputs are written)."""
-        if not self.root.is_dir():
-            return
-        if (self.root / KEY_FILE).is_file() or not any(self.root.iterdir()):
-            shutil.rmtree(self.root, ignore_errors=True)
+        discard_dir(self.root)
+
+    def scoped(self, prefix: str, baseline_prefix: str | None = None) -> Scoped:
+        """A view whose chunk names start with ``prefix``: several image sets of one run
+        (a selection's lenses and its negatives, a yield's strata, a study's experiments) in
+        one directory. ``baseline_prefix``: the prefix of the unperturbed scores
+        (``baseline-*`` chunks) instead, so experiments on one image set share them."""
+        return Scoped(self, prefix, baseline_prefix)
+
+    def summary(self) -> str:
+        """One line: chunks reused from the checkpoints and chunks computed in this run."""
+        return (
+            f"resume: {self.reused} chunk(s) reused from the checkpoints in {self.root}, "
+            f"{self.computed} computed"
+        )
+
+
+class Scoped:
+    """Chunk files of one image set inside a run's :class:`Checkpoints` (names prefixed)."""
+
+    def __init__(
+        self, parent: Checkpoints, prefix: str, baseline_prefix: str | None = None
+    ) -> None:
+        self.parent = parent
+        self.prefix = prefix
+        self.baseline_prefix = prefix if baseline_prefix is None else baseline_prefix
+
+    def _name(self, name: str) -> str:
+        shared = name.startswith("baseline-")
+        return (self.baseline_prefix if shared else self.prefix) + name
+
+    def get(self, name: str) -> dict[str, np.ndarray] | None:
+        """As :meth:`Checkpoints.get`, for the prefixed name."""
+        return self.parent.get(self._name(name))
+
+    def put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """As :meth:`Checkpoints.put`, for the prefixed name."""
+        self.parent.put(self._name(name), arrays)
+
+
+def discard_dir(root: str | os.PathLike[str]) -> None:
+    """Remove a checkpoint directory ``root``: one holding a run key, or empty (never another
+    directory that happens to have the name)."""
+    path = Path(root)
+    if not path.is_dir():
+        return
+    if (path / KEY_FILE).is_file() or not any(path.iterdir()):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def leaves_to_array(leaves: list[bytes]) -> np.ndarray:

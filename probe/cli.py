@@ -150,14 +150,15 @@ def _parser() -> argparse.ArgumentParser:
     b = _add_bin(sub, common)
     s = _add_sweep(sub, common)
     r = _add_resim(sub, common)
-    for command in (b, s, r):
+    sel = _add_selection(sub, common)
+    y = _add_yield(sub, common)
+    for command in (b, s, r, sel, y):
         command.add_argument(
             "--resume", action="store_true",
             help="finish a killed run: reuse the verified chunk checkpoints under "
-            "OUT/checkpoints (same model, data and configuration required)",
+            "OUT/checkpoints (same model, data and configuration required; another is "
+            "refused, naming what differs; see docs/scale.md)",
         )  # fmt: skip
-    _add_selection(sub, common)
-    _add_yield(sub, common)
     _add_study(sub)
     _add_check(sub)
     for command in sub.choices.values():  # every command that writes files
@@ -392,6 +393,13 @@ def _add_check(sub: Any) -> argparse.ArgumentParser:
     )
     cache.add_argument("--no-cache", action="store_true", help="simulate and run the baseline")
     c.add_argument(
+        "--resume", action="store_true",
+        help="finish a killed check: reuse the per-unit scores it kept under OUT/checkpoints "
+        "(same models, suite, seed and data required; another is refused, naming what "
+        "differs); sets and baseline scores come from the cache as on any rerun "
+        "(docs/scale.md)",
+    )  # fmt: skip
+    c.add_argument(
         "--batch-size", type=positive_int, default=256, help="images per model call (256)"
     )
     c.add_argument("--trust-model-code", action="store_true", help=_TRUST_HELP)
@@ -440,11 +448,16 @@ def _run_check(args: argparse.Namespace) -> int:
         trust_code=args.trust_model_code,
         client=args.client,
         chunk_size=args.chunk_size,
+        checkpoint_dir=args.out / "checkpoints",
+        resume=args.resume,
     )
     written = result.write(args.out)
     print(result.summary())
     for path in written.values():
         print(f"wrote {path}")
+    from probe.checkpoints import discard_dir
+
+    discard_dir(args.out / "checkpoints")  # the reports are written: nothing left to resume
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
@@ -507,8 +520,9 @@ def _run_bin(args: argparse.Namespace) -> int:
         column = data.truth[args.by]
         if _is_categorical(column):
             code = _run_categories(p, data, column, args)
-            if p.checkpoints is not None:
-                p.checkpoints.discard()
+            from probe.resume import finish
+
+            finish(p.checkpoints, args)
             return code
         if args.classes:
             raise ProbeValueError("--classes applies to --by a category column")
@@ -600,8 +614,9 @@ def _write_result(args: argparse.Namespace, p: Any, result: Any, stem: str) -> i
         )
     for path in written:
         print(f"wrote {path}")
-    if p.checkpoints is not None:
-        p.checkpoints.discard()  # the outputs are written: nothing left to resume
+    from probe.resume import finish
+
+    finish(p.checkpoints, args)  # the outputs are written: nothing left to resume
     return EXIT_OK
 
 
@@ -609,30 +624,14 @@ def _checkpoints(
     args: argparse.Namespace, p: Any, data: Any, *, sim: Any = None, controls: Any = None
 ) -> Any:
     """The chunk checkpoints of ``probe bin``/``sweep``/``resim`` under ``OUT/checkpoints``,
-    keyed by everything that determines the scores; None (no checkpoints) for a model without
-    a content identity, which ``--resume`` refuses."""
-    from probe.cache import model_identity, simulator_identity, source_digest
-    from probe.checkpoints import Checkpoints, data_identity
+    keyed by everything that determines the scores (:mod:`probe.resume`); None (no
+    checkpoints) for a model without a content identity, which ``--resume`` refuses."""
+    from probe.cache import simulator_identity
+    from probe.checkpoints import data_identity
     from probe.images import ImageSet
+    from probe.resume import open_checkpoints
 
-    model = model_identity(args.model)
-    if model is None:
-        if args.resume:
-            raise ProbeValueError(
-                f"--resume: the model {args.model!r} declares no identity (a callable needs "
-                "model_id or weight_files), so its checkpoints cannot be verified"
-            )
-        return None
-    key = {
-        "command": args.command,
-        "model": model,
-        "positive_class": args.positive_class,
-        "logits": args.logits,
-        "channels_first": args.channels_first,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "probe_source": source_digest("probe"),
-    }
+    key: dict[str, Any] = {}
     if args.command == "resim":
         key["chunk_size"] = p.chunk_size
         key["simulator"] = simulator_identity(sim)
@@ -650,12 +649,7 @@ def _checkpoints(
         key["values"] = [float(v) for v in parse_values(args.values)]
     elif args.command == "bin":
         key["classes"] = args.classes
-    import sys
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=log)
+    return open_checkpoints(args, key)
 
 
 def _is_categorical(column: Any) -> bool:
@@ -757,11 +751,19 @@ def _run_selection(args: argparse.Namespace) -> int:
             "--theta-E, --mag-source-g, ... choose a simulated population; with --data the "
             "set is used as it is"
         )
+    from probe.resume import finish, selection_checkpoints
+
     p = _predictor(args)
-    scored = _scored_data(args, p, params) if args.data else _scored_simulation(args, p, params)
+    if args.data:
+        ckpt = selection_checkpoints(args, p)
+        scored = _scored_data(args, p, params, ckpt)
+    else:
+        population = _selection_population(args, params)
+        ckpt = selection_checkpoints(args, p, sim=population[0], controls=population[1:])
+        scored = _scored_simulation(args, p, params, population, ckpt)
     p_lens, labels, values = scored
     if args.negatives:
-        neg_p = _negative_scores(p, args.negatives)
+        neg_p = _negative_scores(p, args.negatives, ckpt)
         p_lens = np.concatenate([p_lens, neg_p])
         labels = np.concatenate([labels, np.zeros(neg_p.size, dtype=np.int64)])
         values = np.concatenate([values, np.full((neg_p.size, len(params)), np.nan)])
@@ -771,17 +773,21 @@ def _run_selection(args: argparse.Namespace) -> int:
         "data": args.data,
         "negatives": args.negatives,
     }
-    if args.param2:
-        return _write_surface(args, p, (p_lens, labels, values), thresholds, provenance)
-    return _write_selection(args, p, (p_lens, labels, values), thresholds, provenance)
+    write = _write_surface if args.param2 else _write_selection
+    code = write(args, p, (p_lens, labels, values), thresholds, provenance)
+    finish(ckpt, args)
+    return code
 
 
 _Scored = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(p(lens) per image, label per image, the --param(/--param2) values per image, (n, k))."""
 
 
-def _scored_data(args: argparse.Namespace, p: Any, params: list[str]) -> _Scored:
-    """``probe selection --data``: the saved set's scores, labels and parameter values."""
+def _scored_data(args: argparse.Namespace, p: Any, params: list[str], ckpt: Any) -> _Scored:
+    """``probe selection --data``: the saved set's scores, labels and parameter values
+    (scored through the checkpoints ``ckpt``, if any)."""
+    from probe.resume import predict
+
     data = load_data(args.data)
     try:
         for name in params:
@@ -789,17 +795,18 @@ def _scored_data(args: argparse.Namespace, p: Any, params: list[str]) -> _Scored
                 raise ProbeValueError(f"{name!r} is not a truth column of {args.data}")
         values = np.column_stack([data.truth[n].to_numpy(dtype=np.float64) for n in params])
         labels = np.asarray(data.labels)
-        p_lens = p.predict(data.images)
+        p_lens = predict(p, data.images, ckpt, "data-")
     finally:
         _close(data)
     return p_lens, labels, values
 
 
-def _scored_simulation(args: argparse.Namespace, p: Any, params: list[str]) -> _Scored:
-    """``probe selection`` without --data: lenses (and --n-nonlenses non-lenses) simulated
-    with --survey over the parameters' ranges, then scored."""
+def _selection_population(
+    args: argparse.Namespace, params: list[str]
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(simulator, lens controls, non-lens controls) of ``probe selection`` without --data:
+    the population flags, and the parameters' ranges where they are controls."""
     sim = make_simulator(args.survey, args.npix)
-    rng = args.seed
     lens_c, nonlens_c = _population_controls(args)
     ranges = [tuple(args.range) if args.range else None]
     ranges.append(tuple(args.range2) if args.param2 and args.range2 else None)
@@ -809,17 +816,39 @@ def _scored_simulation(args: argparse.Namespace, p: Any, params: list[str]) -> _
         lo_hi = lo_hi or _CONTROL_RANGES.get(name)
         if name in _CONTROL_RANGES:
             lens_c[name] = lo_hi
+    return sim, lens_c, nonlens_c
+
+
+def _scored_simulation(
+    args: argparse.Namespace, p: Any, params: list[str], population: Any, ckpt: Any
+) -> _Scored:
+    """``probe selection`` without --data: lenses (and --n-nonlenses non-lenses) simulated
+    with --survey over the parameters' ranges (:func:`_selection_population`), then scored
+    (through the checkpoints ``ckpt``, if any)."""
+    from probe.resume import render_and_score
+
+    sim, lens_c, nonlens_c = population
+    rng = args.seed
     truth = sim.sample_lenses(args.n, rng=rng, detectable=args.detectable, **lens_c)
     for name in params:
         if name not in truth.columns:
             raise ProbeValueError(f"{name!r} is neither a control nor a truth column")
     values = np.column_stack([truth[n].to_numpy(dtype=np.float64) for n in params])
-    p_lens = p.predict(sim.render(truth))
+
+    def scores(table: Any, scope: str) -> np.ndarray:
+        if ckpt is None and p.client is None:
+            return np.asarray(p.predict(sim.render(table)))
+        # Chunks of rows rendered and scored by one task (on the workers, if any), each
+        # through the checkpoints: a resumed run skips both for a finished chunk.
+        return render_and_score(p, sim, table, ckpt, scope)
+
+    p_lens = scores(truth, "lenses-")
     labels = np.ones(len(truth), dtype=np.int64)
     n_neg = args.n_nonlenses or 0
     if n_neg > 0:
         neg = sim.sample_nonlenses(n_neg, rng=rng + 1, kind=args.kind, **nonlens_c)
-        p_lens = np.concatenate([p_lens, p.predict(sim.render(neg))])
+        neg_p = scores(neg, "nonlenses-")
+        p_lens = np.concatenate([p_lens, neg_p])
         labels = np.concatenate([labels, np.zeros(len(neg), dtype=np.int64)])
         values = np.concatenate([values, np.full((len(neg), len(params)), np.nan)])
     return p_lens, labels, values
@@ -927,14 +956,17 @@ def _close(data: Any) -> None:
         close()
 
 
-def _negative_scores(p: Any, path: str) -> np.ndarray:
-    """p(lens) of the non-lenses (label 0) of a saved set: the negatives of --fpr and TPR."""
+def _negative_scores(p: Any, path: str, ckpt: Any = None) -> np.ndarray:
+    """p(lens) of the non-lenses (label 0) of a saved set: the negatives of --fpr and TPR
+    (scored through the checkpoints ``ckpt``, if any)."""
+    from probe.resume import predict
+
     data = load_data(path)
     try:
         labels = np.asarray(data.labels)
         if not np.any(labels == 0):
             raise ProbeValueError(f"--negatives {path!r} holds no non-lenses (label 0)")
-        scores = np.asarray(p.predict(data.images), dtype=np.float64)
+        scores = np.asarray(predict(p, data.images, ckpt, "negatives-"), dtype=np.float64)
     finally:
         _close(data)
     return scores[labels == 0]
@@ -995,12 +1027,19 @@ def _run_yield(args: argparse.Namespace) -> int:
     import json
 
     from probe.provenance import atomic_write, dumps
+    from probe.resume import finish, images_scope, predict, yield_checkpoints
     from probe.yields import QUESTIONS, survey_yields
 
     thresholds = _thresholds(args.threshold, "--threshold")
     p = _predictor(args)
+    # With --out, each stratum's scores go through OUT/checkpoints (scoped by its images).
+    ckpt = yield_checkpoints(args, p, make_simulator(args.survey, args.npix))
+
+    def scored(images: Any) -> np.ndarray:
+        return predict(p, images, ckpt, images_scope(images))
+
     res = survey_yields(
-        {p.label or "model": p.predict},
+        {p.label or "model": scored},
         thresholds,
         survey=args.survey,
         area=args.area,
@@ -1044,6 +1083,7 @@ def _run_yield(args: argparse.Namespace) -> int:
 
         atomic_write(path, write)
         print(f"wrote {path}")
+        finish(ckpt, args)
     return 0
 
 

@@ -21,6 +21,7 @@ simlens (or any simulator) is imported here only, lazily, through ``suite.data.s
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import time
@@ -310,8 +311,10 @@ def _baseline_predictions(
     pseeds: dict[Unit, int],
     cache: Cache | None,
     counts: dict[str, int],
+    checkpoints: Any = None,
 ) -> dict[Unit, np.ndarray]:
-    """The baseline's p(lens) for ``units``, from the cache where possible (counted).
+    """The baseline's p(lens) for ``units``, from the cache where possible (counted), else
+    from the run's ``checkpoints`` (``probe check --resume``).
 
     A baseline without a content identity (``ident`` None: an opaque callable) is neither
     looked up nor stored: its scores may depend on files or state probe cannot see.
@@ -338,11 +341,60 @@ def _baseline_predictions(
             out[u] = got
             counts["baseline_from_cache"] += 1
             continue
-        out[u] = _predict(base, sets[u[0]], u, pseeds[u])
+        out[u] = _checkpointed(
+            checkpoints, "baseline", sets[u[0]], u, pseeds[u],
+            functools.partial(_predict, base, sets[u[0]], u, pseeds[u]),
+        )  # fmt: skip
         counts["baseline_computed"] += 1
         if cache is not None:
             cache.save_scores(inputs, out[u])
     return out
+
+
+def _checkpointed(
+    checkpoints: Any,
+    who: str,
+    st: _Set,
+    unit: Unit,
+    pseed: int,
+    compute: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """One unit's p(lens): a verified checkpoint of this run's if there is one (``probe check
+    --resume``), else computed (and saved to ``checkpoints``, if any)."""
+    if checkpoints is None:
+        return compute()
+    # Named by the set's content key, the perturber, the value and its seed: the file holds
+    # exactly this unit's scores.
+    name = f"{who}-{digest([st.key, unit[1], unit[2], pseed if unit[1] else None])[:24]}"
+    got = checkpoints.get(name)
+    if got is not None and got.get("p", np.empty(0)).shape == (len(st.labels),):
+        return got["p"]
+    p = np.asarray(compute(), dtype=np.float64)
+    checkpoints.put(name, {"p": p})
+    return p
+
+
+def _gate_checkpoints(
+    root: str | os.PathLike[str],
+    resume: bool,
+    ident: dict[str, Any] | None,
+    candidate: Any,
+    key: dict[str, Any],
+    say: Callable[[str], None],
+) -> Any:
+    """The run's unit checkpoints under ``root`` (:class:`probe.checkpoints.Checkpoints`),
+    keyed by ``key`` and the candidate's identity; None for a candidate without one (which
+    ``resume`` refuses: its checkpoints could not be verified)."""
+    from probe.checkpoints import Checkpoints
+
+    if ident is None:
+        if resume:
+            raise ProbeValueError(
+                f"--resume: the candidate {candidate!r} declares no identity (a callable needs "
+                "model_id or weight_files), so its checkpoints cannot be verified"
+            )
+        return None
+    return Checkpoints(root, {**key, "candidate": ident}, resume=resume, log=say)
 
 
 def run_gate(
@@ -361,6 +413,8 @@ def run_gate(
     trust_code: bool = False,
     client: Any = None,
     chunk_size: int | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> GateResult:
     """Test ``candidate`` against every expectation of ``suite``.
 
@@ -399,6 +453,14 @@ def run_gate(
         the verdicts equal the serial run's. Sets are still simulated here.
     chunk_size : int, optional
         Images per chunk task (:class:`probe.Probe`).
+    checkpoint_dir : path, optional
+        Keep each unit's candidate (and uncached baseline) p(lens) there as it is computed
+        (:mod:`probe.checkpoints`; ``probe check`` uses ``OUT/checkpoints``), keyed by the
+        models' identities, the suite, the seed, the data or simulator, the batch and chunk
+        sizes and probe's source. The caller removes it once the reports are written.
+    resume : bool
+        Reuse the verified unit files of a killed run in ``checkpoint_dir`` (another key is
+        refused, naming what differs); without it old ones are discarded.
 
     Returns
     -------
@@ -455,6 +517,32 @@ def run_gate(
         return _SAVED if path is not None else e.set
 
     names = sorted({set_of(e) for e in the_suite.expectations})
+
+    def open_checkpoints() -> Any:
+        from probe.checkpoints import data_identity
+
+        assert checkpoint_dir is not None
+
+        key = {
+            "command": "check",
+            "baseline": base_ident,
+            "suite": the_suite.to_dict(),
+            "seed": run_seed,
+            "data": data_identity(path) if path is not None else None,
+            "simulator": simulator_identity(simulator) if path is None else None,
+            "batch_size": batch_size,
+            "chunk_size": chunk_size,
+            "probe_source": source_digest("probe"),
+        }
+        ident = model_identity(candidate if _is_file(candidate) else cand.adapter.model)
+        return _gate_checkpoints(checkpoint_dir, resume, ident, candidate, key, say)
+
+    checkpoints = None
+    if checkpoint_dir is not None and path is None:
+        # Keyed (and a mismatched resume refused) before minutes of simulation.
+        if simulator is None:
+            simulator = _make_simulator(the_suite.data)  # its identity is in the key
+        checkpoints = open_checkpoints()
     sets, sim_ident, closers = _load_sets(
         the_suite,
         names,
@@ -466,6 +554,8 @@ def run_gate(
         say=say,
     )
     try:
+        if checkpoint_dir is not None and path is not None:
+            checkpoints = open_checkpoints()  # a saved set: once _load_sets has opened it
         for e in the_suite.expectations:
             st = sets[set_of(e)]
             if e.mode == "binned" and e.over not in st.truth.columns:
@@ -478,7 +568,9 @@ def run_gate(
         pseeds = {u: _perturb_seed(run_seed, u[0], u[1]) for u in units}
         counts = {"candidate_computed": 0}
         t0 = time.perf_counter()
-        base_p = _baseline_predictions(base, base_ident, base_units, sets, pseeds, cache, counts)
+        base_p = _baseline_predictions(
+            base, base_ident, base_units, sets, pseeds, cache, counts, checkpoints
+        )
         timings["baseline"] = time.perf_counter() - t0
         if base is not None and base_ident is None:
             counts["baseline_uncacheable"] = 1
@@ -488,10 +580,19 @@ def run_gate(
             f"{counts['baseline_from_cache']} from the cache ({timings['baseline']:.1f} s)"
         )
         t0 = time.perf_counter()
-        cand_p = {u: _predict(cand, sets[u[0]], u, pseeds[u]) for u in units}
+        reused = 0 if checkpoints is None else checkpoints.reused
+        cand_p = {
+            u: _checkpointed(checkpoints, "candidate", sets[u[0]], u, pseeds[u],
+                             functools.partial(_predict, cand, sets[u[0]], u, pseeds[u]))
+            for u in units
+        }  # fmt: skip
         counts["candidate_computed"] = len(units)
         timings["candidate"] = time.perf_counter() - t0
         say(f"candidate: {len(units)} unit(s) ({timings['candidate']:.1f} s)")
+        if resume and checkpoints is not None:
+            counts["candidate_from_checkpoints"] = checkpoints.reused - reused
+            counts["baseline_from_checkpoints"] = reused
+            say(checkpoints.summary())
 
         t0 = time.perf_counter()
         outcomes = []

@@ -519,6 +519,7 @@ def run_study(
     log: Callable[[str], None] | None = None,
     client: Any = None,
     chunk_size: int | None = None,
+    checkpoints: Any = None,
 ) -> StudyResult:
     """Run every experiment for every model; write the report to ``out`` if given.
 
@@ -541,6 +542,11 @@ def run_study(
         drawn and rendered here.
     chunk_size : int, optional
         Images per chunk task (:class:`probe.Probe`).
+    checkpoints : probe.checkpoints.Checkpoints, optional
+        Every experiment's chunk scores go through it (``probe study --resume``): verified
+        chunks are reused, the others saved as they finish. Its key must hold everything
+        that determines the scores (:func:`probe.resume.study_checkpoints`). The test sets
+        are drawn and rendered again (they are pure functions of the seed).
 
     Returns
     -------
@@ -634,7 +640,7 @@ def run_study(
     # Re-simulations render the same lenses for every model (and, for psf_source, the same
     # unchanged non-lenses at every value): rendered once, one bounded cache per experiment.
     caches: dict[str, _RenderCache] = {}
-    for m in models:
+    for i_model, m in enumerate(models):
         probe = Probe(
             m.model,
             batch_size=cfg.batch_size,
@@ -651,6 +657,11 @@ def run_study(
         for e in todo:
             t0, c0 = time.perf_counter(), time.process_time()
             values = np.asarray(e.smoke_values if sz.smoke else e.values, dtype=float)
+            if checkpoints is not None:
+                # One scope per (model, experiment); the sweeps of a model share the sweep
+                # set's unperturbed scores.
+                shared = f"m{i_model}-sweepset-" if e.kind == "sweep" else None
+                probe.checkpoints = checkpoints.scoped(f"m{i_model}-{e.name}-", shared)
             if e.kind == "sweep":
                 r = probe.sweep(x, y, e.perturber, values, rng=exp_seed, unit=e.unit)
                 min_counts[e.name] = int(min(y.sum(), (1 - y).sum()))
@@ -840,6 +851,13 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
         default="ci",
         help="error bars: interval of the mean (ci, default), std of the scores, or sem",
     )
+    p.add_argument(
+        "--resume", action="store_true",
+        help="finish a killed study: reuse the verified chunk scores it kept under "
+        "OUT/checkpoints (same models, sizes, seed, experiments and simulator required; "
+        "another is refused, naming what differs); the test sets are simulated again "
+        "(docs/scale.md)",
+    )  # fmt: skip
     from probe.cluster import add_cluster_args
 
     add_cluster_args(p)
@@ -881,6 +899,9 @@ def run_study_cli(args: argparse.Namespace) -> int:
     log = None if args.quiet else (
         lambda s: print(f"[study {time.perf_counter() - t_start:6.0f} s] {s}", flush=True)
     )  # fmt: skip
+    from probe.resume import finish, study_checkpoints
+
+    checkpoints = study_checkpoints(args, models, config, sim)
     result = run_study(
         sim,
         models,
@@ -889,6 +910,7 @@ def run_study_cli(args: argparse.Namespace) -> int:
         log=log,
         client=client,
         chunk_size=getattr(args, "chunk_size", None),
+        checkpoints=checkpoints,
     )
     # The lens population comes from simlens (simlens.yields), whatever simulator ran the study;
     # selection functions and yields are then drawn over it rather than the study's test sets.
@@ -907,4 +929,5 @@ def run_study_cli(args: argparse.Namespace) -> int:
     path = write_report(result, args.out, population=pop, band=getattr(args, "band", "ci"))
     if not args.quiet:
         print(f"wrote {path}")
+    finish(checkpoints, args)  # the report is written: nothing left to resume
     return 0

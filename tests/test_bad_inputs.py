@@ -363,6 +363,8 @@ CLI_CASES = [
         "--n-density 100 --n-other 2 --npix 16 --quiet", "survey", "des-y3"),
     cli("yield --area negative", "probe yield --model {model_spec} --threshold 0.5 --area -5 "
         "--n-density 100 --n-other 2 --npix 16 --quiet", "area"),
+    cli("yield --resume without --out", "probe yield --model {model_spec} --threshold 0.5 "
+        "--n-density 100 --n-other 2 --npix 16 --resume --quiet", "--resume", "--out"),
     cli("check --suite unknown type", CHECK + " --suite {suite_unknown_type}", "type", "bogus"),
     cli("generate --out unwritable dir", "simlens generate --n 1 --quiet --out {ro}/o.h5",
         "--out", "cannot write"),
