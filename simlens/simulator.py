@@ -21,13 +21,14 @@ from numpy.typing import NDArray
 from simlens.errors import SimlensValueError
 from simlens.io.dataset import Dataset
 from simlens.io.provenance import provenance
+from simlens.physics.psf import scale_psf_fwhm
 from simlens.render.stamps import render_rows
 from simlens.sampling import truth as sampling
 from simlens.sampling.controls import parse_control
 from simlens.schema import row_dict
 from simlens.survey import PSF_PROFILES, Survey, load_survey
 
-__all__ = ["Simulator"]
+__all__ = ["Simulator", "jsonable_controls"]
 
 
 def _render_chunk(args: tuple[pd.DataFrame, Survey, int, bool, str, int]) -> NDArray[np.float32]:
@@ -227,7 +228,7 @@ class Simulator:
         Rendered with noise, the pixels differ from the lens image by the source and by the
         source's Poisson noise only (the Gaussian deviates are the same).
         """
-        from simlens.schema import NO_LIGHT_MAG
+        from simlens.constants import NO_LIGHT_MAG
 
         out = truth.copy()
         lens = out["label"].to_numpy() == 1
@@ -289,7 +290,9 @@ class Simulator:
         if name == "psf_scale":
             ratio = float(value) / out["psf_scale"].to_numpy(dtype=float)
             for b in self.bands:
-                out[f"psf_fwhm_{b}"] = out[f"psf_fwhm_{b}"].to_numpy(dtype=float) * ratio
+                out[f"psf_fwhm_{b}"] = scale_psf_fwhm(
+                    out[f"psf_fwhm_{b}"].to_numpy(dtype=float), ratio
+                )
             out["psf_scale"] = float(value)
         elif name == "psf_scale_source":
             out["psf_scale_source"] = float(value)
@@ -432,7 +435,7 @@ class Simulator:
             self.render(truth, noise=noise),
             truth,
             self.provenance(
-                seed=seed, kind="lens", controls=_jsonable_controls(controls), noise=noise
+                seed=seed, kind="lens", controls=jsonable_controls(controls), noise=noise
             ),
             bands=self.bands,
         )
@@ -453,13 +456,13 @@ class Simulator:
             self.render(truth, noise=noise),
             truth,
             self.provenance(
-                seed=seed, kind=kind, controls=_jsonable_controls(controls), noise=noise
+                seed=seed, kind=kind, controls=jsonable_controls(controls), noise=noise
             ),
             bands=self.bands,
         )
 
 
-def _jsonable_controls(controls: dict[str, Any]) -> dict[str, Any]:
+def jsonable_controls(controls: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in controls.items():
         if isinstance(v, np.ndarray):

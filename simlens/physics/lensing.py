@@ -22,6 +22,7 @@ from scipy.special import gamma as gamma_fn
 
 __all__ = [
     "LensedSourceGrid",
+    "cached_grid",
     "clear_grid_cache",
     "deflection",
     "lensed_source_grid",
@@ -281,7 +282,7 @@ def lensed_source_grid(
     kn = None if knots is None else (int(knots[0]), float(knots[1]), float(knots[2]), int(knots[3]))
     args = locals()
     key = tuple(float(args[name]) for name in _GRID_KEYS)
-    return _grid_cached(key, int(npix), int(supersampling), kn)
+    return cached_grid(key, int(npix), int(supersampling), kn)
 
 
 def clear_grid_cache() -> None:
@@ -290,7 +291,7 @@ def clear_grid_cache() -> None:
     A chunk of a generated set needs its own lenses' grids only (sampled, then rendered);
     clearing after each chunk keeps a long run's memory flat in the number of chunks.
     """
-    _grid_cached.cache_clear()
+    cached_grid.cache_clear()
 
 
 # the float arguments of lensed_source_grid, in the order of the memo key
@@ -302,7 +303,7 @@ _GRID_KEYS = (
 
 
 @lru_cache(maxsize=2048)
-def _grid_cached(
+def cached_grid(
     key: tuple[float, ...],
     npix: int,
     supersampling: int,

@@ -42,7 +42,8 @@ from simlens._catalogs import catalog_file, load_toml
 from simlens.errors import SimlensValueError
 from simlens.physics.lensing import sersic_surface_brightness
 from simlens.physics.psf import FWHM_TO_SIGMA
-from simlens.sampling.seeding import value_rng
+from simlens.schema import CRITERIA
+from simlens.streams import EXPOSURE_STREAM, value_rng
 from simlens.survey import Survey
 
 __all__ = [
@@ -60,11 +61,8 @@ MAGNIFICATION_MIN = 3.0  # ModelAll.py: b = 3
 BFAC = RFAC = 2.0  # ModelAll.py: S[survey].bfac = S[survey].rfac = 2
 SIGNIFICANCE_FLOOR = 0.5  # SignaltoNoise.SNfunc: pixels below 0.5 sigma split regions
 
-#: Truth columns of the four criteria (booleans), in the order of the module docstring.
-CRITERIA = ("pass_snr", "pass_magnification", "pass_arcs_resolved", "pass_theta_E_resolved")
 
 STRATEGIES = ("optimal-coadd", "full-coadd", "best-epoch")
-_EXPOSURE_STREAM = 1  # value_rng stream of the exposures drawn per lens
 
 
 def lenspop_snr(data: F64, sigma: F64) -> F64:
@@ -154,7 +152,7 @@ def observing_rule(survey: Survey) -> ObservingRule | None:
 def _row_rng(row: dict[str, Any]) -> np.random.Generator:
     """A generator seeded by the row's geometry: pure, independent of the other rows."""
     keys = ("theta_E", "R_sersic_source", "center_x_source", "center_y_source", "z_source")
-    return value_rng(*(float(row[k]) for k in keys), stream=_EXPOSURE_STREAM)
+    return value_rng(*(float(row[k]) for k in keys), stream=EXPOSURE_STREAM)
 
 
 def _gauss_kernel(sigma_px: float, half: int) -> F64:

@@ -27,12 +27,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special
 from scipy.integrate import cumulative_trapezoid
 
+from simlens.constants import ARCSEC_PER_RAD, SPEED_OF_LIGHT_KM_S
 from simlens.errors import SimlensValueError
 from simlens.physics.distances import (
-    SPEED_OF_LIGHT_KM_S,
     Z_TABLE_MAX,
     DistanceTable,
-    _array,
+    checked_array,
     distances,
     uniform_interp,
 )
@@ -68,7 +68,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-_RAD_TO_ARCSEC = 180.0 / math.pi * 3600.0
 _N_CDF_GRID = 4001  # grid points of the inverse-CDF samplers
 
 
@@ -126,7 +125,7 @@ def vdf_dn_dsigma(sigma: ArrayLike) -> Array:
         dn/dsigma in h^3 Mpc^-3 (km/s)^-1.
     """
     p = population_parameters()
-    s = _array(sigma, "sigma", 0.0, lo_open=True)
+    s = checked_array(sigma, "sigma", 0.0, lo_open=True)
     x = s / p.vdf_sigma_star
     norm = p.vdf_phi_star * p.vdf_beta / special.gamma(p.vdf_alpha / p.vdf_beta)
     return norm * x**p.vdf_alpha * np.exp(-(x**p.vdf_beta)) / s
@@ -160,7 +159,7 @@ def vdf_pdf(
         Density in (km/s)^-1, shape of ``sigma``.
     """
     lo, hi = _check_sigma_range(sigma_min, sigma_max)
-    s = _array(sigma, "sigma", 0.0, lo_open=True)
+    s = checked_array(sigma, "sigma", 0.0, lo_open=True)
     grid = np.linspace(lo, hi, _N_CDF_GRID)
     norm = np.trapezoid(vdf_dn_dsigma(grid) * grid**weight_power, grid)
     inside = (s >= lo) & (s <= hi)
@@ -169,8 +168,8 @@ def vdf_pdf(
 
 
 def _check_sigma_range(sigma_min: float, sigma_max: float) -> tuple[float, float]:
-    lo = float(_array(sigma_min, "sigma_min", 0.0, lo_open=True))
-    hi = float(_array(sigma_max, "sigma_max", 0.0, population_parameters().lens_sigma_max))
+    lo = float(checked_array(sigma_min, "sigma_min", 0.0, lo_open=True))
+    hi = float(checked_array(sigma_max, "sigma_max", 0.0, population_parameters().lens_sigma_max))
     if not lo < hi:
         raise SimlensValueError(f"sigma_min, sigma_max: need sigma_min < sigma_max; got {lo}, {hi}")
     return lo, hi
@@ -240,8 +239,8 @@ def sample_lens_redshift(
         Shape (n,).
     """
     n, rng = _check_n(n), _check_rng(rng)
-    lo = float(_array(z_min, "z_min", 0.0, Z_TABLE_MAX))
-    hi = float(_array(z_max, "z_max", 0.0, Z_TABLE_MAX, lo_open=True))
+    lo = float(checked_array(z_min, "z_min", 0.0, Z_TABLE_MAX))
+    hi = float(checked_array(z_max, "z_max", 0.0, Z_TABLE_MAX, lo_open=True))
     if not lo < hi:
         raise SimlensValueError(f"z_min, z_max: need z_min < z_max; got {lo}, {hi}")
     table = distances(cosmology)
@@ -291,8 +290,8 @@ def lens_light_from_sigma(
     """
     p = population_parameters()
     rng = _check_rng(rng)
-    s = _array(sigma, "sigma", 0.0, p.lens_sigma_max, lo_open=True)
-    zz = _array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
+    s = checked_array(sigma, "sigma", 0.0, p.lens_sigma_max, lo_open=True)
+    zz = checked_array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
     s, zz = np.broadcast_arrays(s, zz)
     v = np.log10(s)
     c0, c1, c2 = p.sigma_mag_coefficients
@@ -307,7 +306,7 @@ def lens_light_from_sigma(
         log_r = log_r + rng.normal(0.0, p.lens_size_scatter, s.shape)
     r_kpc = 10.0**log_r
     d_a_kpc = distances(cosmology).angular_diameter_distance(zz) * 1e3
-    return mag, r_kpc / d_a_kpc * _RAD_TO_ARCSEC
+    return mag, r_kpc / d_a_kpc * ARCSEC_PER_RAD
 
 
 def _truncated_rayleigh(scale: Array, x_max: float, rng: np.random.Generator) -> Array:
@@ -337,7 +336,7 @@ def lens_axis_ratio(sigma: ArrayLike, rng: np.random.Generator) -> Array:
     """
     p = population_parameters()
     rng = _check_rng(rng)
-    s = _array(sigma, "sigma", 0.0, p.lens_sigma_max, lo_open=True)
+    s = checked_array(sigma, "sigma", 0.0, p.lens_sigma_max, lo_open=True)
     scale = p.lens_q_scale_intercept + p.lens_q_scale_slope * s
     return 1.0 - _truncated_rayleigh(np.atleast_1d(scale), 1.0 - p.lens_q_min, rng).reshape(s.shape)
 
@@ -384,12 +383,12 @@ def sample_sources(
     """
     p = population_parameters()
     n, rng = _check_n(n), _check_rng(rng)
-    m1 = float(_array(mag_min, "mag_min", p.source_mag_min, 40.0, lo_open=True))
-    m2 = float(_array(mag_max, "mag_max", p.source_mag_min, 40.0, lo_open=True))
+    m1 = float(checked_array(mag_min, "mag_min", p.source_mag_min, 40.0, lo_open=True))
+    m2 = float(checked_array(mag_max, "mag_max", p.source_mag_min, 40.0, lo_open=True))
     if not m1 < m2:
         raise SimlensValueError(f"mag_min, mag_max: need mag_min < mag_max; got {m1}, {m2}")
-    zhi = float(_array(z_max, "z_max", 0.0, 6.0, lo_open=True))
-    zlo = _array(z_min, "z_min", 0.0, zhi, hi_open=True)
+    zhi = float(checked_array(z_max, "z_max", 0.0, 6.0, lo_open=True))
+    zlo = checked_array(z_min, "z_min", 0.0, zhi, hi_open=True)
     if zlo.ndim > 1 or (zlo.ndim == 1 and zlo.size != n):
         raise SimlensValueError(f"z_min: must be a scalar or of shape ({n},); got {zlo.shape}")
     zlo = np.broadcast_to(zlo, (n,))
@@ -446,8 +445,8 @@ def source_size(
     """
     p = population_parameters()
     rng = _check_rng(rng)
-    m = _array(mag_i, "mag_i", 10.0, 40.0)
-    zz = _array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
+    m = checked_array(mag_i, "mag_i", 10.0, 40.0)
+    zz = checked_array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
     m, zz = np.broadcast_arrays(m, zz)
     table = distances(cosmology)
     abs_mag = m - table.distmod(zz) + 2.5 * np.log10(1.0 + zz)
@@ -459,7 +458,7 @@ def source_size(
     if scatter:
         log_r = log_r + rng.normal(0.0, p.source_size_scatter, m.shape)
     d_a_kpc = table.angular_diameter_distance(zz) * 1e3
-    return 10.0**log_r / d_a_kpc * _RAD_TO_ARCSEC
+    return 10.0**log_r / d_a_kpc * ARCSEC_PER_RAD
 
 
 def source_axis_ratio(n: int, rng: np.random.Generator) -> Array:
@@ -490,8 +489,8 @@ def source_axis_ratio(n: int, rng: np.random.Generator) -> Array:
 
 def _distance_ratio(z_lens: ArrayLike, z_source: ArrayLike, cosmology: Any) -> Array:
     """D_ls/D_s, 0 where z_source <= z_lens."""
-    zl = _array(z_lens, "z_lens", 0.0, Z_TABLE_MAX, lo_open=True)
-    zs = _array(z_source, "z_source", 0.0, Z_TABLE_MAX, lo_open=True)
+    zl = checked_array(z_lens, "z_lens", 0.0, Z_TABLE_MAX, lo_open=True)
+    zs = checked_array(z_source, "z_source", 0.0, Z_TABLE_MAX, lo_open=True)
     zl, zs = np.broadcast_arrays(zl, zs)
     table = distances(cosmology)
     ratio = table.angular_diameter_distance_z1z2(zl, zs) / table.angular_diameter_distance(zs)
@@ -519,9 +518,9 @@ def einstein_radius(
     ndarray
         theta_E in arcsec, broadcast shape.
     """
-    s = _array(sigma, "sigma", 0.0)
+    s = checked_array(sigma, "sigma", 0.0)
     ratio = _distance_ratio(z_lens, z_source, cosmology)
-    return 4.0 * math.pi * (s / SPEED_OF_LIGHT_KM_S) ** 2 * ratio * _RAD_TO_ARCSEC
+    return 4.0 * math.pi * (s / SPEED_OF_LIGHT_KM_S) ** 2 * ratio * ARCSEC_PER_RAD
 
 
 def sigma_from_einstein_radius(
@@ -554,7 +553,7 @@ def sigma_from_einstein_radius(
     SimlensValueError
         theta_E > 0 for a source not behind its lens.
     """
-    t = _array(theta_E, "theta_E", 0.0)
+    t = checked_array(theta_E, "theta_E", 0.0)
     ratio = _distance_ratio(z_lens, z_source, cosmology)
     t, ratio = np.broadcast_arrays(t, ratio)
     if np.any((t > 0) & (ratio <= 0)):
@@ -562,7 +561,7 @@ def sigma_from_einstein_radius(
             "z_source: must exceed z_lens wherever theta_E > 0 (no lensing otherwise)"
         )
     safe = np.where(ratio > 0, ratio, 1.0)
-    return SPEED_OF_LIGHT_KM_S * np.sqrt(t / _RAD_TO_ARCSEC / (4.0 * math.pi * safe))
+    return SPEED_OF_LIGHT_KM_S * np.sqrt(t / ARCSEC_PER_RAD / (4.0 * math.pi * safe))
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,8 +587,8 @@ def ellipticity_components(q: ArrayLike, phi: ArrayLike) -> tuple[Array, Array]:
     e1, e2 : ndarray
         Broadcast shape of ``q`` and ``phi``.
     """
-    qq = _array(q, "q", 0.0, 1.0, lo_open=True)
-    ph = _array(phi, "phi")
+    qq = checked_array(q, "q", 0.0, 1.0, lo_open=True)
+    ph = checked_array(phi, "phi")
     e = (1.0 - qq) / (1.0 + qq)
     return e * np.cos(2.0 * ph), e * np.sin(2.0 * ph)
 
@@ -610,7 +609,7 @@ def axis_ratio_angle(e1: ArrayLike, e2: ArrayLike) -> tuple[Array, Array]:
     q, phi : ndarray
         Axis ratio in (0, 1] and position angle in radians.
     """
-    a1, a2 = _array(e1, "e1", -1.0, 1.0), _array(e2, "e2", -1.0, 1.0)
+    a1, a2 = checked_array(e1, "e1", -1.0, 1.0), checked_array(e2, "e2", -1.0, 1.0)
     e = np.hypot(a1, a2)
     if np.any(e >= 1.0):
         raise SimlensValueError("e1, e2: need e1^2 + e2^2 < 1")

@@ -45,14 +45,13 @@ from numpy.typing import NDArray
 from simlens.errors import SimlensKeyError, SimlensValueError
 from simlens.physics.lensing import LensedSourceGrid
 from simlens.physics.morphology import galsim_components, pixel_components
-from simlens.physics.psf import FWHM_TO_SIGMA, _moffat_table, _radial_freq, galsim_psf, psf_transfer
+from simlens.physics.psf import FWHM_TO_SIGMA, galsim_psf, moffat_table, psf_transfer, radial_freq
 from simlens.physics.sources import source_grid
-from simlens.schema import absent_columns, extra_columns, flux_from_mag
+from simlens.schema import absent_columns, extra_columns, flux_from_mag, required_columns
 from simlens.survey import Survey
 
-__all__ = ["NO_LIGHT", "render_rows", "required_columns", "source_psf_scale", "source_spectrum"]
+__all__ = ["canvas_size", "render_rows", "source_psf_scale", "source_spectrum"]
 
-NO_LIGHT = 50.0  # magnitudes >= this (or NaN) mean "no light in this component"
 _MIN_SIGMA_PX = 0.9  # narrowest PSF sigma (pixels) for the shared lens-light draw: < 7e-5 of peak
 _PAD_SIGMAS = 5.0
 _MOMENT_ORDER = 3  # sub-pixel moments of the lensed source the PSF sees (source_spectrum)
@@ -61,40 +60,11 @@ _MOMENT_ORDER = 3  # sub-pixel moments of the lensed source the PSF sees (source
 _GALSIM_N_RANGE = (0.3, 6.2)
 
 
-def required_columns(bands: Sequence[str]) -> list[str]:
-    """Truth columns that :func:`render_rows` reads."""
-    cols = [
-        "seed",
-        "theta_E",
-        "e1_mass",
-        "e2_mass",
-        "center_x_mass",
-        "center_y_mass",
-        "R_sersic_lens_light",
-        "n_sersic_lens_light",
-        "e1_lens_light",
-        "e2_lens_light",
-        "center_x_lens_light",
-        "center_y_lens_light",
-        "R_sersic_source",
-        "n_sersic_source",
-        "e1_source",
-        "e2_source",
-        "center_x_source",
-        "center_y_source",
-        "center_x_star",
-        "center_y_star",
-    ]
-    for b in bands:
-        cols += [f"psf_fwhm_{b}", f"mag_lens_{b}", f"mag_source_unlensed_{b}", f"mag_star_{b}"]
-    return cols + extra_columns(bands)
-
-
 def _flux(mag: float, zero_point: float) -> float:
     return flux_from_mag(mag, zero_point)
 
 
-def _canvas_size(npix: int, max_sigma_px: float) -> tuple[int, int]:
+def canvas_size(npix: int, max_sigma_px: float) -> tuple[int, int]:
     pad = math.ceil(_PAD_SIGMAS * max_sigma_px) + 2
     n = scipy.fft.next_fast_len(npix + 2 * pad, real=True)
     while (n - npix) % 2:  # keep the stamp centred on the canvas centre
@@ -300,9 +270,9 @@ def _psf_tf(profile: str, fwhm: float, n: int, ps: float, beta: float) -> NDArra
 
 @lru_cache(maxsize=16)
 def _moffat_table_f32(beta: float) -> tuple[float, NDArray[np.float32]]:
-    """Step and values of :func:`simlens.physics.psf._moffat_table` (float32, a 0 appended:
+    """Step and values of :func:`simlens.physics.psf.moffat_table` (float32, a 0 appended:
     beyond)."""
-    xs, ts = _moffat_table(beta)
+    xs, ts = moffat_table(beta)
     out = np.append(ts, [0.0, 0.0]).astype(np.float32)
     out.setflags(write=False)
     return float(xs[1] - xs[0]), out
@@ -310,7 +280,7 @@ def _moffat_table_f32(beta: float) -> tuple[float, NDArray[np.float32]]:
 
 @lru_cache(maxsize=16)
 def _radial_freq_f32(n: int) -> NDArray[np.float32]:
-    f = _radial_freq(n).astype(np.float32)
+    f = radial_freq(n).astype(np.float32)
     f.setflags(write=False)
     return f
 
@@ -338,7 +308,7 @@ def _render_one(
     s_src = source_psf_scale(row)
     fwhm_src, sig_src = fwhm * s_src, sig_px * s_src
     reach_px = float(max(sig_px.max(), sig_src.max() if f_src.any() else 0.0))
-    n, pad = _canvas_size(npix, reach_px)
+    n, pad = canvas_size(npix, reach_px)
     crop = (slice(pad, pad + npix), slice(pad, pad + npix))
 
     # Fourier-space contributions (single precision: errors ~1e-7 of the peak, 2x faster FFTs)

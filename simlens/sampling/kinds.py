@@ -172,9 +172,9 @@ def _elliptical(
     ml: F64 | None,
     bands: tuple[str, ...],
 ) -> None:
-    from simlens.sampling.truth import _elliptical_columns
+    from simlens.sampling.truth import elliptical_columns
 
-    _elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
+    elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
 
 
 def _ring(
@@ -259,7 +259,7 @@ def _field(
     cfg: Any,
     bands: tuple[str, ...],
 ) -> pd.DataFrame:
-    from simlens.sampling.truth import _star_columns
+    from simlens.sampling.truth import star_columns
 
     fr = field_fractions(cfg)
     edges = np.cumsum([fr[k] for k in FIELD_KINDS])
@@ -277,7 +277,7 @@ def _field(
         sub = df.iloc[idx].copy().reset_index(drop=True)
         mag_r = count_magnitudes(k, crng, lo, hi, slope)
         if kind == "star":
-            _star_columns(sub, k, crng, cfg, bands)
+            star_columns(sub, k, crng, cfg, bands)
         elif kind == "spiral":
             _spiral(sub, k, crng, cfg, bands, mag_r)
         elif kind == "merger":

@@ -8,7 +8,7 @@ docstring), completed into full systems (lens light, mass, source;
 and the
 nearest-magnitude pick used when a magnitude is fixed. Derived truth: the extended-source
 magnification, best-band source S/N and LensPop detectability of a system (:func:`lensing_truth`),
-and ``_may_be_detectable``, the cheap necessary cut that skips hopeless
+and ``may_be_detectable``, the cheap necessary cut that skips hopeless
 candidates. :mod:`simlens.sampling.truth` re-exports every name and holds the settings used here.
 """
 
@@ -22,6 +22,7 @@ import pandas as pd
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
+from simlens.constants import ARCSEC_PER_RAD, SPEED_OF_LIGHT_KM_S
 from simlens.physics import sed
 from simlens.physics.sources import source_grid
 from simlens.population import lenspop_sources as plp
@@ -32,10 +33,14 @@ from simlens.survey import Survey
 if TYPE_CHECKING:  # annotations only: simlens.sampling.truth imports this module
     from simlens.sampling.truth import SamplerSettings
 
-__all__ = ["lensing_truth"]
-
-C_KM_S = 299792.458
-ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
+__all__ = [
+    "approx_magnification",
+    "draw_lens_systems",
+    "lensing_truth",
+    "may_be_detectable",
+    "pick_nearest",
+    "row_grid",
+]
 
 F64 = NDArray[np.float64]
 
@@ -82,7 +87,8 @@ def _draw_systems_free(
         th = np.where(
             behind, pop.einstein_radius(sig, zl, np.where(behind, zs, zl + 1.0), cosmo), 0.0
         )
-        ratio = th / (4.0 * math.pi * (sig / C_KM_S) ** 2 * ARCSEC_PER_RAD)  # D_ls / D_s
+        # D_ls / D_s
+        ratio = th / (4.0 * math.pi * (sig / SPEED_OF_LIGHT_KM_S) ** 2 * ARCSEC_PER_RAD)
         keep = behind & (rng.random(k) < ratio**2)
         for key, arr in (("sigma_v", sig), ("z_lens", zl), ("theta_E", th), *src.items()):
             got.setdefault(key, []).append(np.asarray(arr, dtype=float)[keep])
@@ -144,7 +150,7 @@ def _axis_angle(q: F64, phi: F64) -> tuple[F64, F64]:
     return np.asarray(e1, dtype=float), np.asarray(e2, dtype=float)
 
 
-def _lens_systems(
+def draw_lens_systems(
     m: int,
     rng: np.random.Generator,
     cosmo: Cosmology,
@@ -229,7 +235,7 @@ def _lens_systems(
     }
 
 
-def _approx_magnification(sys: dict[str, F64]) -> F64:
+def approx_magnification(sys: dict[str, F64]) -> F64:
     """Point-source SIS magnification ``2 theta_E / beta``, softened by the source size.
 
     Used only to pick candidates near a requested observed source magnitude; the exact
@@ -241,7 +247,7 @@ def _approx_magnification(sys: dict[str, F64]) -> F64:
     return 2.0 * sys["theta_E"] / np.maximum(beta, sys["R_sersic_source"]) + 1.0
 
 
-def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
+def may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     """Cheap necessary conditions for LensPop detectability, to skip hopeless candidates.
 
     Generous on purpose (the exact test follows): LensPop's ``2 theta_E^2 >= 4 r_s^2 + FWHM^2``
@@ -272,7 +278,7 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
             "R_sersic_source",
         )
     }
-    mu = _approx_magnification(sysd)
+    mu = approx_magnification(sysd)
     bright = np.zeros(len(df), dtype=bool)
     for b in bands:
         m_obs = df[f"mag_source_unlensed_{b}"].to_numpy(dtype=float) - 2.5 * np.log10(mu)
@@ -281,7 +287,7 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     return np.asarray(resolved & (mu > 2.0) & bright)
 
 
-def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
+def pick_nearest(values: F64, target: float, window: float, u: float) -> int:
     """Index of a value within ``window`` of ``target``, chosen by the uniform deviate ``u``
     (the nearest if none is). ``u`` is drawn by the caller for every row, so the generator
     advances by the same amount whatever the values: rows stay independent of each other."""
@@ -297,7 +303,7 @@ def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
 # -------------------------------------------------------------------------------------------
 
 
-def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
+def row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
     return source_grid(row, npix, survey.pixel_scale, supersampling)
 
 
@@ -322,7 +328,7 @@ def lensing_truth(
     reuses a ray-traced source (it depends on geometry only, not on magnitudes or PSF).
     """
     if grid is None:
-        grid = _row_grid(row, survey, npix, supersampling)
+        grid = row_grid(row, survey, npix, supersampling)
     return lenspop_criteria(
         grid,
         row,

@@ -1,7 +1,8 @@
 """Draw truth tables: the LensPop-style lens population, non-lenses, and conditioning on controls.
 
 Randomness: object ``i`` of a call with seed ``s`` is drawn from the generator of its block
-``i // BLOCK`` (``SeedSequence(s, spawn_key=(block,))``), so the rows of ``n = 1000`` are a prefix
+``i // BLOCK`` (``SeedSequence(s, spawn_key=(block, 0, stream))``, stream ids in
+:mod:`simlens.streams`), so the rows of ``n = 1000`` are a prefix
 of the rows of ``n = 2000`` and a cluster can draw blocks independently (``start=``). Each row
 also carries its own ``seed`` (from ``SeedSequence(s, spawn_key=(i, 1))``) that the renderer uses
 for noise and nothing else.
@@ -42,29 +43,32 @@ from simlens._catalogs import catalog_file, load_toml
 from simlens.errors import SimlensValueError
 from simlens.physics import sed
 from simlens.physics.psf import psf_fwhm_draws
-from simlens.population.detectability import CRITERIA
 from simlens.population.lenspop_sources import survey_source_population
 from simlens.sampling.controls import parse_control
-from simlens.sampling.lens_systems import ARCSEC_PER_RAD as ARCSEC_PER_RAD
-from simlens.sampling.lens_systems import C_KM_S as C_KM_S
 from simlens.sampling.lens_systems import (
-    _approx_magnification,
-    _lens_systems,
-    _may_be_detectable,
-    _pick_nearest,
-    _row_grid,
+    approx_magnification,
+    draw_lens_systems,
     lensing_truth,
+    may_be_detectable,
+    pick_nearest,
+    row_grid,
 )
 from simlens.sampling.seeding import (
     BLOCK,
-    _block_rng,
-    _control_values,
-    _iterate_blocks,
+    block_rng,
+    control_values,
+    iterate_blocks,
     resolve_entropy,
     row_seeds,
 )
-from simlens.schema import NO_LIGHT_MAG as NO_LIGHT_MAG
-from simlens.schema import absent_columns, records
+from simlens.schema import CRITERIA, HEAD_COLUMNS, empty_components, records
+from simlens.streams import (
+    KNOT_STREAM,
+    LENS_STREAM,
+    MASS_STREAM,
+    NONLENS_STREAM_BASE,
+    REDRAW_KEY,
+)
 from simlens.survey import Survey
 
 __all__ = ["BLOCK", "NONLENS_KINDS", "SamplerSettings", "sample_lenses", "sample_nonlenses"]
@@ -75,8 +79,6 @@ NONLENS_KINDS = ("elliptical", "star", "spiral", "merger", "ring", "blue_compani
 SOURCE_MODELS = ("sersic", "clumpy")
 MAG_LENS_KINDS = ("elliptical", "ring", "blue_companion")
 SOURCE_COLOURS = (sed.MIXTURE, *sed.TEMPLATES)
-_MASS_STREAM = 3000  # external shear and slope
-_KNOT_STREAM = 1000  # side streams: adding knots or neighbours never shifts the other draws
 
 F64 = NDArray[np.float64]
 
@@ -112,7 +114,7 @@ class SamplerSettings:
 
 
 @cache
-def _stellar_locus() -> F64:
+def stellar_locus() -> F64:
     text = catalog_file("stellar_locus.csv").read_text(encoding="utf-8")
     rows = [ln for ln in text.splitlines() if ln and not ln.startswith("#")][1:]
     return np.array([[float(x) for x in r.split(",")] for r in rows])
@@ -123,12 +125,12 @@ def _stellar_locus() -> F64:
 # -------------------------------------------------------------------------------------------
 
 
-def _check_n(n: int) -> None:
+def check_n(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
         raise SimlensValueError(f"n must be a positive integer, got {n!r}")
 
 
-def _finish(
+def with_psf_columns(
     df: pd.DataFrame, survey: Survey, psf_scale: F64, rng: np.random.Generator
 ) -> pd.DataFrame:
     fw = psf_fwhm_draws(survey, psf_scale, rng)
@@ -141,52 +143,6 @@ def _finish(
         [df.drop(columns=[c for c in new if c in df.columns]), pd.DataFrame(new, index=df.index)],
         axis=1,
     )
-
-
-_COLUMN_ORDER_HEAD = ["label", "kind", "seed"]
-
-
-def _empty_components(m: int, bands: tuple[str, ...]) -> dict[str, Any]:
-    """Columns of every component set to "absent", so all kinds share one schema."""
-    z = np.zeros(m)
-    cols: dict[str, Any] = {
-        "sigma_v": z.copy(),
-        "z_lens": z.copy(),
-        "z_source": z.copy(),
-        "theta_E": z.copy(),
-        "e1_mass": z.copy(),
-        "e2_mass": z.copy(),
-        "center_x_mass": z.copy(),
-        "center_y_mass": z.copy(),
-        "R_sersic_lens_light": np.ones(m),
-        "n_sersic_lens_light": np.full(m, 4.0),
-        "e1_lens_light": z.copy(),
-        "e2_lens_light": z.copy(),
-        "center_x_lens_light": z.copy(),
-        "center_y_lens_light": z.copy(),
-        "R_sersic_source": np.full(m, 0.1),
-        "n_sersic_source": np.ones(m),
-        "e1_source": z.copy(),
-        "e2_source": z.copy(),
-        "center_x_source": z.copy(),
-        "center_y_source": z.copy(),
-        "center_x_star": z.copy(),
-        "center_y_star": z.copy(),
-        "magnification": np.ones(m),
-        "snr_source": z.copy(),
-        "snr_band": np.array([bands[0]] * m, dtype=object),
-        "fwhm_detection": z.copy(),
-        **{c: np.zeros(m, dtype=bool) for c in CRITERIA},
-        "resolved": np.zeros(m, dtype=bool),
-        "detectable": np.zeros(m, dtype=bool),
-    }
-    for b in bands:
-        cols[f"mag_lens_{b}"] = np.full(m, NO_LIGHT_MAG)
-        cols[f"mag_source_unlensed_{b}"] = np.full(m, NO_LIGHT_MAG)
-        cols[f"mag_source_{b}"] = np.full(m, NO_LIGHT_MAG)
-        cols[f"mag_star_{b}"] = np.full(m, NO_LIGHT_MAG)
-    cols.update(absent_columns(m, bands))
-    return cols
 
 
 def sample_lenses(
@@ -238,7 +194,7 @@ def sample_lenses(
     then
     ``source_colour`` is unused), the deep-field model otherwise.
     """
-    _check_n(n)
+    check_n(n)
     if survey.band_names != ("g", "r", "i", "z"):
         raise SimlensValueError(
             f"survey bands must be g, r, i, z for the lens population, got {survey.band_names}"
@@ -282,10 +238,10 @@ def sample_lenses(
         th, ml, msg = (None if a is None else np.repeat(a, per_row) for a in (th, ml, msg))
         opts = {"source_colour": source_colour, "source_population": source_population}
         if ml is None and msg is None:
-            sys = _lens_systems(m, brng, cosmology, cfg, th, n_sersic=ns, **opts)
+            sys = draw_lens_systems(m, brng, cosmology, cfg, th, n_sersic=ns, **opts)
         else:
             K = int(cfg["conditioning.candidates"])
-            cand = _lens_systems(
+            cand = draw_lens_systems(
                 m * K,
                 brng,
                 cosmology,
@@ -295,19 +251,19 @@ def sample_lenses(
                 **opts,
             )
             win = cfg["conditioning.mag_window"]
-            obs_g = cand["mag_source_unlensed_g"] - 2.5 * np.log10(_approx_magnification(cand))
+            obs_g = cand["mag_source_unlensed_g"] - 2.5 * np.log10(approx_magnification(cand))
             pick = np.empty(m, dtype=int)
             u = brng.random(m)
             for i in range(m):
                 sl = slice(i * K, (i + 1) * K)
                 if ml is not None and msg is not None:
                     d = np.hypot(cand["mag_lens_r"][sl] - ml[i], obs_g[sl] - msg[i])
-                    pick[i] = i * K + _pick_nearest(d, 0.0, win, u[i])
+                    pick[i] = i * K + pick_nearest(d, 0.0, win, u[i])
                 elif ml is not None:
-                    pick[i] = i * K + _pick_nearest(cand["mag_lens_r"][sl], float(ml[i]), win, u[i])
+                    pick[i] = i * K + pick_nearest(cand["mag_lens_r"][sl], float(ml[i]), win, u[i])
                 else:
                     assert msg is not None
-                    pick[i] = i * K + _pick_nearest(obs_g[sl], float(msg[i]), win, u[i])
+                    pick[i] = i * K + pick_nearest(obs_g[sl], float(msg[i]), win, u[i])
             sys = {k: v[pick] for k, v in cand.items()}
             if ml is not None:
                 shift = ml - sys["mag_lens_r"]
@@ -315,7 +271,7 @@ def sample_lenses(
                     sys[f"mag_lens_{b}"] = sys[f"mag_lens_{b}"] + shift
         if msg is not None:
             sys["_target_g"] = msg
-        cols = _empty_components(m, bands)
+        cols = empty_components(m, bands)
         cols.update(sys)
         cols.update({k: np.repeat(v, per_row) for k, v in kn.items()})
         cols.update({k: np.repeat(v, per_row) for k, v in mass.items()})
@@ -323,14 +279,14 @@ def sample_lenses(
             cfg["clumpy.knot_sigma"] * np.asarray(cols["R_sersic_source"]),
             cfg["clumpy.knot_sigma_min"],
         )
-        df = _finish(pd.DataFrame(cols), survey, ps, brng)
+        df = with_psf_columns(pd.DataFrame(cols), survey, ps, brng)
         df["label"] = 1
         df["kind"] = "lens"
         return df
 
     def complete(row: dict[str, Any]) -> dict[str, Any]:
         """Exact magnification, S/N and detectability; pins the observed g if requested."""
-        grid = _row_grid(row, survey, npix, supersampling)
+        grid = row_grid(row, survey, npix, supersampling)
         target = row.pop("_target_g", None)
         if target is not None:
             shift = target + 2.5 * math.log10(grid.flux) - row["mag_source_unlensed_g"]
@@ -345,9 +301,9 @@ def sample_lenses(
 
     def _mass_columns(m: int, mrng: np.random.Generator, rows: slice) -> dict[str, F64]:
         """External shear and slope (side stream: the defaults leave every other draw as is)."""
-        ge = _control_values(c_ge, mrng, rows, m, start)
-        pe = _control_values(c_pe, mrng, rows, m, start)
-        gs = _control_values(c_gs, mrng, rows, m, start)
+        ge = control_values(c_ge, mrng, rows, m, start)
+        pe = control_values(c_pe, mrng, rows, m, start)
+        gs = control_values(c_gs, mrng, rows, m, start)
         u = mrng.random(m)
         ge = np.zeros(m) if ge is None else np.where(np.isnan(ge), 0.0, ge)
         pe = (np.pi * u if c_ge.kind != "none" else np.zeros(m)) if pe is None else pe
@@ -356,26 +312,26 @@ def sample_lenses(
         return {"gamma_ext": ge, "psi_ext": pe, "gamma_slope": gs}
 
     def draw(m: int, brng: np.random.Generator, rows: slice) -> pd.DataFrame:
-        th = _control_values(c_theta, brng, rows, m, start)
-        ps = _control_values(c_psf, brng, rows, m, start)
-        ml = _control_values(c_ml, brng, rows, m, start)
-        msg = _control_values(c_ms, brng, rows, m, start)
+        th = control_values(c_theta, brng, rows, m, start)
+        ps = control_values(c_psf, brng, rows, m, start)
+        ml = control_values(c_ml, brng, rows, m, start)
+        msg = control_values(c_ms, brng, rows, m, start)
         # array controls hold NaN on block rows outside the requested range: any value will do
         ps = np.ones(m) if ps is None else np.where(np.isnan(ps), 1.0, ps)
         th = None if th is None else np.where(np.isnan(th), 1.0, th)
         ml = None if ml is None else np.where(np.isnan(ml), 20.0, ml)
         msg = None if msg is None else np.where(np.isnan(msg), 22.0, msg)
         # source index and clumps from a side stream: the systems are those of the defaults
-        srng = _block_rng(entropy, rows.start // BLOCK, _KNOT_STREAM)
-        ns = _control_values(c_ns, srng, rows, m, start)
+        srng = block_rng(entropy, rows.start // BLOCK, KNOT_STREAM)
+        ns = control_values(c_ns, srng, rows, m, start)
         ns = np.full(m, cfg["source.n_sersic"]) if ns is None else np.where(np.isnan(ns), 1.0, ns)
-        kn = _knot_columns(m, srng, cfg, source_model)
-        mass = _mass_columns(m, _block_rng(entropy, rows.start // BLOCK, _MASS_STREAM), rows)
+        kn = knot_columns(m, srng, cfg, source_model)
+        mass = _mass_columns(m, block_rng(entropy, rows.start // BLOCK, MASS_STREAM), rows)
         recs0 = records(candidates(brng, ps, th, ml, msg, ns, kn, mass))
         # Ray trace only the rows asked for: the others of the block are drawn (so the
-        # generator advances identically) but dropped by _iterate_blocks.
+        # generator advances identically) but dropped by iterate_blocks.
         want = [start <= rows.start + i < start + n for i in range(m)]
-        out = [complete(r) if w else _placeholder(r, bands) for r, w in zip(recs0, want)]
+        out = [complete(r) if w else placeholder_row(r, bands) for r, w in zip(recs0, want)]
         if detectable:
             # keep LensPop-detectable systems only: redraw the others from the same controls,
             # ray tracing candidates one at a time until one passes (cheap cuts first)
@@ -391,7 +347,7 @@ def sample_lenses(
                 for i in bad:
                     # each row redraws from its own stream: rows stay independent of each other
                     rrng = np.random.default_rng(
-                        np.random.SeedSequence(entropy, spawn_key=(rows.start + i, 2, rnd))
+                        np.random.SeedSequence(entropy, spawn_key=(rows.start + i, REDRAW_KEY, rnd))
                     )
                     kni = {key: v[i : i + 1] for key, v in kn.items()}
                     massi = {key: v[i : i + 1] for key, v in mass.items()}
@@ -406,7 +362,7 @@ def sample_lenses(
                         massi,
                         k,
                     )
-                    maybe = _may_be_detectable(cand, survey)
+                    maybe = may_be_detectable(cand, survey)
                     recs = records(cand)
                     for j in np.flatnonzero(maybe):
                         r = complete(recs[j])
@@ -422,12 +378,14 @@ def sample_lenses(
                 )
         return pd.DataFrame(out)
 
-    out = _iterate_blocks(n, start, entropy, 0, draw)
+    out = iterate_blocks(n, start, entropy, LENS_STREAM, draw)
     out["seed"] = row_seeds(entropy, start, n)
-    return _order(_with_neighbours(out, neighbours, survey, npix, entropy, start, 0))
+    return order_columns(
+        with_neighbours(out, neighbours, survey, npix, entropy, start, LENS_STREAM)
+    )
 
 
-def _knot_columns(
+def knot_columns(
     m: int, rng: np.random.Generator, cfg: SamplerSettings, source_model: str
 ) -> dict[str, Any]:
     """Clump columns of ``m`` sources (always drawn, so the stream never depends on the model)."""
@@ -439,7 +397,7 @@ def _knot_columns(
     return {"n_knots_source": nk, "knot_fraction_source": fk, "seed_source": seeds}
 
 
-def _with_neighbours(
+def with_neighbours(
     df: pd.DataFrame, on: bool, survey: Survey, npix: int, entropy: int, start: int, kind: int
 ) -> pd.DataFrame:
     if not on:
@@ -454,7 +412,7 @@ def _with_neighbours(
     )
 
 
-def _placeholder(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
+def placeholder_row(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
     """A block row outside the requested range: complete in schema, never returned."""
     row.pop("_target_g", None)
     row.update(magnification=1.0, snr_source=0.0, snr_band=bands[0], resolved=False)
@@ -465,8 +423,8 @@ def _placeholder(row: dict[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
-def _order(df: pd.DataFrame) -> pd.DataFrame:
-    cols = _COLUMN_ORDER_HEAD + [c for c in df.columns if c not in _COLUMN_ORDER_HEAD]
+def order_columns(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [*HEAD_COLUMNS, *(c for c in df.columns if c not in HEAD_COLUMNS)]
     df = df[cols].reset_index(drop=True).copy()
     df["label"] = df["label"].astype(np.int64)
     df["kind"] = df["kind"].astype(object)
@@ -497,7 +455,7 @@ def sample_nonlenses(
     see :mod:`simlens.sampling.kinds` (``mag_lens_r`` also fixes the elliptical of ``"ring"`` and
     ``"blue_companion"``). ``neighbours`` adds interlopers (:mod:`simlens.sampling.neighbours`).
     """
-    _check_n(n)
+    check_n(n)
     if kind not in NONLENS_KINDS:
         raise SimlensValueError(f"kind must be one of {NONLENS_KINDS}, got {kind!r}")
     if kind not in MAG_LENS_KINDS and mag_lens_r is not None:
@@ -510,34 +468,34 @@ def sample_nonlenses(
     c_ml = parse_control("mag_lens_r", mag_lens_r, n)
     entropy = resolve_entropy(rng)
     bands = survey.band_names
-    stream = 1 + NONLENS_KINDS.index(kind)
+    stream = NONLENS_STREAM_BASE + NONLENS_KINDS.index(kind)
 
     def draw(m: int, brng: np.random.Generator, rows: slice) -> pd.DataFrame:
-        ps = _control_values(c_psf, brng, rows, m, start)
-        ml = _control_values(c_ml, brng, rows, m, start)
+        ps = control_values(c_psf, brng, rows, m, start)
+        ml = control_values(c_ml, brng, rows, m, start)
         assert ps is not None
         ps = np.where(np.isnan(ps), 1.0, ps)
-        df = pd.DataFrame(_empty_components(m, bands))
+        df = pd.DataFrame(empty_components(m, bands))
         if kind == "elliptical":
-            _elliptical_columns(df, m, brng, cosmology, cfg, ml, bands)
+            elliptical_columns(df, m, brng, cosmology, cfg, ml, bands)
         elif kind == "star":
-            _star_columns(df, m, brng, cfg, bands)
+            star_columns(df, m, brng, cfg, bands)
         else:
             from simlens.sampling.kinds import draw_kind
 
             df = draw_kind(kind, df, m, brng, cosmology, cfg, ml, bands).copy()  # defragment
-        df = _finish(df, survey, ps, brng)
+        df = with_psf_columns(df, survey, ps, brng)
         df["label"] = 0
         if kind != "field":  # field rows carry the kind each was drawn as
             df["kind"] = kind
         return df
 
-    out = _iterate_blocks(n, start, entropy, stream, draw)
+    out = iterate_blocks(n, start, entropy, stream, draw)
     out["seed"] = row_seeds(entropy, start, n)
-    return _order(_with_neighbours(out, neighbours, survey, npix, entropy, start, stream))
+    return order_columns(with_neighbours(out, neighbours, survey, npix, entropy, start, stream))
 
 
-def _elliptical_columns(
+def elliptical_columns(
     df: pd.DataFrame,
     m: int,
     brng: np.random.Generator,
@@ -550,16 +508,16 @@ def _elliptical_columns(
     # no source, so no per-source SED draw (a fixed template consumes no random numbers)
     sf = "star-forming"
     if ml is None:
-        sys = _lens_systems(m, brng, cosmology, cfg, None, source_colour=sf)
+        sys = draw_lens_systems(m, brng, cosmology, cfg, None, source_colour=sf)
     else:
         K = int(cfg["conditioning.candidates"])
-        cand = _lens_systems(m * K, brng, cosmology, cfg, None, source_colour=sf)
+        cand = draw_lens_systems(m * K, brng, cosmology, cfg, None, source_colour=sf)
         win = cfg["conditioning.mag_window"]
         u = brng.random(m)
         pick = np.array(
             [
                 i * K
-                + _pick_nearest(cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, u[i])
+                + pick_nearest(cand["mag_lens_r"][i * K : (i + 1) * K], float(ml[i]), win, u[i])
                 for i in range(m)
             ]
         )
@@ -581,7 +539,7 @@ def _elliptical_columns(
         df[k] = sys[k]
 
 
-def _star_columns(
+def star_columns(
     df: pd.DataFrame,
     m: int,
     brng: np.random.Generator,
@@ -594,7 +552,7 @@ def _star_columns(
     # counts N(m) ∝ 10**(slope m): inverse CDF of an exponential on [smin, smax]
     u = brng.random(m)
     mag_r = smin + np.log1p(u * np.expm1(a * (smax - smin))) / a
-    locus = _stellar_locus()
+    locus = stellar_locus()
     gr = brng.uniform(locus[0, 0], locus[-1, 0], m)
     order = np.argsort(locus[:, 0])
     ri = np.interp(gr, locus[order, 0], locus[order, 1])

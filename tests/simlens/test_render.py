@@ -258,7 +258,7 @@ def test_kspace_lens_light_equals_galsim_draw(profile):
     base = sim.sample_lenses(1, rng=3).iloc[0]
     ps, fw = sim.pixel_scale, (0.9 if profile == "gaussian" else 1.2)  # Moffat: wider wings
     sg = fw / (2 * math.sqrt(2 * math.log(2))) / ps
-    n, pad = render_mod._canvas_size(100, sg * 1.6)
+    n, pad = render_mod.canvas_size(100, sg * 1.6)
 
     def tf_of(m):
         if profile == "gaussian":
