@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from simlens._catalogs import load_toml
 from simlens.constants import SPEED_OF_LIGHT_ANGSTROM_S, ZERO_FLUX_MAG
 from simlens.errors import SimlensValueError
-from simlens.population.relations import distances, uniform_interp
+from simlens.physics.distances import distances, uniform_interp
 
 __all__ = [
     "BANDS",
