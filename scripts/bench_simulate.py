@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import simlens
     from simlens.physics.lensing import cached_grid
-    from simlens.render.stamps import prepare_galsim_tables
+    from simlens.render.lens_light import prepare_galsim_tables
 
     # The reference renders a lens galaxy and a lensed source, nothing else: the comparison
     # uses the same content (neighbours off). Default sets (neighbours on) are timed after.

@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from simlens._catalogs import catalog_file, load_toml
 from simlens.errors import SimlensValueError
-from simlens.physics.lensing import sersic_surface_brightness
+from simlens.physics.profiles import sersic_surface_brightness
 from simlens.physics.psf import FWHM_TO_SIGMA
 from simlens.schema import CRITERIA
 from simlens.streams import EXPOSURE_STREAM, value_rng

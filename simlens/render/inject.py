@@ -37,7 +37,8 @@ from numpy.typing import NDArray
 from simlens.constants import NO_LIGHT_MAG
 from simlens.errors import SimlensValueError
 from simlens.physics.sources import source_grid
-from simlens.render.stamps import canvas_size, render_rows, source_spectrum
+from simlens.render.fourier import source_spectrum
+from simlens.render.stamps import canvas_size, render_rows
 from simlens.schema import extra_mag_components, flux_from_mag
 from simlens.survey import Survey
 

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from simlens.physics import sed
 from simlens.population import relations as pop
+from simlens.sampling.basic_kinds import elliptical_columns, star_columns
 from simlens.sampling.neighbours import count_magnitudes, field_redshifts, field_sizes
 
 __all__ = ["FIELD_KINDS", "draw_kind", "field_fractions"]
@@ -172,8 +173,6 @@ def _elliptical(
     ml: F64 | None,
     bands: tuple[str, ...],
 ) -> None:
-    from simlens.sampling.truth import elliptical_columns
-
     elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
 
 
@@ -259,8 +258,6 @@ def _field(
     cfg: Any,
     bands: tuple[str, ...],
 ) -> pd.DataFrame:
-    from simlens.sampling.truth import star_columns
-
     fr = field_fractions(cfg)
     edges = np.cumsum([fr[k] for k in FIELD_KINDS])
     which = np.minimum(np.searchsorted(edges, rng.random(m), side="right"), len(FIELD_KINDS) - 1)

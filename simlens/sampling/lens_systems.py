@@ -9,13 +9,13 @@ and the
 nearest-magnitude pick used when a magnitude is fixed. Derived truth: the extended-source
 magnification, best-band source S/N and LensPop detectability of a system (:func:`lensing_truth`),
 and ``may_be_detectable``, the cheap necessary cut that skips hopeless
-candidates. :mod:`simlens.sampling.truth` re-exports every name and holds the settings used here.
+candidates. :mod:`simlens.sampling.truth` re-exports the names the samplers' callers use.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,10 +28,8 @@ from simlens.physics.sources import source_grid
 from simlens.population import lenspop_sources as plp
 from simlens.population import relations as pop
 from simlens.population.detectability import lenspop_criteria, observing_rule
+from simlens.sampling.settings import SamplerSettings
 from simlens.survey import Survey
-
-if TYPE_CHECKING:  # annotations only: simlens.sampling.truth imports this module
-    from simlens.sampling.truth import SamplerSettings
 
 __all__ = [
     "approx_magnification",

@@ -37,6 +37,7 @@ from simlens.constants import ARCSEC_PER_DEG, NO_LIGHT_MAG, NO_LIGHT_THRESHOLD
 from simlens.physics import sed
 from simlens.population import relations as pop
 from simlens.sampling.seeding import iterate_blocks
+from simlens.sampling.settings import SamplerSettings, stellar_locus
 from simlens.schema import (
     N_NEIGHBOUR_SLOTS,
     NEIGHBOUR_PREFIXES,
@@ -57,8 +58,6 @@ F64 = NDArray[np.float64]
 
 
 def _cfg() -> Any:
-    from simlens.sampling.truth import SamplerSettings
-
     return SamplerSettings.load()
 
 
@@ -135,8 +134,6 @@ def _is_neighbour_column(name: str) -> bool:
 def _block(
     m: int, rng: np.random.Generator, bands: tuple[str, ...], npix: int, ps: float
 ) -> pd.DataFrame:
-    from simlens.sampling.truth import stellar_locus
-
     cfg = _cfg()
     cols = {k: v for k, v in absent_columns(m, bands).items() if _is_neighbour_column(k)}
     mu_gal, mu_star = sky_densities(npix, ps)
