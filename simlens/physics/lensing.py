@@ -264,8 +264,8 @@ def _patch(
     col_hi = int(np.ceil(c0 + (s.center_x_mass + half) / ps))
     row_lo = int(np.floor(c0 + (s.center_y_mass - half) / ps))
     row_hi = int(np.ceil(c0 + (s.center_y_mass + half) / ps))
-    xc = (np.arange(col_lo, col_hi + 1) - c0) * ps
-    yc = (np.arange(row_lo, row_hi + 1) - c0) * ps
+    xc = np.asarray((np.arange(col_lo, col_hi + 1) - c0) * ps, dtype=np.float64)
+    yc = np.asarray((np.arange(row_lo, row_hi + 1) - c0) * ps, dtype=np.float64)
     return col_lo, row_lo, xc, yc
 
 
