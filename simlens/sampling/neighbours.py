@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from simlens.constants import ARCSEC_PER_DEG, NO_LIGHT_MAG, NO_LIGHT_THRESHOLD
 from simlens.physics import sed
-from simlens.population import relations as pop
+from simlens.population import relations
 from simlens.sampling.seeding import iterate_blocks
 from simlens.sampling.settings import SamplerSettings, stellar_locus
 from simlens.schema import (
@@ -166,9 +166,9 @@ def _block(
         z = field_redshifts(mag_r[:g], rng)
         red = rng.random(g) < cfg["field_counts.red_fraction"]
         size = field_sizes(mag_r[:g], rng)
-        q = np.asarray(pop.source_axis_ratio(g, rng), dtype=float)
+        q = np.asarray(relations.source_axis_ratio(g, rng), dtype=float)
         phi = rng.uniform(0.0, np.pi, g)
-        e1, e2 = pop.ellipticity_components(q, phi)
+        e1, e2 = relations.ellipticity_components(q, phi)
         col = np.where(
             red[:, None],
             np.asarray(sed.colours("passive", z), dtype=float),
