@@ -113,7 +113,7 @@ def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
     """The plain-pool reference: the same store, the same shard function, no Dask."""
     from simlens.io.store import create_store, finish_store
     from simlens.scale.generation import _fingerprint, _sample, _shard_task, _simulator, _Spec
-    from simlens.simulator import _jsonable_controls
+    from simlens.simulator import jsonable_controls
 
     controls = {"psf_scale": 1.0}
     spec = _Spec(
@@ -130,7 +130,7 @@ def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
     sim = _simulator(spec)
     columns = list(_sample(spec, 0, 1).columns)
     meta = sim.provenance(
-        seed=SEED, kind="lens", controls=_jsonable_controls(controls), noise=True, n=n
+        seed=SEED, kind="lens", controls=jsonable_controls(controls), noise=True, n=n
     )
     create_store(
         out,

@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import simlens
-    from simlens.physics.lensing import _grid_cached
-    from simlens.render.stamps import prepare_galsim_tables
+    from simlens.physics.lensing import cached_grid
+    from simlens.render.lens_light import prepare_galsim_tables
 
     # The reference renders a lens galaxy and a lensed source, nothing else: the comparison
     # uses the same content (neighbours off). Default sets (neighbours on) are timed after.
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         t1 = cpu()
         sim.render(rows, noise=True)
         t2 = cpu()
-        _grid_cached.cache_clear()  # a truth table from elsewhere (a saved set): nothing cached
+        cached_grid.cache_clear()  # a truth table from elsewhere (a saved set): nothing cached
         sim.render(rows, noise=True)
         t3 = cpu()
         sim_moffat.render(rows, noise=True)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = pd.concat(parts, ignore_index=True)
 
     sim_nb.render(sim_nb.sample_nonlenses(64, rng=98, kind="field"))  # warm the field kinds
-    _grid_cached.cache_clear()  # these lenses were ray traced above: start cold again
+    cached_grid.cache_clear()  # these lenses were ray traced above: start cold again
     t_nsample, t_nrender, _ = end_to_end(sim_nb, "lens")
     t_fsample, t_frender, field = end_to_end(sim_nb, "field")
 

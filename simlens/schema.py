@@ -2,9 +2,9 @@
 
 Every row of every kind carries every column, so lens and non-lens tables concatenate and render
 together. A component that an image does not have keeps its "absent" values below: magnitudes of
-:data:`NO_LIGHT_MAG` (NaN: no light), zero knots, zero fractions; no other column is NaN.
-Magnitudes >= 50 (the 99 of tables written before) also read as no light. The renderer reads only
-these columns (and those of :func:`simlens.render.stamps.required_columns`).
+:data:`simlens.constants.NO_LIGHT_MAG` (NaN: no light), zero knots, zero fractions; no other
+column is NaN. Magnitudes >= 50 (the 99 of tables written before) also read as no light. The
+renderer reads only these columns (:func:`required_columns` lists them).
 
 Lens mass beyond LensPop's SIE (off by default): ``gamma_slope``, the power-law slope of
 lenstronomy's ``EPL`` (2 = SIE), and an external shear of strength ``gamma_ext`` at angle
@@ -41,24 +41,24 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from simlens.constants import NO_LIGHT_MAG, NO_LIGHT_THRESHOLD
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
+    "CRITERIA",
+    "HEAD_COLUMNS",
     "NEIGHBOUR_PREFIXES",
-    "NO_LIGHT_MAG",
-    "NO_LIGHT_THRESHOLD",
     "N_NEIGHBOUR_SLOTS",
     "absent_columns",
+    "empty_components",
     "extra_columns",
     "extra_mag_components",
     "flux_from_mag",
     "has_light",
+    "required_columns",
 ]
-
-NO_LIGHT_MAG = float("nan")  # an absent component's magnitudes (no light): NaN, not 99
-# magnitudes >= this also mean "no light": tables written before NaN (99) still read right
-NO_LIGHT_THRESHOLD = 50.0
 
 
 def flux_from_mag(mag: float, zero_point: float) -> float:
@@ -73,6 +73,13 @@ def has_light(mag: Any) -> Any:
     m = np.asarray(mag, dtype=float)
     return np.isfinite(m) & (m < NO_LIGHT_THRESHOLD)
 
+
+#: Truth columns of LensPop's four detectability criteria (booleans), in the order of
+#: :mod:`simlens.population.detectability`.
+CRITERIA = ("pass_snr", "pass_magnification", "pass_arcs_resolved", "pass_theta_E_resolved")
+
+#: The first columns of every truth table, in this order.
+HEAD_COLUMNS = ("label", "kind", "seed")
 
 N_NEIGHBOUR_SLOTS = 8
 NEIGHBOUR_PREFIXES = tuple(f"nb{k}" for k in range(N_NEIGHBOUR_SLOTS))
@@ -147,6 +154,88 @@ def absent_columns(m: int, bands: Sequence[str]) -> dict[str, Any]:
         for b in bands:
             out[f"mag_{c}_{b}"] = np.full(m, NO_LIGHT_MAG)
     return out
+
+
+def _core_absent(m: int, bands: Sequence[str]) -> dict[str, Any]:
+    """The core columns (lens, source, star, lensing truth) of ``m`` rows, every one absent."""
+    z = np.zeros(m)
+    cols: dict[str, Any] = {
+        "sigma_v": z.copy(),
+        "z_lens": z.copy(),
+        "z_source": z.copy(),
+        "theta_E": z.copy(),
+        "e1_mass": z.copy(),
+        "e2_mass": z.copy(),
+        "center_x_mass": z.copy(),
+        "center_y_mass": z.copy(),
+        "R_sersic_lens_light": np.ones(m),
+        "n_sersic_lens_light": np.full(m, 4.0),
+        "e1_lens_light": z.copy(),
+        "e2_lens_light": z.copy(),
+        "center_x_lens_light": z.copy(),
+        "center_y_lens_light": z.copy(),
+        "R_sersic_source": np.full(m, 0.1),
+        "n_sersic_source": np.ones(m),
+        "e1_source": z.copy(),
+        "e2_source": z.copy(),
+        "center_x_source": z.copy(),
+        "center_y_source": z.copy(),
+        "center_x_star": z.copy(),
+        "center_y_star": z.copy(),
+        "magnification": np.ones(m),
+        "snr_source": z.copy(),
+        "snr_band": np.array([bands[0]] * m, dtype=object),
+        "fwhm_detection": z.copy(),
+        **{c: np.zeros(m, dtype=bool) for c in CRITERIA},
+        "resolved": np.zeros(m, dtype=bool),
+        "detectable": np.zeros(m, dtype=bool),
+    }
+    for b in bands:
+        cols[f"mag_lens_{b}"] = np.full(m, NO_LIGHT_MAG)
+        cols[f"mag_source_unlensed_{b}"] = np.full(m, NO_LIGHT_MAG)
+        cols[f"mag_source_{b}"] = np.full(m, NO_LIGHT_MAG)
+        cols[f"mag_star_{b}"] = np.full(m, NO_LIGHT_MAG)
+    return cols
+
+
+def empty_components(m: int, bands: Sequence[str]) -> dict[str, Any]:
+    """Every component column of ``m`` rows set to "absent", so all kinds share one schema."""
+    cols = _core_absent(m, bands)
+    cols.update(absent_columns(m, bands))
+    return cols
+
+
+# the core columns the renderer reads (besides the per-band ones of required_columns)
+_RENDER_CORE = (
+    "seed",
+    "theta_E",
+    "e1_mass",
+    "e2_mass",
+    "center_x_mass",
+    "center_y_mass",
+    "R_sersic_lens_light",
+    "n_sersic_lens_light",
+    "e1_lens_light",
+    "e2_lens_light",
+    "center_x_lens_light",
+    "center_y_lens_light",
+    "R_sersic_source",
+    "n_sersic_source",
+    "e1_source",
+    "e2_source",
+    "center_x_source",
+    "center_y_source",
+    "center_x_star",
+    "center_y_star",
+)
+
+
+def required_columns(bands: Sequence[str]) -> list[str]:
+    """Truth columns that :func:`simlens.render.stamps.render_rows` reads."""
+    cols = list(_RENDER_CORE)
+    for b in bands:
+        cols += [f"psf_fwhm_{b}", f"mag_lens_{b}", f"mag_source_unlensed_{b}", f"mag_star_{b}"]
+    return cols + extra_columns(bands)
 
 
 def records(table: pd.DataFrame) -> list[dict[str, Any]]:

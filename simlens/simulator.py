@@ -7,7 +7,6 @@ own noise seed, so the result is the same for any ``workers`` and ``chunk_size``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,11 +22,10 @@ from simlens.io.dataset import Dataset
 from simlens.io.provenance import provenance
 from simlens.render.stamps import render_rows
 from simlens.sampling import truth as sampling
-from simlens.sampling.controls import parse_control
-from simlens.schema import row_dict
+from simlens.sampling.variation import unlensed_truth, vary_truth
 from simlens.survey import PSF_PROFILES, Survey, load_survey
 
-__all__ = ["Simulator"]
+__all__ = ["Simulator", "jsonable_controls"]
 
 
 def _render_chunk(args: tuple[pd.DataFrame, Survey, int, bool, str, int]) -> NDArray[np.float32]:
@@ -227,21 +225,7 @@ class Simulator:
         Rendered with noise, the pixels differ from the lens image by the source and by the
         source's Poisson noise only (the Gaussian deviates are the same).
         """
-        from simlens.schema import NO_LIGHT_MAG
-
-        out = truth.copy()
-        lens = out["label"].to_numpy() == 1
-        for b in self.bands:
-            for col in (f"mag_source_unlensed_{b}", f"mag_source_{b}"):
-                out.loc[lens, col] = NO_LIGHT_MAG
-        out.loc[lens, "magnification"] = 1.0
-        out.loc[lens, "snr_source"] = 0.0
-        for col in ("pass_snr", "pass_magnification", "detectable"):
-            if col in out.columns:
-                out.loc[lens, col] = False
-        out.loc[lens, "label"] = 0
-        out.loc[lens, "kind"] = "unlensed"
-        return out
+        return unlensed_truth(truth, self.bands)
 
     def inject(
         self,
@@ -283,62 +267,15 @@ class Simulator:
         kept, so the noise realisation is shared. Non-lens rows are left unchanged by the lens-only
         controls.
         """
-        parse_control(name, float(value), 1)
-        out = truth.copy()
-        lens = out["label"].to_numpy() == 1
-        if name == "psf_scale":
-            ratio = float(value) / out["psf_scale"].to_numpy(dtype=float)
-            for b in self.bands:
-                out[f"psf_fwhm_{b}"] = out[f"psf_fwhm_{b}"].to_numpy(dtype=float) * ratio
-            out["psf_scale"] = float(value)
-        elif name == "psf_scale_source":
-            out["psf_scale_source"] = float(value)
-        elif name == "mag_lens_r":
-            has = lens | np.isin(out["kind"].to_numpy(), sampling.MAG_LENS_KINDS)
-            shift = np.where(has, float(value) - out["mag_lens_r"].to_numpy(dtype=float), 0.0)
-            for b in self.bands:
-                out[f"mag_lens_{b}"] = out[f"mag_lens_{b}"].to_numpy(dtype=float) + shift
-        elif name == "mag_source_g":
-            shift = np.where(lens, float(value) - out["mag_source_g"].to_numpy(dtype=float), 0.0)
-            for b in self.bands:
-                for col in (f"mag_source_unlensed_{b}", f"mag_source_{b}"):
-                    out[col] = out[col].to_numpy(dtype=float) + shift
-        elif name == "theta_E":
-            from simlens.population import relations as pop
-
-            old = out["theta_E"].to_numpy(dtype=float)
-            k = np.where(lens, float(value) / np.where(old > 0, old, 1.0), 1.0)
-            for ax in ("x", "y"):
-                c = out[f"center_{ax}_mass"].to_numpy(dtype=float)
-                s = out[f"center_{ax}_source"].to_numpy(dtype=float)
-                out[f"center_{ax}_source"] = c + (s - c) * k
-            out.loc[lens, "theta_E"] = float(value)
-            if lens.any():
-                out.loc[lens, "sigma_v"] = pop.sigma_from_einstein_radius(
-                    np.full(int(lens.sum()), float(value)),
-                    out.loc[lens, "z_lens"].to_numpy(dtype=float),
-                    out.loc[lens, "z_source"].to_numpy(dtype=float),
-                    self.cosmology,
-                )
-        if name in ("theta_E", "psf_scale") and lens.any():
-            cfg = sampling.SamplerSettings.load()
-            pos = {str(c): k for k, c in enumerate(out.columns)}
-            for i in (int(k) for k in np.flatnonzero(lens)):
-                t = sampling.lensing_truth(
-                    row_dict(out.iloc[i]),
-                    self.survey,
-                    self.npix,
-                    cfg,
-                    supersampling=self.supersampling,
-                )
-                for key, v in t.items():
-                    out.iat[i, pos[key]] = v
-                mu = t["magnification"]
-                for b in self.bands:
-                    out.iat[i, pos[f"mag_source_{b}"]] = out.iloc[i][
-                        f"mag_source_unlensed_{b}"
-                    ] - 2.5 * math.log10(mu)
-        return out
+        return vary_truth(
+            truth,
+            name,
+            value,
+            survey=self.survey,
+            npix=self.npix,
+            cosmology=self.cosmology,
+            supersampling=self.supersampling,
+        )
 
     # -- rendering -------------------------------------------------------------------------
     def render(
@@ -432,7 +369,7 @@ class Simulator:
             self.render(truth, noise=noise),
             truth,
             self.provenance(
-                seed=seed, kind="lens", controls=_jsonable_controls(controls), noise=noise
+                seed=seed, kind="lens", controls=jsonable_controls(controls), noise=noise
             ),
             bands=self.bands,
         )
@@ -453,13 +390,13 @@ class Simulator:
             self.render(truth, noise=noise),
             truth,
             self.provenance(
-                seed=seed, kind=kind, controls=_jsonable_controls(controls), noise=noise
+                seed=seed, kind=kind, controls=jsonable_controls(controls), noise=noise
             ),
             bands=self.bands,
         )
 
 
-def _jsonable_controls(controls: dict[str, Any]) -> dict[str, Any]:
+def jsonable_controls(controls: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in controls.items():
         if isinstance(v, np.ndarray):

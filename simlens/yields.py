@@ -28,7 +28,7 @@ column (:func:`simlens.sampling.truth.lensing_truth`: LensPop's four criteria,
 :mod:`simlens.population.detectability`).
 ``method="prefilter"`` draws complete systems exactly as the free sampler does and ray
 traces only those passing the sampler's cheap necessary conditions
-(``sampling._may_be_detectable``, tested to reject no detectable system), which is ~10x faster
+(``sampling.may_be_detectable``, tested to reject no detectable system), which is ~10x faster
 and unbiased; ``method="sampler"`` calls ``sample_lenses`` and reads its column.
 """
 
@@ -49,7 +49,7 @@ from simlens.errors import SimlensValueError
 from simlens.population import lenspop_sources as plp
 from simlens.population import relations as pop
 from simlens.sampling import truth as sampling
-from simlens.schema import records
+from simlens.schema import empty_components, records
 from simlens.survey import Survey, load_survey
 
 __all__ = [
@@ -399,14 +399,14 @@ def _free_candidates(
     cfg = sampling.SamplerSettings.load()
     bands = survey.band_names
     sp = plp.survey_source_population(survey) if source_population is None else source_population
-    sys = sampling._lens_systems(m, rng, cosmology, cfg, None, source_population=sp)
-    cols = sampling._empty_components(m, bands)
+    sys = sampling.draw_lens_systems(m, rng, cosmology, cfg, None, source_population=sp)
+    cols = empty_components(m, bands)
     cols.update(sys)
-    cols.update(sampling._knot_columns(m, rng, cfg, "sersic"))
+    cols.update(sampling.knot_columns(m, rng, cfg, "sersic"))
     cols["knot_sigma_source"] = np.maximum(
         cfg["clumpy.knot_sigma"] * np.asarray(cols["R_sersic_source"]), cfg["clumpy.knot_sigma_min"]
     )
-    df = sampling._finish(pd.DataFrame(cols), survey, np.full(m, psf_scale), rng)
+    df = sampling.with_psf_columns(pd.DataFrame(cols), survey, np.full(m, psf_scale), rng)
     df["label"] = 1
     df["kind"] = "lens"
     return df
@@ -498,11 +498,11 @@ def detectable_fraction(
             cand = _free_candidates(
                 _TRACE_BLOCK, brng, surv, cosmology, float(psf_scale), source_population
             ).iloc[:m]
-            maybe = sampling._may_be_detectable(cand, surv)
+            maybe = sampling.may_be_detectable(cand, surv)
             for j, row in enumerate(records(cand)):
                 if maybe[j]:
                     traced += 1
-                    grid = sampling._row_grid(row, surv, npix, supersampling)
+                    grid = sampling.row_grid(row, surv, npix, supersampling)
                     row.update(sampling.lensing_truth(row, surv, npix, cfg, grid=grid))
                 for band in surv.band_names:
                     row[f"mag_source_{band}"] = row[
@@ -548,7 +548,7 @@ def _renderable(
     # noise seeds from a stream of their own (spawn key (i, 1) under a derived entropy)
     sub = int(np.random.SeedSequence(entropy, spawn_key=(2**20 + stream,)).generate_state(1)[0])
     df["seed"] = sampling.row_seeds(sub, 0, len(df))
-    return sampling._order(sampling._with_neighbours(df, nb, survey, npix, sub, 0, 0))
+    return sampling.order_columns(sampling.with_neighbours(df, nb, survey, npix, sub, 0, 0))
 
 
 # -------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
 and returns a :class:`DistanceTable` (comoving, transverse, angular diameter and luminosity
 distances, distance modulus, comoving volume element; relative error < 1e-6 against astropy,
 checked in ``tests/simlens/test_population.py``). Also holds :func:`uniform_interp`, the table's
-fast linear interpolation, and ``_array``, the finite-and-in-range argument check the population
-relations share. :mod:`simlens.population.relations` re-exports the public names.
+fast linear interpolation, and :func:`checked_array`, the finite-and-in-range argument check the
+population relations share. :mod:`simlens.population.relations` re-exports the public names.
 
 Units: distances Mpc, velocities km/s.
 """
@@ -21,14 +21,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.integrate import cumulative_simpson
 
+from simlens.constants import SPEED_OF_LIGHT_KM_S
 from simlens.errors import SimlensValueError
 
-__all__ = ["SPEED_OF_LIGHT_KM_S", "Z_TABLE_MAX", "DistanceTable", "distances", "uniform_interp"]
+__all__ = ["Z_TABLE_MAX", "DistanceTable", "checked_array", "distances", "uniform_interp"]
 
 Array = NDArray[np.float64]
-
-SPEED_OF_LIGHT_KM_S = 299_792.458
-"""Speed of light in km/s (exact, SI definition)."""
 
 Z_TABLE_MAX = 10.0
 """Largest redshift of the distance table (sources are drawn at z <= 6)."""
@@ -41,7 +39,7 @@ _Z_TABLE_STEP = 5e-4  # linear interpolation error ~ step^2/8 * D_H ~ 1e-4 Mpc
 # --------------------------------------------------------------------------------------------
 
 
-def _array(
+def checked_array(
     x: ArrayLike,
     name: str,
     lo: float = -math.inf,
@@ -123,7 +121,7 @@ class DistanceTable:
     name: str
 
     def _check(self, z: ArrayLike, name: str = "z") -> Array:
-        return _array(z, name, 0.0, Z_TABLE_MAX)
+        return checked_array(z, name, 0.0, Z_TABLE_MAX)
 
     @property
     def step(self) -> float:
@@ -173,7 +171,7 @@ class DistanceTable:
 
     def distmod(self, z: ArrayLike) -> Array:
         """Distance modulus 5 log10(D_L / 10 pc) in mag; requires z > 0."""
-        zz = _array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
+        zz = checked_array(z, "z", 0.0, Z_TABLE_MAX, lo_open=True)
         return 5.0 * np.log10(self.luminosity_distance(zz)) + 25.0
 
     def differential_comoving_volume(self, z: ArrayLike) -> Array:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import galsim
 import numpy as np
@@ -23,9 +24,27 @@ from scipy.special import kv
 from simlens.errors import SimlensValueError
 from simlens.survey import PSF_PROFILES, Survey
 
-__all__ = ["FWHM_TO_SIGMA", "galsim_psf", "moffat_transfer", "psf_fwhm_draws", "psf_transfer"]
+__all__ = [
+    "FWHM_TO_SIGMA",
+    "galsim_psf",
+    "moffat_table",
+    "moffat_transfer",
+    "psf_fwhm_draws",
+    "psf_transfer",
+    "radial_freq",
+    "scale_psf_fwhm",
+]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+def scale_psf_fwhm(fwhm: NDArray[np.float64], factor: Any) -> NDArray[np.float64]:
+    """The PSF-scale rule: ``psf_scale`` multiplies the FWHM of every band alike.
+
+    ``fwhm`` (arcsec) times ``factor`` (broadcast); :func:`psf_fwhm_draws` applies a row's
+    ``psf_scale`` with it, and ``Simulator.vary`` the ratio of the new ``psf_scale`` to the old.
+    """
+    return np.asarray(fwhm * factor, dtype=np.float64)
 
 
 def psf_fwhm_draws(
@@ -45,7 +64,7 @@ def psf_fwhm_draws(
     eps0 = rng.standard_normal((n, 1))
     epsb = rng.standard_normal((n, base.size))
     log_f = np.log(base)[None, :] + s * (math.sqrt(rho) * eps0 + math.sqrt(1.0 - rho) * epsb)
-    return np.asarray(np.exp(log_f) * psf_scale[:, None], dtype=np.float64)
+    return scale_psf_fwhm(np.exp(log_f), psf_scale[:, None])
 
 
 @lru_cache(maxsize=4096)
@@ -85,13 +104,13 @@ def psf_transfer(
     if profile not in PSF_PROFILES:
         raise SimlensValueError(f"psf_profile must be one of {PSF_PROFILES}, got {profile!r}")
     a = fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
-    x = _radial_freq(n) * (2.0 * np.pi * a / pixel_scale)
-    xs, ts = _moffat_table(float(beta))
+    x = radial_freq(n) * (2.0 * np.pi * a / pixel_scale)
+    xs, ts = moffat_table(float(beta))
     return np.interp(x, xs, ts, right=0.0)
 
 
 @lru_cache(maxsize=16)
-def _radial_freq(n: int) -> NDArray[np.float64]:
+def radial_freq(n: int) -> NDArray[np.float64]:
     fx, fy = _freq_grid(n)
     f = np.hypot(fx, fy)
     f.setflags(write=False)
@@ -99,7 +118,7 @@ def _radial_freq(n: int) -> NDArray[np.float64]:
 
 
 @lru_cache(maxsize=16)
-def _moffat_table(beta: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def moffat_table(beta: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """:func:`moffat_transfer` against ``x = 2 pi f a`` on a fine grid (linear interpolation
     error < 1e-6; beyond the grid the transform is < 1e-12)."""
     a = 1.0 / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))  # fwhm = 1

@@ -74,9 +74,6 @@ def lenstronomy_reference(
     ``bands`` limits the render to those bands (default: the survey's), in that order.
     """
     from lenstronomy.Data.imaging_data import ImageData
-    from lenstronomy.Data.psf import PSF
-    from lenstronomy.ImSim.image_model import ImageModel
-    from lenstronomy.LensModel.lens_model import LensModel
     from lenstronomy.LightModel.light_model import LightModel
 
     if (psf_profile or survey.psf_profile) == "moffat" and supersampling % 2 == 0:
@@ -101,46 +98,10 @@ def lenstronomy_reference(
         models, kw_lens = _mass_model(row)
         for j, b in enumerate(bands):
             fwhm = float(getattr(row, f"psf_fwhm_{b}"))
-            numerics: dict[str, Any] = {
-                "supersampling_factor": supersampling,
-                "supersampling_convolution": True,
-            }
-            if profile == "gaussian":
-                psf = PSF(psf_type="GAUSSIAN", fwhm=fwhm, truncation=6.0)
-            else:
-                kernel = _moffat_kernel(fwhm, survey.moffat_beta, ps, supersampling)
-                psf = PSF(
-                    psf_type="PIXEL",
-                    kernel_point_source=kernel,
-                    point_source_supersampling_factor=supersampling,
-                )
-                # the whole kernel on the fine grid (lenstronomy's default: its central 5 x 5
-                # pixels only, the wings at pixel resolution: 4% of the peak off here)
-                numerics["supersampling_kernel_size"] = len(kernel) // supersampling
-            im = ImageModel(
-                data,
-                psf,
-                lens_model_class=LensModel(models),
-                source_model_class=LightModel(["SERSIC_ELLIPSE"]),
-                lens_light_model_class=light,
-                kwargs_numerics=numerics,
-            )
-            kw_l = {
-                "R_sersic": float(row.R_sersic_lens_light),
-                "n_sersic": float(row.n_sersic_lens_light),
-                "e1": float(row.e1_lens_light),
-                "e2": float(row.e2_lens_light),
-                "center_x": float(row.center_x_lens_light),
-                "center_y": float(row.center_y_lens_light),
-            }
-            kw_s = {
-                "R_sersic": float(row.R_sersic_source),
-                "n_sersic": float(row.n_sersic_source),
-                "e1": float(row.e1_source),
-                "e2": float(row.e2_source),
-                "center_x": float(row.center_x_source),
-                "center_y": float(row.center_y_source),
-            }
+            beta = survey.moffat_beta
+            im = _image_model(data, light, models, fwhm, profile, beta, ps, supersampling)
+            kw_l = _sersic_kwargs(row, "lens_light")
+            kw_s = _sersic_kwargs(row, "source")
             f_l = _flux(float(getattr(row, f"mag_lens_{b}")), zp) if components != "source" else 0
             f_s = (
                 _flux(float(getattr(row, f"mag_source_unlensed_{b}")), zp)
@@ -152,6 +113,60 @@ def lenstronomy_reference(
             kw_s["amp"] = f_s / light.total_flux([{**kw_s, "amp": 1.0}])[0]
             out[k, :, :, j] = im.image(kw_lens, [kw_s], [kw_l], None)
     return out
+
+
+def _sersic_kwargs(row: Any, component: str) -> dict[str, float]:
+    """lenstronomy ``SERSIC_ELLIPSE`` keywords (no ``amp``) of a row's ``component``."""
+    return {
+        "R_sersic": float(getattr(row, f"R_sersic_{component}")),
+        "n_sersic": float(getattr(row, f"n_sersic_{component}")),
+        "e1": float(getattr(row, f"e1_{component}")),
+        "e2": float(getattr(row, f"e2_{component}")),
+        "center_x": float(getattr(row, f"center_x_{component}")),
+        "center_y": float(getattr(row, f"center_y_{component}")),
+    }
+
+
+def _image_model(
+    data: Any,
+    light: Any,
+    models: list[str],
+    fwhm: float,
+    profile: str,
+    beta: float,
+    ps: float,
+    supersampling: int,
+) -> Any:
+    """lenstronomy ``ImageModel`` of one band: the PSF (``fwhm`` arcsec) on the fine grid."""
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+
+    numerics: dict[str, Any] = {
+        "supersampling_factor": supersampling,
+        "supersampling_convolution": True,
+    }
+    if profile == "gaussian":
+        psf = PSF(psf_type="GAUSSIAN", fwhm=fwhm, truncation=6.0)
+    else:
+        kernel = _moffat_kernel(fwhm, beta, ps, supersampling)
+        psf = PSF(
+            psf_type="PIXEL",
+            kernel_point_source=kernel,
+            point_source_supersampling_factor=supersampling,
+        )
+        # the whole kernel on the fine grid (lenstronomy's default: its central 5 x 5
+        # pixels only, the wings at pixel resolution: 4% of the peak off here)
+        numerics["supersampling_kernel_size"] = len(kernel) // supersampling
+    return ImageModel(
+        data,
+        psf,
+        lens_model_class=LensModel(models),
+        source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+        lens_light_model_class=light,
+        kwargs_numerics=numerics,
+    )
 
 
 def _moffat_kernel(fwhm: float, beta: float, ps: float, ss: int) -> NDArray[np.float64]:

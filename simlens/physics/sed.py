@@ -30,14 +30,14 @@ from astropy.io import fits
 from numpy.typing import ArrayLike, NDArray
 
 from simlens._catalogs import load_toml
+from simlens.constants import SPEED_OF_LIGHT_ANGSTROM_S, ZERO_FLUX_MAG
 from simlens.errors import SimlensValueError
-from simlens.population.relations import distances, uniform_interp
+from simlens.physics.distances import distances, uniform_interp
 
 __all__ = [
     "BANDS",
     "FILTERS",
     "MIXTURE",
-    "NO_LIGHT_MAG",
     "TEMPLATES",
     "Z_MAX",
     "apparent_magnitudes",
@@ -58,13 +58,9 @@ FILTERS: tuple[str, ...] = tuple(f"decam2014-{b}" for b in BANDS)
 Z_MAX = 6.0
 """Largest redshift supported."""
 
-NO_LIGHT_MAG = 99.0
-"""Magnitude returned where a band receives no flux (blueward of the Lyman limit)."""
-
 _Z_STEP = 0.0025
 _AB_FNU = 3631e-23  # erg s^-1 cm^-2 Hz^-1
-_C_ANGSTROM_S = 2.99792458e18
-_MAGGIES_FLOOR = 10.0 ** (-0.4 * NO_LIGHT_MAG)
+_MAGGIES_FLOOR = 10.0 ** (-0.4 * ZERO_FLUX_MAG)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +271,10 @@ def _basis_maggies() -> tuple[Array, Array]:
     f_wave = [np.asarray(f.wavelength, dtype=np.float64) for f in filters]
     f_resp = [np.asarray(f.response, dtype=np.float64) for f in filters]
     zero = np.array(
-        [np.trapezoid(_AB_FNU * _C_ANGSTROM_S / w**2 * r * w, w) for w, r in zip(f_wave, f_resp)]
+        [
+            np.trapezoid(_AB_FNU * SPEED_OF_LIGHT_ANGSTROM_S / w**2 * r * w, w)
+            for w, r in zip(f_wave, f_resp)
+        ]
     )
     lo = min(w[0] for w in f_wave)
     hi = max(w[-1] for w in f_wave)
@@ -375,7 +374,8 @@ def apparent_magnitudes(
     -------
     ndarray
         Shape ``broadcast(z, abs_mag).shape + (4,)``, bands in :data:`BANDS` order (AB mag).
-        A band with no flux (blueward of the Lyman limit) reads about :data:`NO_LIGHT_MAG` + M + DM.
+        A band with no flux (blueward of the Lyman limit) reads about
+        :data:`simlens.constants.ZERO_FLUX_MAG` + M + DM.
 
     Raises
     ------

@@ -40,9 +40,10 @@ from numpy.typing import NDArray
 
 from simlens._catalogs import catalog_file, load_toml
 from simlens.errors import SimlensValueError
-from simlens.physics.lensing import sersic_surface_brightness
+from simlens.physics.profiles import sersic_surface_brightness
 from simlens.physics.psf import FWHM_TO_SIGMA
-from simlens.sampling.seeding import value_rng
+from simlens.schema import CRITERIA
+from simlens.streams import EXPOSURE_STREAM, value_rng
 from simlens.survey import Survey
 
 __all__ = [
@@ -60,11 +61,8 @@ MAGNIFICATION_MIN = 3.0  # ModelAll.py: b = 3
 BFAC = RFAC = 2.0  # ModelAll.py: S[survey].bfac = S[survey].rfac = 2
 SIGNIFICANCE_FLOOR = 0.5  # SignaltoNoise.SNfunc: pixels below 0.5 sigma split regions
 
-#: Truth columns of the four criteria (booleans), in the order of the module docstring.
-CRITERIA = ("pass_snr", "pass_magnification", "pass_arcs_resolved", "pass_theta_E_resolved")
 
 STRATEGIES = ("optimal-coadd", "full-coadd", "best-epoch")
-_EXPOSURE_STREAM = 1  # value_rng stream of the exposures drawn per lens
 
 
 def lenspop_snr(data: F64, sigma: F64) -> F64:
@@ -154,7 +152,7 @@ def observing_rule(survey: Survey) -> ObservingRule | None:
 def _row_rng(row: dict[str, Any]) -> np.random.Generator:
     """A generator seeded by the row's geometry: pure, independent of the other rows."""
     keys = ("theta_E", "R_sersic_source", "center_x_source", "center_y_source", "z_source")
-    return value_rng(*(float(row[k]) for k in keys), stream=_EXPOSURE_STREAM)
+    return value_rng(*(float(row[k]) for k in keys), stream=EXPOSURE_STREAM)
 
 
 def _gauss_kernel(sigma_px: float, half: int) -> F64:
@@ -197,30 +195,17 @@ def _convolver(img: F64, half: int) -> Any:
     return convolve
 
 
-def lenspop_criteria(
-    grid: Any,
-    row: dict[str, Any],
-    survey: Survey,
-    npix: int,
-    *,
-    snr_min: float = SNR_MIN,
-    magnification_min: float = MAGNIFICATION_MIN,
-) -> dict[str, Any]:
-    """LensPop's four criteria for one lens row (module docstring), and its verdict.
+def _band_observations(
+    row: dict[str, Any], survey: Survey, th: float, rs: float, mu: float
+) -> tuple[tuple[str, ...], dict[str, float], dict[str, float]]:
+    """Bands, seeing (arcsec) and number of stacked exposures per band (0: band unusable).
 
-    ``grid`` is the ray-traced unit-flux lensed source (:func:`simlens.physics.sources.source_grid`,
-    no PSF). Returns ``magnification``, ``snr_source`` (S/N in the best band), ``snr_band``,
-    ``fwhm_detection`` (the best band's FWHM, arcsec), the four ``pass_*`` booleans,
-    ``resolved`` (criteria 3 and 4) and ``detectable`` (all four).
+    From the row's PSF and the survey's exposures, or (with an observing rule) from the
+    exposures the rule draws and accepts for this lens.
     """
-    ps = survey.pixel_scale
-    mu = float(grid.flux)
-    th = float(row["theta_E"])
-    rs = float(row["R_sersic_source"])
     rule = observing_rule(survey)
     bands = rule.bands if rule is not None else survey.band_names
     rng = _row_rng(row) if rule is not None else None
-    # seeing (arcsec) and number of stacked exposures per band; 0 exposures: band unusable
     seeing: dict[str, float] = {}
     n_exp: dict[str, float] = {}
     for b in bands:
@@ -230,7 +215,20 @@ def lenspop_criteria(
             assert rng is not None
             kept = rule.accept(rule.draw(rng, b), th, rs, mu)
             seeing[b], n_exp[b] = (float(kept.max()), float(kept.size)) if kept.size else (0, 0)
-    usable = [b for b in bands if n_exp[b] > 0]
+    return bands, seeing, n_exp
+
+
+def _band_snrs(
+    grid: Any,
+    row: dict[str, Any],
+    survey: Survey,
+    npix: int,
+    usable: list[str],
+    seeing: dict[str, float],
+    n_exp: dict[str, float],
+) -> dict[str, F64]:
+    """LensPop S/N values (:func:`lenspop_snr`) of the lensed source in each usable band."""
+    ps = survey.pixel_scale
     sig_px = max([seeing[b] for b in usable], default=ps) * FWHM_TO_SIGMA / ps
     half = math.ceil(5.0 * sig_px) + 1
     src = np.pad(np.asarray(grid.image, dtype=float), half)
@@ -257,6 +255,31 @@ def lenspop_criteria(
         epc = n_exp[b] * survey.exposure_time * 10.0 ** (-0.4 * (zp - band.zero_point_electron))
         var_e = (s + g + survey.sky_counts_per_pixel(b)) * epc + n_exp[b] * survey.read_noise**2
         snrs[b] = lenspop_snr(s * epc, np.sqrt(var_e))
+    return snrs
+
+
+def lenspop_criteria(
+    grid: Any,
+    row: dict[str, Any],
+    survey: Survey,
+    npix: int,
+    *,
+    snr_min: float = SNR_MIN,
+    magnification_min: float = MAGNIFICATION_MIN,
+) -> dict[str, Any]:
+    """LensPop's four criteria for one lens row (module docstring), and its verdict.
+
+    ``grid`` is the ray-traced unit-flux lensed source (:func:`simlens.physics.sources.source_grid`,
+    no PSF). Returns ``magnification``, ``snr_source`` (S/N in the best band), ``snr_band``,
+    ``fwhm_detection`` (the best band's FWHM, arcsec), the four ``pass_*`` booleans,
+    ``resolved`` (criteria 3 and 4) and ``detectable`` (all four).
+    """
+    mu = float(grid.flux)
+    th = float(row["theta_E"])
+    rs = float(row["R_sersic_source"])
+    bands, seeing, n_exp = _band_observations(row, survey, th, rs, mu)
+    usable = [b for b in bands if n_exp[b] > 0]
+    snrs = _band_snrs(grid, row, survey, npix, usable, seeing, n_exp)
     arcs = {b: mu * rs > seeing[b] for b in usable}
 
     def rank(b: str) -> float:

@@ -19,7 +19,6 @@ and their sources: ``catalogs/population.toml`` ``[lenspop_sources]``.
 from __future__ import annotations
 
 import gzip
-import math
 from functools import cache
 from typing import Any
 
@@ -28,6 +27,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from simlens._catalogs import catalog_file, load_toml
+from simlens.constants import ARCSEC_PER_DEG, ARCSEC_PER_RAD
 from simlens.errors import SimlensValueError
 from simlens.physics.distances import distances
 
@@ -49,8 +49,6 @@ DEEP_FIELD = "deep-field"
 LENSPOP = "lenspop"
 SOURCE_POPULATIONS = (DEEP_FIELD, LENSPOP)
 CATALOGUE_FILE = "lenspop_sources.csv.gz"
-_RAD_TO_ARCSEC = 180.0 / math.pi * 3600.0
-_ARCSEC2_PER_DEG2 = 3600.0**2
 
 
 def check_source_population(name: str) -> str:
@@ -82,7 +80,7 @@ def lenspop_source_catalogue() -> pd.DataFrame:
 
 def lenspop_source_density() -> float:
     """LensPop's source density, all magnitudes, per deg^2 (0.06 arcsec^-2)."""
-    return _params()["density"] * _ARCSEC2_PER_DEG2
+    return _params()["density"] * ARCSEC_PER_DEG**2
 
 
 def sample_lenspop_sources(n: int, rng: np.random.Generator) -> dict[str, F64]:
@@ -117,7 +115,7 @@ def lenspop_source_size(
     if scatter:
         log_r = log_r + rng.normal(0.0, p["size_scatter"], m.shape)
     d_a_kpc = distances(cosmology).angular_diameter_distance(zz) * 1e3
-    return np.asarray(10.0**log_r / d_a_kpc * _RAD_TO_ARCSEC, dtype=float)
+    return np.asarray(10.0**log_r / d_a_kpc * ARCSEC_PER_RAD, dtype=float)
 
 
 @cache

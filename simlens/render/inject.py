@@ -34,10 +34,12 @@ import pandas as pd
 import scipy.fft
 from numpy.typing import NDArray
 
+from simlens.constants import NO_LIGHT_MAG
 from simlens.errors import SimlensValueError
 from simlens.physics.sources import source_grid
-from simlens.render.stamps import _canvas_size, render_rows, source_spectrum
-from simlens.schema import NO_LIGHT_MAG, extra_mag_components, flux_from_mag
+from simlens.render.fourier import source_spectrum
+from simlens.render.stamps import canvas_size, render_rows
+from simlens.schema import extra_mag_components, flux_from_mag
 from simlens.survey import Survey
 
 __all__ = ["inject", "read_cutouts"]
@@ -215,7 +217,7 @@ def _with_psf_image(
         raise SimlensValueError("psf_image must be finite with a positive sum")
     h, w = psf.shape[-2:]
     # pad so that the PSF's half-width of light scatters in and FFT wrap-around stays outside
-    canvas_n, pad = _canvas_size(npix, max(h, w) / 2.0 / 5.0 + 1.0)
+    canvas_n, pad = canvas_size(npix, max(h, w) / 2.0 / 5.0 + 1.0)
     out = np.zeros((n, npix, npix, nb), dtype=np.float32)
     zp = survey.zero_point
     for k, row in enumerate(truth.itertuples(index=False)):

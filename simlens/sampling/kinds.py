@@ -33,7 +33,8 @@ from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
 from simlens.physics import sed
-from simlens.population import relations as pop
+from simlens.population import relations
+from simlens.sampling.basic_kinds import elliptical_columns, star_columns
 from simlens.sampling.neighbours import count_magnitudes, field_redshifts, field_sizes
 
 __all__ = ["FIELD_KINDS", "draw_kind", "field_fractions"]
@@ -59,7 +60,7 @@ def _set_mags(df: pd.DataFrame, comp: str, mags: F64, bands: tuple[str, ...]) ->
 
 
 def _shape(q: F64, rng: np.random.Generator) -> tuple[F64, F64]:
-    e1, e2 = pop.ellipticity_components(q, rng.uniform(0.0, np.pi, q.size))
+    e1, e2 = relations.ellipticity_components(q, rng.uniform(0.0, np.pi, q.size))
     return np.asarray(e1, dtype=float), np.asarray(e2, dtype=float)
 
 
@@ -85,9 +86,9 @@ def _spiral(
     r_disk = field_sizes(mag_r, rng) * cfg["spiral.disk_size_boost"]
     q_disk = np.maximum(rng.random(m), cfg["spiral.q_min"])  # uniform in cos(inclination)
     phi = rng.uniform(0.0, np.pi, m)
-    e1d, e2d = pop.ellipticity_components(q_disk, phi)
+    e1d, e2d = relations.ellipticity_components(q_disk, phi)
     q_b = rng.uniform(0.7, 1.0, m)
-    e1b, e2b = pop.ellipticity_components(q_b, phi)
+    e1b, e2b = relations.ellipticity_components(q_b, phi)
     cs = cfg["lens.center_scatter"]
     cx, cy = cs * rng.standard_normal(m), cs * rng.standard_normal(m)
     df["z_lens"] = z
@@ -149,7 +150,7 @@ def _merger(
         df[f"R_sersic_{comp}"] = field_sizes(mg, rng)
         df[f"n_sersic_{comp}"] = np.where(red, 4.0, 1.0)
         df[f"e1_{comp}"], df[f"e2_{comp}"] = _shape(
-            np.asarray(pop.source_axis_ratio(m, rng), dtype=float), rng
+            np.asarray(relations.source_axis_ratio(m, rng), dtype=float), rng
         )
         df[f"center_x_{comp}"], df[f"center_y_{comp}"] = x, y
     # tidal tail: an arc around the pair's midpoint, sweeping away from the companion
@@ -172,9 +173,7 @@ def _elliptical(
     ml: F64 | None,
     bands: tuple[str, ...],
 ) -> None:
-    from simlens.sampling.truth import _elliptical_columns
-
-    _elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
+    elliptical_columns(df, m, rng, cosmo, cfg, ml, bands)
 
 
 def _ring(
@@ -259,8 +258,6 @@ def _field(
     cfg: Any,
     bands: tuple[str, ...],
 ) -> pd.DataFrame:
-    from simlens.sampling.truth import _star_columns
-
     fr = field_fractions(cfg)
     edges = np.cumsum([fr[k] for k in FIELD_KINDS])
     which = np.minimum(np.searchsorted(edges, rng.random(m), side="right"), len(FIELD_KINDS) - 1)
@@ -277,7 +274,7 @@ def _field(
         sub = df.iloc[idx].copy().reset_index(drop=True)
         mag_r = count_magnitudes(k, crng, lo, hi, slope)
         if kind == "star":
-            _star_columns(sub, k, crng, cfg, bands)
+            star_columns(sub, k, crng, cfg, bands)
         elif kind == "spiral":
             _spiral(sub, k, crng, cfg, bands, mag_r)
         elif kind == "merger":

@@ -8,34 +8,37 @@ docstring), completed into full systems (lens light, mass, source;
 and the
 nearest-magnitude pick used when a magnitude is fixed. Derived truth: the extended-source
 magnification, best-band source S/N and LensPop detectability of a system (:func:`lensing_truth`),
-and ``_may_be_detectable``, the cheap necessary cut that skips hopeless
-candidates. :mod:`simlens.sampling.truth` re-exports every name and holds the settings used here.
+and ``may_be_detectable``, the cheap necessary cut that skips hopeless
+candidates. :mod:`simlens.sampling.truth` re-exports the names the samplers' callers use.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from astropy.cosmology import Cosmology
 from numpy.typing import NDArray
 
+from simlens.constants import ARCSEC_PER_RAD, SPEED_OF_LIGHT_KM_S
 from simlens.physics import sed
 from simlens.physics.sources import source_grid
 from simlens.population import lenspop_sources as plp
-from simlens.population import relations as pop
+from simlens.population import relations
 from simlens.population.detectability import lenspop_criteria, observing_rule
+from simlens.sampling.settings import SamplerSettings
 from simlens.survey import Survey
 
-if TYPE_CHECKING:  # annotations only: simlens.sampling.truth imports this module
-    from simlens.sampling.truth import SamplerSettings
-
-__all__ = ["lensing_truth"]
-
-C_KM_S = 299792.458
-ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
+__all__ = [
+    "approx_magnification",
+    "draw_lens_systems",
+    "lensing_truth",
+    "may_be_detectable",
+    "pick_nearest",
+    "row_grid",
+]
 
 F64 = NDArray[np.float64]
 
@@ -50,7 +53,7 @@ def _draw_sources(k: int, rng: np.random.Generator, source_population: str) -> d
     ``mag_{g,r,z}`` and ``abs_mag_r``)."""
     if source_population == plp.LENSPOP:
         return plp.sample_lenspop_sources(k, rng)
-    s = pop.sample_sources(k, rng)
+    s = relations.sample_sources(k, rng)
     return {"mag_i": np.asarray(s["mag_i"], dtype=float), "z_source": s["z_source"]}
 
 
@@ -72,17 +75,18 @@ def _draw_systems_free(
     have = 0
     while have < m:
         k = max(4 * (m - have), 256)
-        sig = pop.sample_velocity_dispersion(
+        sig = relations.sample_velocity_dispersion(
             k, rng, sigma_min=100.0, sigma_max=smax, weight_power=4.0
         )
-        zl = pop.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
+        zl = relations.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
         src = _draw_sources(k, rng, source_population)
         zs = np.asarray(src["z_source"], dtype=float)
         behind = zs > zl + 1e-3
         th = np.where(
-            behind, pop.einstein_radius(sig, zl, np.where(behind, zs, zl + 1.0), cosmo), 0.0
+            behind, relations.einstein_radius(sig, zl, np.where(behind, zs, zl + 1.0), cosmo), 0.0
         )
-        ratio = th / (4.0 * math.pi * (sig / C_KM_S) ** 2 * ARCSEC_PER_RAD)  # D_ls / D_s
+        # D_ls / D_s
+        ratio = th / (4.0 * math.pi * (sig / SPEED_OF_LIGHT_KM_S) ** 2 * ARCSEC_PER_RAD)
         keep = behind & (rng.random(k) < ratio**2)
         for key, arr in (("sigma_v", sig), ("z_lens", zl), ("theta_E", th), *src.items()):
             got.setdefault(key, []).append(np.asarray(arr, dtype=float)[keep])
@@ -101,7 +105,7 @@ def _draw_systems_given_theta(
     docstring)."""
     m = theta.size
     K = int(cfg["conditioning.theta_E_candidates"])
-    zl = pop.sample_lens_redshift(m * K, rng, cosmo, z_max=cfg["lens.z_max"]).reshape(m, K)
+    zl = relations.sample_lens_redshift(m * K, rng, cosmo, z_max=cfg["lens.z_max"]).reshape(m, K)
     src = {
         k: np.asarray(v, dtype=float).reshape(m, K)
         for k, v in _draw_sources(m * K, rng, source_population).items()
@@ -110,14 +114,14 @@ def _draw_systems_given_theta(
     ok = zs > zl + 1e-3
     th = np.broadcast_to(theta[:, None], (m, K))
     sig = np.where(
-        ok, pop.sigma_from_einstein_radius(th, zl, np.where(ok, zs, zl + 1.0), cosmo), np.nan
+        ok, relations.sigma_from_einstein_radius(th, zl, np.where(ok, zs, zl + 1.0), cosmo), np.nan
     )
     smax = cfg["lens.sigma_v_max_conditioned"]
     with np.errstate(invalid="ignore"):
         w = np.where(
             ok & (sig >= 100.0) & (sig <= smax),
             # unnormalised VDF (per km/s) times the Jacobian sigma: only ratios matter
-            pop.vdf_dn_dsigma(np.clip(np.nan_to_num(sig, nan=100.0), 100.0, smax))
+            relations.vdf_dn_dsigma(np.clip(np.nan_to_num(sig, nan=100.0), 100.0, smax))
             * np.nan_to_num(sig),
             0.0,
         )
@@ -140,11 +144,31 @@ def _draw_systems_given_theta(
 
 
 def _axis_angle(q: F64, phi: F64) -> tuple[F64, F64]:
-    e1, e2 = pop.ellipticity_components(q, phi)
+    e1, e2 = relations.ellipticity_components(q, phi)
     return np.asarray(e1, dtype=float), np.asarray(e2, dtype=float)
 
 
-def _lens_systems(
+def _source_magnitudes(
+    d: dict[str, F64], rng: np.random.Generator, source_colour: str, lenspop_src: bool
+) -> F64:
+    """Unlensed g, r, i, z source magnitudes ``(m, 4)`` from the drawn i magnitudes and colours.
+
+    LensPop's catalogue sources keep their own colours; otherwise an SED per source (the
+    mixture: the last draw of a system, so every draw before is as for a single template) or
+    one template for all.
+    """
+    zs = d["z_source"]
+    if lenspop_src:
+        col = np.stack([d[f"mag_{b}"] - d["mag_r"] for b in "griz"], axis=1)
+    elif source_colour == sed.MIXTURE:
+        col = sed.colours_from_coefficients(sed.source_coefficients(zs, rng), zs)  # m_b - m_r
+    else:
+        col = np.asarray(sed.colours(source_colour, zs), dtype=float)
+    i_idx = 2
+    return np.asarray(d["mag_i"][:, None] - col[:, i_idx : i_idx + 1] + col, dtype=float)
+
+
+def draw_lens_systems(
     m: int,
     rng: np.random.Generator,
     cosmo: Cosmology,
@@ -172,9 +196,9 @@ def _lens_systems(
     # light from the sigma-luminosity relation, capped where it stops being valid (only
     # reached when a large theta_E is requested: see catalogs/simulation.toml)
     sig_light = np.minimum(sig, cfg["lens.light_sigma_max"])
-    abs_r, r_eff = pop.lens_light_from_sigma(sig_light, zl, rng, cosmo)
+    abs_r, r_eff = relations.lens_light_from_sigma(sig_light, zl, rng, cosmo)
     mags_lens = sed.apparent_magnitudes("passive", zl, abs_r, cosmo)
-    q_l = np.asarray(pop.lens_axis_ratio(sig_light, rng), dtype=float)
+    q_l = np.asarray(relations.lens_axis_ratio(sig_light, rng), dtype=float)
     phi_l = rng.uniform(0.0, np.pi, m)
     q_m = np.clip(q_l + cfg["lens.mass_light_q_scatter"] * rng.standard_normal(m), 0.2, 1.0)
     phi_m = phi_l + np.deg2rad(cfg["lens.mass_light_angle_scatter"]) * rng.standard_normal(m)
@@ -188,18 +212,10 @@ def _lens_systems(
     if lenspop_src:
         r_src = plp.lenspop_source_size(d["abs_mag_r"], zs, rng, cosmo)
     else:
-        r_src = np.asarray(pop.source_size(mag_i, zs, rng, cosmo), dtype=float)
-    q_s = np.asarray(pop.source_axis_ratio(m, rng), dtype=float)
+        r_src = np.asarray(relations.source_size(mag_i, zs, rng, cosmo), dtype=float)
+    q_s = np.asarray(relations.source_axis_ratio(m, rng), dtype=float)
     phi_s = rng.uniform(0.0, np.pi, m)
-    if lenspop_src:
-        col = np.stack([d[f"mag_{b}"] - d["mag_r"] for b in "griz"], axis=1)
-    elif source_colour == sed.MIXTURE:
-        # the last draw of a system, so everything above is as for a single template
-        col = sed.colours_from_coefficients(sed.source_coefficients(zs, rng), zs)  # m_b - m_r
-    else:
-        col = np.asarray(sed.colours(source_colour, zs), dtype=float)
-    i_idx = 2
-    mag_src = mag_i[:, None] - col[:, i_idx : i_idx + 1] + col
+    mag_src = _source_magnitudes(d, rng, source_colour, lenspop_src)
     e1l, e2l = _axis_angle(q_l, phi_l)
     e1m, e2m = _axis_angle(q_m, phi_m)
     e1s, e2s = _axis_angle(q_s, phi_s)
@@ -229,19 +245,20 @@ def _lens_systems(
     }
 
 
-def _approx_magnification(sys: dict[str, F64]) -> F64:
+def approx_magnification(systems: dict[str, F64]) -> F64:
     """Point-source SIS magnification ``2 theta_E / beta``, softened by the source size.
 
     Used only to pick candidates near a requested observed source magnitude; the exact
     extended-source magnification is computed afterwards.
     """
     beta = np.hypot(
-        sys["center_x_source"] - sys["center_x_mass"], sys["center_y_source"] - sys["center_y_mass"]
+        systems["center_x_source"] - systems["center_x_mass"],
+        systems["center_y_source"] - systems["center_y_mass"],
     )
-    return 2.0 * sys["theta_E"] / np.maximum(beta, sys["R_sersic_source"]) + 1.0
+    return 2.0 * systems["theta_E"] / np.maximum(beta, systems["R_sersic_source"]) + 1.0
 
 
-def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
+def may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     """Cheap necessary conditions for LensPop detectability, to skip hopeless candidates.
 
     Generous on purpose (the exact test follows): LensPop's ``2 theta_E^2 >= 4 r_s^2 + FWHM^2``
@@ -272,7 +289,7 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
             "R_sersic_source",
         )
     }
-    mu = _approx_magnification(sysd)
+    mu = approx_magnification(sysd)
     bright = np.zeros(len(df), dtype=bool)
     for b in bands:
         m_obs = df[f"mag_source_unlensed_{b}"].to_numpy(dtype=float) - 2.5 * np.log10(mu)
@@ -281,7 +298,7 @@ def _may_be_detectable(df: pd.DataFrame, survey: Survey) -> NDArray[np.bool_]:
     return np.asarray(resolved & (mu > 2.0) & bright)
 
 
-def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
+def pick_nearest(values: F64, target: float, window: float, u: float) -> int:
     """Index of a value within ``window`` of ``target``, chosen by the uniform deviate ``u``
     (the nearest if none is). ``u`` is drawn by the caller for every row, so the generator
     advances by the same amount whatever the values: rows stay independent of each other."""
@@ -297,7 +314,7 @@ def _pick_nearest(values: F64, target: float, window: float, u: float) -> int:
 # -------------------------------------------------------------------------------------------
 
 
-def _row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
+def row_grid(row: dict[str, Any], survey: Survey, npix: int, supersampling: int) -> Any:
     return source_grid(row, npix, survey.pixel_scale, supersampling)
 
 
@@ -322,7 +339,7 @@ def lensing_truth(
     reuses a ray-traced source (it depends on geometry only, not on magnitudes or PSF).
     """
     if grid is None:
-        grid = _row_grid(row, survey, npix, supersampling)
+        grid = row_grid(row, survey, npix, supersampling)
     return lenspop_criteria(
         grid,
         row,

@@ -18,9 +18,10 @@ uniform over the stamp outside the exclusion disk.
 Schema: :data:`simlens.schema.N_NEIGHBOUR_SLOTS` = 8 slots (``nb0`` .. ``nb7``) hold the
 brightest (in r) of an image's neighbours, brightest first; ``n_neighbours`` is the number used
 (Poisson(2.6) exceeds 8 in 0.3% of 100x100 stamps; larger stamps keep the 8 brightest). Draws
-come from their own block stream (``SeedSequence(seed, spawn_key=(block, 0, 2000 + k))``, ``k``
-the kind's stream, so lenses and each non-lens kind of one seed get different neighbours), so
-switching neighbours on or off leaves every other column unchanged.
+come from their own block stream (``SeedSequence(seed, spawn_key=(block, 0, NEIGHBOUR_STREAM +
+k))``, ``k`` the kind's stream, :mod:`simlens.streams`, so lenses and each non-lens kind of one
+seed get different neighbours), so switching neighbours on or off leaves every other column
+unchanged.
 """
 
 from __future__ import annotations
@@ -32,19 +33,20 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from simlens.constants import ARCSEC_PER_DEG, NO_LIGHT_MAG, NO_LIGHT_THRESHOLD
 from simlens.physics import sed
-from simlens.population import relations as pop
+from simlens.population import relations
+from simlens.sampling.seeding import iterate_blocks
+from simlens.sampling.settings import SamplerSettings, stellar_locus
 from simlens.schema import (
     N_NEIGHBOUR_SLOTS,
     NEIGHBOUR_PREFIXES,
-    NO_LIGHT_MAG,
-    NO_LIGHT_THRESHOLD,
     absent_columns,
 )
+from simlens.streams import NEIGHBOUR_STREAM
 from simlens.survey import Survey
 
 __all__ = [
-    "NEIGHBOUR_STREAM",
     "count_magnitudes",
     "field_redshifts",
     "field_sizes",
@@ -53,12 +55,9 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-NEIGHBOUR_STREAM = 2000
 
 
 def _cfg() -> Any:
-    from simlens.sampling.truth import SamplerSettings
-
     return SamplerSettings.load()
 
 
@@ -95,7 +94,7 @@ def sky_densities(npix: int, pixel_scale: float) -> tuple[float, float]:
     cfg = _cfg()
     half = 0.5 * npix * pixel_scale
     r_ex = cfg["neighbours.exclusion_radius"]
-    area = (4.0 * half**2 - _disk_in_square(r_ex, half)) / 3600.0**2  # deg^2
+    area = (4.0 * half**2 - _disk_in_square(r_ex, half)) / ARCSEC_PER_DEG**2  # deg^2
     s, nref, mref = (cfg[f"field_counts.{k}"] for k in ("slope", "n_ref", "m_ref"))
     lo, hi = cfg["neighbours.mag_r_min"], cfg["neighbours.mag_r_max"]
     n_gal = nref * (10.0 ** (s * (hi - mref)) - 10.0 ** (s * (lo - mref)))
@@ -135,8 +134,6 @@ def _is_neighbour_column(name: str) -> bool:
 def _block(
     m: int, rng: np.random.Generator, bands: tuple[str, ...], npix: int, ps: float
 ) -> pd.DataFrame:
-    from simlens.sampling.truth import _stellar_locus
-
     cfg = _cfg()
     cols = {k: v for k, v in absent_columns(m, bands).items() if _is_neighbour_column(k)}
     mu_gal, mu_star = sky_densities(npix, ps)
@@ -144,7 +141,7 @@ def _block(
     n_star = rng.poisson(mu_star, m)
     half = 0.5 * npix * ps
     r_ex = cfg["neighbours.exclusion_radius"]
-    locus = _stellar_locus()
+    locus = stellar_locus()
     order = np.argsort(locus[:, 0])
     for i in range(m):
         g, st = int(n_gal[i]), int(n_star[i])
@@ -169,9 +166,9 @@ def _block(
         z = field_redshifts(mag_r[:g], rng)
         red = rng.random(g) < cfg["field_counts.red_fraction"]
         size = field_sizes(mag_r[:g], rng)
-        q = np.asarray(pop.source_axis_ratio(g, rng), dtype=float)
+        q = np.asarray(relations.source_axis_ratio(g, rng), dtype=float)
         phi = rng.uniform(0.0, np.pi, g)
-        e1, e2 = pop.ellipticity_components(q, phi)
+        e1, e2 = relations.ellipticity_components(q, phi)
         col = np.where(
             red[:, None],
             np.asarray(sed.colours("passive", z), dtype=float),
@@ -205,11 +202,10 @@ def neighbour_table(
     n: int, *, survey: Survey, npix: int, entropy: int, start: int = 0, kind_stream: int = 0
 ) -> pd.DataFrame:
     """Neighbour columns (``*_nb<k>``, ``n_neighbours``) of rows ``start .. start + n - 1``."""
-    from simlens.sampling.truth import _iterate_blocks
 
     bands = survey.band_names
     ps = survey.pixel_scale
-    return _iterate_blocks(
+    return iterate_blocks(
         n,
         start,
         entropy,

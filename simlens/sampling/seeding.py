@@ -4,9 +4,8 @@ Object ``i`` of a call with seed ``s`` is drawn from the generator of its block 
 (``SeedSequence(s, spawn_key=(block, 0, stream))``), so the rows of ``n = 1000`` are a prefix of
 the rows of ``n = 2000`` and a cluster can draw blocks independently (``start=``); each row also
 carries its own render seed (``SeedSequence(s, spawn_key=(i, 1))``) used for noise only. Also
-holds ``_control_values``, which draws a control's values for one block.
-:mod:`simlens.sampling.truth`
-re-exports every name.
+holds :func:`control_values`, which draws a control's values for one block. The stream ids
+live in :mod:`simlens.streams`.
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ from numpy.typing import NDArray
 
 from simlens.errors import SimlensValueError
 from simlens.sampling.controls import Control
+from simlens.streams import BLOCK_KEY, ROW_SEED_KEY
 
-__all__ = ["BLOCK", "resolve_entropy", "row_seeds", "value_rng"]
+__all__ = ["BLOCK", "block_rng", "control_values", "iterate_blocks", "resolve_entropy", "row_seeds"]
 
 BLOCK = 64
 
@@ -44,16 +44,19 @@ def row_seeds(entropy: int, start: int, n: int) -> NDArray[np.int64]:
     """Per-row render seeds (noise) for rows ``start .. start + n - 1``."""
     out = np.empty(n, dtype=np.int64)
     for k in range(n):
-        st = np.random.SeedSequence(entropy, spawn_key=(start + k, 1)).generate_state(2, np.uint32)
+        seq = np.random.SeedSequence(entropy, spawn_key=(start + k, ROW_SEED_KEY))
+        st = seq.generate_state(2, np.uint32)
         out[k] = (int(st[0]) << 31) ^ int(st[1])
     return out
 
 
-def _block_rng(entropy: int, block: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(block, 0, stream)))
+def block_rng(entropy: int, block: int, stream: int) -> np.random.Generator:
+    """The generator of block ``block`` in block stream ``stream`` (:mod:`simlens.streams`)."""
+    key = (block, BLOCK_KEY, stream)
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
 
 
-def _iterate_blocks(
+def iterate_blocks(
     n: int,
     start: int,
     entropy: int,
@@ -65,15 +68,19 @@ def _iterate_blocks(
     first, last = start // BLOCK, (start + n - 1) // BLOCK
     for b in range(first, last + 1):
         lo, hi = b * BLOCK, (b + 1) * BLOCK
-        df = draw(BLOCK, _block_rng(entropy, b, stream), slice(lo, hi))
+        df = draw(BLOCK, block_rng(entropy, b, stream), slice(lo, hi))
         a, z = max(start, lo) - lo, min(start + n, hi) - lo
         parts.append(df.iloc[a:z])
     return pd.concat(parts, ignore_index=True)
 
 
-def _control_values(
+def control_values(
     ctrl: Control, rng: np.random.Generator, rows: slice, m: int, start: int
 ) -> F64 | None:
+    """A control's values for the ``m`` rows ``rows`` of a block (None: the control is unset).
+
+    Array controls give NaN on block rows outside ``start .. start + ctrl.values.size``.
+    """
     u = rng.random(m)  # always consumed, so adding a control never shifts other draws
     if ctrl.kind == "array":
         idx = np.arange(rows.start, rows.stop) - start
@@ -82,13 +89,3 @@ def _control_values(
         v[ok] = ctrl.values[idx[ok]]
         return v
     return ctrl.draw(u)
-
-
-def value_rng(*values: float, stream: int = 0) -> np.random.Generator:
-    """A generator seeded by an object's own drawn values (their float64 bits) and ``stream``.
-
-    For per-object randomness that must depend on the object only (never on the other rows,
-    the chunking, or how far a shared generator has advanced).
-    """
-    bits = np.asarray(values, dtype=np.float64).view(np.uint32)
-    return np.random.default_rng(np.random.SeedSequence([int(stream), *(int(b) for b in bits)]))

@@ -191,11 +191,11 @@ def generate(
     )
     sim = _simulator(spec)
     first = _sample(spec, 0, 1)  # validates every control before anything is written
-    from simlens.simulator import _jsonable_controls
+    from simlens.simulator import jsonable_controls
 
     # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
     meta = sim.provenance(
-        seed=spec.seed, kind=kind, controls=_jsonable_controls(controls), noise=spec.noise, n=n
+        seed=spec.seed, kind=kind, controls=jsonable_controls(controls), noise=spec.noise, n=n
     )
     if store:
         _generate_store(spec, sim, meta, list(first.columns), client, resume, overwrite, progress)

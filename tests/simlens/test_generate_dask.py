@@ -172,11 +172,11 @@ def test_a_chunk_leaves_no_ray_traced_grids_behind(
     held: list[int] = []
 
     def spy() -> None:
-        held.append(lensing._grid_cached.cache_info().currsize)
+        held.append(lensing.cached_grid.cache_info().currsize)
         lensing.clear_grid_cache()
 
     monkeypatch.setattr(generation, "clear_grid_cache", spy)
     generate(tmp_path / "g.zarr", 12, npix=NPIX, seed=SEED, chunk=4, progress=False)
     assert len(held) == 3
     assert min(held) > 0  # each chunk ray-traced through the memo
-    assert lensing._grid_cached.cache_info().currsize == 0
+    assert lensing.cached_grid.cache_info().currsize == 0

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from simlens import SimlensValueError, Simulator
-from simlens.render.stamps import required_columns
 from simlens.sampling.kinds import FIELD_KINDS, field_fractions
 from simlens.sampling.truth import NONLENS_KINDS, SamplerSettings
+from simlens.schema import required_columns
 
 NPIX = 48
 KINDS = ("lens", *NONLENS_KINDS)

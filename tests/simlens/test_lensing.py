@@ -5,9 +5,9 @@ import pytest
 from lenstronomy.LensModel.lens_model import LensModel
 from lenstronomy.LightModel.light_model import LightModel
 
-from simlens.physics.lensing import (
+from simlens.physics.lensing import lensed_source_grid
+from simlens.physics.profiles import (
     deflection,
-    lensed_source_grid,
     ray_shoot,
     sersic_surface_brightness,
     sie_deflection,

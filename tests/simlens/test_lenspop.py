@@ -17,8 +17,8 @@ import pytest
 
 from simlens import yields as Y
 from simlens.population import detectability as LP
-from simlens.sampling.lens_systems import _may_be_detectable
-from simlens.sampling.truth import SamplerSettings, _row_grid, lensing_truth
+from simlens.sampling.lens_systems import may_be_detectable
+from simlens.sampling.truth import SamplerSettings, lensing_truth, row_grid
 from simlens.schema import records
 from simlens.survey import load_survey
 
@@ -238,7 +238,7 @@ def test_lenspop_des_rows_use_the_rule_and_are_pure():
     cand = Y._free_candidates(400, np.random.default_rng(5), survey, Y.Planck18)
     rows = [r for r in records(cand) if r["theta_E"] > 1.0][:25]
     for row in rows:
-        grid = _row_grid(row, survey, NPIX, 3)
+        grid = row_grid(row, survey, NPIX, 3)
         a = lensing_truth(row, survey, NPIX, cfg, grid=grid)
         b = lensing_truth(dict(row), survey, NPIX, cfg, grid=grid)
         assert a == b  # the exposures drawn depend on the row only
@@ -262,7 +262,7 @@ def test_cheap_cuts_reject_no_detectable_system(name):
     cfg = SamplerSettings.load()
     cand = Y._free_candidates(6000, np.random.default_rng(11), survey, Y.Planck18)
     cand = cand[cand["theta_E"] > 0.6].reset_index(drop=True)  # enrich: any subset must hold
-    maybe = _may_be_detectable(cand, survey)
+    maybe = may_be_detectable(cand, survey)
     det = np.array(
         [lensing_truth(r, survey, 100, cfg)["detectable"] for r in records(cand)], dtype=bool
     )

@@ -68,7 +68,7 @@ def test_draws_are_catalogue_rows_and_seeded():
 
 def test_lens_systems_take_sources_from_the_catalogue():
     cfg = sampling.SamplerSettings.load()
-    sys = sampling._lens_systems(
+    sys = sampling.draw_lens_systems(
         300, np.random.default_rng(2), Planck18, cfg, None, source_population="lenspop"
     )
     cat = plp.lenspop_source_catalogue()
@@ -91,7 +91,7 @@ def test_lens_systems_take_sources_from_the_catalogue():
         atol=2e-3,
     )
     with pytest.raises(SimlensValueError):
-        sampling._lens_systems(
+        sampling.draw_lens_systems(
             4, np.random.default_rng(0), Planck18, cfg, None, source_population="x"
         )
 

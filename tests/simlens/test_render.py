@@ -9,6 +9,7 @@ from scipy.optimize import least_squares
 from scipy.special import erf
 
 from simlens import Simulator
+from simlens.render import fourier, lens_light
 from simlens.render import stamps as render_mod
 from simlens.render.stamps import render_rows
 
@@ -247,9 +248,9 @@ def test_no_light_is_nan_and_legacy_99_still_reads():
 
 @pytest.mark.parametrize("profile", ["gaussian", "moffat"])
 def test_kspace_lens_light_equals_galsim_draw(profile):
-    """The k-space lens light (:func:`simlens.render.stamps._lens_spectrum`) == galsim's real-space
-    draw to 1e-4 of the peak, for Sersic n = 1, 2.5, 4 from compact to 4", elliptical and off
-    centre; and it declines (None) a narrow PSF or a bright truncation edge."""
+    """The k-space lens light (:func:`simlens.render.lens_light.lens_spectrum`) == galsim's
+    real-space draw to 1e-4 of the peak, for Sersic n = 1, 2.5, 4 from compact to 4", elliptical
+    and off centre; and it declines (None) a narrow PSF or a bright truncation edge."""
     import scipy.fft
 
     from simlens.physics.psf import galsim_psf, psf_transfer
@@ -258,11 +259,11 @@ def test_kspace_lens_light_equals_galsim_draw(profile):
     base = sim.sample_lenses(1, rng=3).iloc[0]
     ps, fw = sim.pixel_scale, (0.9 if profile == "gaussian" else 1.2)  # Moffat: wider wings
     sg = fw / (2 * math.sqrt(2 * math.log(2))) / ps
-    n, pad = render_mod._canvas_size(100, sg * 1.6)
+    n, pad = render_mod.canvas_size(100, sg * 1.6)
 
     def tf_of(m):
         if profile == "gaussian":
-            return np.exp(np.float32(-2 * np.pi**2 * sg**2) * render_mod._freq2(m))
+            return np.exp(np.float32(-2 * np.pi**2 * sg**2) * fourier.freq2(m))
         return psf_transfer("moffat", fw, m, ps, beta=3.0).astype(np.float32)
 
     done = 0
@@ -272,17 +273,17 @@ def test_kspace_lens_light_equals_galsim_draw(profile):
         r["e1_lens_light"], r["e2_lens_light"] = 0.25, -0.1
         r["center_x_lens_light"], r["center_y_lens_light"] = 0.4, -0.3
         row = next(pd.DataFrame([r]).itertuples(index=False))
-        k = render_mod._lens_spectrum(row, n, ps, tf_of)
+        k = lens_light.lens_spectrum(row, n, ps, tf_of)
         assert k is not None
         fast = scipy.fft.irfft2(k, s=(n, n))[pad:-pad, pad:-pad]
-        slow = render_mod._galsim_lens(row, 1.0, galsim_psf(profile, fw), n, ps)[pad:-pad, pad:-pad]
+        slow = lens_light.galsim_lens(row, 1.0, galsim_psf(profile, fw), n, ps)[pad:-pad, pad:-pad]
         assert np.max(np.abs(fast - slow)) / slow.max() < 1e-4
         done += 1
     assert done == 6
     r = base.copy()
     r["R_sersic_lens_light"], r["n_sersic_lens_light"] = 15.0, 1.0  # bright truncation edge
     assert (
-        render_mod._lens_spectrum(next(pd.DataFrame([r]).itertuples(index=False)), n, ps, tf_of)
+        lens_light.lens_spectrum(next(pd.DataFrame([r]).itertuples(index=False)), n, ps, tf_of)
         is None
     )
 
@@ -293,6 +294,6 @@ def test_fast_moffat_transfer_equals_psf_transfer():
     from simlens.physics.psf import psf_transfer
 
     for fw, n in [(0.1, 64), (0.9, 128), (1.3, 135), (3.0, 96)]:
-        fast = render_mod._psf_tf("moffat", fw, n, 0.263, 3.0)
+        fast = fourier.psf_tf("moffat", fw, n, 0.263, 3.0)
         assert fast.dtype == np.float32
         assert np.max(np.abs(fast - psf_transfer("moffat", fw, n, 0.263, beta=3.0))) < 1e-6

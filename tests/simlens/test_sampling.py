@@ -16,11 +16,11 @@ from astropy.cosmology import WMAP9, Planck18
 from scipy import stats
 
 from simlens import SimlensValueError, Simulator
-from simlens.population.detectability import CRITERIA
+from simlens.constants import NO_LIGHT_THRESHOLD
 from simlens.sampling.truth import SamplerSettings
+from simlens.schema import CRITERIA
 
 BANDS = ("g", "r", "i", "z")
-NO_LIGHT = 50.0  # magnitudes >= this mean "no light in this component" (issue 2)
 
 # Every column named in the issue's "Public API" section.
 ISSUE_COLUMNS = [
@@ -179,10 +179,10 @@ def test_components_without_light_are_flagged(lenses, ellipticals, stars):
     """Lenses have lens and source light, no star; ellipticals only lens light and no mass;
     stars only star light (no light: NaN magnitudes, never 99)."""
     for b in BANDS:
-        assert (lenses[f"mag_lens_{b}"] < NO_LIGHT).all()
-        assert (lenses[f"mag_source_unlensed_{b}"] < NO_LIGHT).all()
+        assert (lenses[f"mag_lens_{b}"] < NO_LIGHT_THRESHOLD).all()
+        assert (lenses[f"mag_source_unlensed_{b}"] < NO_LIGHT_THRESHOLD).all()
         assert lenses[f"mag_star_{b}"].isna().all()
-        assert (ellipticals[f"mag_lens_{b}"] < NO_LIGHT).all()
+        assert (ellipticals[f"mag_lens_{b}"] < NO_LIGHT_THRESHOLD).all()
         assert ellipticals[f"mag_source_unlensed_{b}"].isna().all()
         assert ellipticals[f"mag_star_{b}"].isna().all()
         assert (stars[f"mag_star_{b}"] < 30).all()

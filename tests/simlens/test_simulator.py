@@ -14,7 +14,7 @@ from astropy.cosmology import WMAP9, Cosmology, Planck18
 import simlens
 from simlens import SimlensKeyError, SimlensValueError, Simulator, Survey, load_survey
 from simlens._catalogs import catalog_file
-from simlens.render.stamps import required_columns
+from simlens.schema import required_columns
 
 NPIX = 32
 
