@@ -87,7 +87,7 @@ def load_data(path: str) -> Any:
     """Load an image set: a ``.zarr`` store with probe's own reader; otherwise ``simlens.load``
     when simlens provides it, else probe's HDF5 reader."""
     if path.rstrip("/\\").endswith(".zarr"):
-        from probe.datasets import load_zarr
+        from probe.adapters.datasets import load_zarr
 
         return load_zarr(path)
     try:
@@ -95,7 +95,7 @@ def load_data(path: str) -> Any:
 
         loader = simlens.load
     except (ImportError, AttributeError):
-        from probe.datasets import load_hdf5
+        from probe.adapters.datasets import load_hdf5
 
         return load_hdf5(path)
     return loader(path)
@@ -137,7 +137,7 @@ def _writes(stem: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from probe import __version__
+    from probe._version import __version__
 
     parser = Parser(
         prog="probe",
@@ -450,7 +450,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _refuse_existing_report(args: argparse.Namespace) -> None:
     if not args.overwrite:  # refuse before running the gate, not after
-        from probe.gate_report import REPORT_FILES
+        from probe.gating.report import REPORT_FILES
         from probe.safe_io import OutputExistsError
 
         existing = [name for name in REPORT_FILES if (args.out / name).exists()]
@@ -477,8 +477,8 @@ def _require_out(args: argparse.Namespace) -> Path:
 
 def _sensitivity_probe(args: argparse.Namespace) -> Any:
     """The :class:`probe.sensitivity.Probe` of ``bin``/``sweep``/``resim`` (with statistics)."""
-    from probe.sensitivity import Probe
     from probe.statistics import StatsParams
+    from probe.sweeps.sensitivity import Probe
 
     _require_out(args)
     return Probe(
@@ -611,9 +611,9 @@ def _checkpoints(
     """The chunk checkpoints of ``probe bin``/``sweep``/``resim`` under ``OUT/checkpoints``,
     keyed by everything that determines the scores; None (no checkpoints) for a model without
     a content identity, which ``--resume`` refuses."""
+    from probe.adapters.images import ImageSet
     from probe.cache import model_identity, simulator_identity, source_digest
     from probe.checkpoints import Checkpoints, data_identity
-    from probe.images import ImageSet
 
     model = model_identity(args.model)
     if model is None:
@@ -721,7 +721,7 @@ _CONTROL_RANGES = {
 
 
 def _predictor(args: argparse.Namespace) -> Any:
-    from probe.sensitivity import Probe
+    from probe.sweeps.sensitivity import Probe
 
     return Probe(
         args.model,

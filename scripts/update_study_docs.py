@@ -6,7 +6,8 @@
 Copies ``OUT_DIR/table2.csv`` (and ``study.json``, the run's configuration) to
 ``docs/study/`` (the recorded table) and rewrites the block between the
 ``<!-- study-statements:start ... -->`` and ``<!-- study-statements:end -->`` markers of
-docs/study.md with :func:`probe.paper.docs_block` of that table: the judged table and one bullet per
+docs/study.md with :func:`probe.studies.paper.docs_block` of that table: the judged table and one
+bullet per
 claim. Nothing in that block is written by hand; ``tests/probe/test_study_docs.py`` checks that
 docs/study.md holds exactly what the recorded table generates. New experiments and
 models (e.g. a finder C the paper never tested) appear as rows without claims.
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probe import paper
+from probe.studies import paper
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path("docs/study")

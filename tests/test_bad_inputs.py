@@ -94,7 +94,7 @@ def _stats(**kw: Any) -> Any:
 
 
 def _suite(path: Any) -> Any:
-    from probe.suite import load_suite
+    from probe.gating.suite import load_suite
 
     return load_suite(path)
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe import paper, study
-from probe.paper import Claim, judge, judge_interval
-from probe.result import Result
+from probe import study
 from probe.statistics import StatsParams, summarise
+from probe.studies import paper
+from probe.studies.paper import Claim, judge, judge_interval
+from probe.sweeps.result import Result
 
 INF = math.inf
 PARAMS = StatsParams(n_boot=300)
@@ -360,7 +361,7 @@ def test_coverage_of_levels_changes_and_crossings():
 
 
 def test_table2_rows_per_claim_and_for_models_the_paper_never_tested():
-    from probe import report
+    from probe.studies import report
 
     values = np.round(np.arange(0, 1.0001, 0.05), 10)
     jitter = sweep(lambda v: 0.95 - 0.4 * v, values, curve_nonlens=lambda v: 0.95 - 0.4 * v)

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe import report, study
+from probe import study
 from probe.errors import ProbeValueError
+from probe.studies import report
 
 N = 16  # stamp size of the fake simulator
 
@@ -125,7 +126,7 @@ def test_smoke_summary_rows(smoke):
     assert set(t2["verdict"]) <= set(report._FAMILY)
     assert set(t2["family_agree"]) <= {"yes", "no", "n/a"}
     # one row per claim of the paper about A or B in these experiments, each judged
-    from probe import paper
+    from probe.studies import paper
 
     claims = [c for c in paper.CLAIMS if c.experiment in SOME]
     assert len(t2) == len(claims)
@@ -145,7 +146,7 @@ def test_smoke_summary_rows(smoke):
 
 
 def test_study_selection_uses_the_study_scores(smoke):
-    from probe.study_selection import study_negatives, study_selection
+    from probe.studies.study_selection import study_negatives, study_selection
 
     res, _ = smoke
     sel = study_selection(res, thresholds=(0.5,), fpr=(0.1, 0.01))
@@ -323,7 +324,7 @@ def test_verdict_undetermined_and_families():
 
 def test_verdict_abrupt_needs_a_jump_beyond_its_errors():
     """A step that bin scatter explains is not 'abrupt'; the same step measured precisely is."""
-    from probe.report import verdict
+    from probe.studies.report import verdict
 
     x = np.linspace(0.0, 1.0, 11)
     m = np.where(x < 0.5, 0.9, 0.7)
@@ -371,7 +372,7 @@ def test_simulator_without_array_controls_gets_uniform_draws():
 
 
 def test_gallery_pickers_on_known_scores():
-    from probe.galleries import pick_moved, pick_worst_bin
+    from probe.studies.galleries import pick_moved, pick_worst_bin
 
     values = np.array([0.0, 1.0, 2.0])
     n = 10

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from probe import paper
+from probe.studies import paper
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "docs" / "study"

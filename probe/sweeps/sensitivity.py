@@ -21,18 +21,18 @@ import numpy as np
 import pandas as pd
 
 from probe import rng as _rng
+from probe.adapters.images import ImageSet
+from probe.adapters.models import ModelAdapter
 from probe.binning import Binning
 from probe.errors import ProbeTypeError, ProbeValueError
-from probe.images import ImageSet
-from probe.models import ModelAdapter
 from probe.perturbers import Perturber
 from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
 from probe.provenance import hash_frame, now_utc, package_versions
-from probe.result import Result
+from probe.sweeps.result import Result
 
 if TYPE_CHECKING:
-    from probe.categories import CategoryResult
+    from probe.sweeps.categories import CategoryResult
 from probe.statistics import StatsParams, summarise
 from probe.validation import (
     check_grid,
@@ -66,7 +66,7 @@ class _Timer:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
 
 
-class _BlockPerturbation:
+class BlockPerturbation:
     """One sweep value's perturbation, drawn per block of ``rng.BLOCK`` images.
 
     Block ``k`` (images ``k * BLOCK`` to ``(k + 1) * BLOCK - 1``, the last one possibly shorter)
@@ -316,7 +316,7 @@ class Probe:
         timer: _Timer,
     ) -> np.ndarray:
         """Probability of each image's true class (its category's column of the output)."""
-        from probe.models import to_p_lens
+        from probe.adapters.models import to_p_lens
 
         missing = sorted(set(cats.tolist()) - set(classes))
         if missing:
@@ -519,7 +519,7 @@ class Probe:
             flagged at ``stats.threshold`` (TPR of lenses, FPR of non-lenses) with its Wilson
             interval; categories ordered by mean score, lowest first.
         """
-        from probe.categories import CategoryResult, category_names, category_table
+        from probe.sweeps.categories import CategoryResult, category_names, category_table
 
         timer = _Timer()
         t_start = time.perf_counter()
@@ -654,7 +654,7 @@ class Probe:
                     p_all[j] = base
                     bar.update(image_set.n)
                     continue
-                blocks = _BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
+                blocks = BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
                 for start, stop in image_set.spans(self.batch_size):
                     with timer("perturb"):
                         out = blocks.batch(start, stop)
@@ -938,7 +938,7 @@ class Probe:
                         rows = truth.iloc[start : start + self.batch_size]
                         with timer("simulate"):
                             imgs = sim.render(rows, noise=noise)
-                        imgs = _check_rendered(imgs, len(rows), value)
+                        imgs = check_rendered(imgs, len(rows), value)
                         with timer("inference"):
                             p_all[j, offset + start : offset + start + len(rows)] = self.adapter(
                                 imgs
@@ -1002,7 +1002,9 @@ def _hint(err: Exception, kind: int, name: str, given: list[str] | None = None) 
     return ProbeValueError(f"the simulator rejected {sent} for {who} ({err}){hint}")
 
 
-def _check_rendered(images: Any, rows: int, value: float) -> np.ndarray:
+def check_rendered(images: Any, rows: int, value: float) -> np.ndarray:
+    """A simulator's rendered images as an array, checked: 4-D, one image per truth row (``value``:
+    the re-simulated value, named in the error)."""
     arr = np.asarray(images)
     if arr.ndim != 4 or arr.shape[0] != rows:
         raise ProbeValueError(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from probe.binning import Binning
+from probe.completeness.plots import plot_surface
 from probe.errors import ProbeKeyError, ProbeValueError
 from probe.provenance import now_utc, package_versions
 from probe.selection import (
@@ -29,7 +30,6 @@ from probe.selection import (
     _threshold_list,
     binomial_interval,
 )
-from probe.selection_plots import plot_surface
 
 __all__ = ["SelectionSurface", "selection_surface"]
 

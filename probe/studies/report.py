@@ -4,14 +4,14 @@ The summary gives, per experiment, model and group (lenses, non-lenses, all), th
 on the mean correct-class score and a **verdict family computed from those statistics** (the rule
 is in :func:`verdict` and written into the report), next to the family of the paper's finding.
 Table 2 judges the paper's quantitative claims (Jacobs et al., sections 4.1-4.6 and 4.9, held as
-data in :mod:`probe.paper`) against our measurements with their intervals.
+data in :mod:`probe.studies.paper`) against our measurements with their intervals.
 
 Output of :func:`write_report` under ``out``::
 
     report.html                    self-contained (figures embedded as base64 PNG), offline
     summary.csv / .parquet / .md   every experiment x model x group (the long summary)
     table2.csv / .parquet / .md    one row per claim of the paper (experiment x model x claim;
-                                   :func:`probe.paper.table2`), judged with our interval
+                                   :func:`probe.studies.paper.table2`), judged with our interval
     figures/<experiment>.png       the models overlaid, one panel per group (mean +/- 1 std)
     results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
     scores/<model>_<experiment>.parquet           per-image scores
@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from probe import paper
+from probe.adapters.simulators import SIMULATOR_NAME
 from probe.errors import ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
+from probe.studies import paper
+from probe.studies.paper import PRIMARY_GROUP
 
 if TYPE_CHECKING:
     from probe.population_selection import PopulationSelection
@@ -120,19 +122,6 @@ PAPER: dict[tuple[str, str], tuple[str, str]] = {
     ("noise", "lens"): ("smooth", "smooth decrease: A towards 0.5, B towards 'non-lens'"),
     ("noise", "nonlens"): ("smooth", "smooth: A towards 0.5, B more certain (score rises)"),
     ("noise", "all"): ("smooth", "smooth decrease"),
-}
-
-#: The group the paper's summary (its Table 2) is about, per experiment.
-PRIMARY_GROUP: dict[str, str] = {
-    "color": "all",
-    "blur": "all",
-    "psf": "lens",
-    "theta_E": "lens",
-    "mag_lens_r": "lens",
-    "mag_source_g": "lens",
-    "annulus": "lens",
-    "disk": "lens",
-    "noise": "all",
 }
 
 _FAMILY = {
@@ -329,14 +318,14 @@ def write_report(
     """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path.
 
     With ``selection`` (default) the report also holds each model's selection functions drawn
-    from the study's own scores (:func:`probe.study_selection.study_selection`, tables under
+    from the study's own scores (:func:`probe.studies.study_selection.study_selection`, tables under
     ``selection/``); ``yields`` (:func:`probe.yields.survey_yields`) adds expected numbers of
     lenses found over a survey (``yields.json``). ``population``
     (:func:`probe.population_selection.population_selection`) replaces both with selection
     functions and yields over a survey's own lens population (its models need not be the
     study's: the demo uses finder C there).
     """
-    from probe.plotting import plot_results
+    from probe.sweeps.plotting import plot_results
 
     if population is not None:
         yields = population.yields
@@ -403,7 +392,7 @@ def _selection_html(
 ) -> str:
     """Selection functions (from the study's scores or a population) and yields, as HTML."""
     from probe.selection import report_section
-    from probe.study_selection import study_selection
+    from probe.studies.study_selection import study_selection
 
     (root / "selection").mkdir(parents=True, exist_ok=True)
     parts = ["<h1 id='selection'>Selection functions and expected yields</h1>"]
@@ -421,7 +410,7 @@ def _selection_html(
         sky = population.yields.sky
         parts.append(
             f"<p class='note'>Model(s) {html.escape(', '.join(population.models))} on the "
-            f"LensPop-detectable lenses of simlens's population at "
+            f"LensPop-detectable lenses of {SIMULATOR_NAME}'s population at "
             f"{html.escape(str(sky.survey))} depth and seeing ({population.yields.n_detectable} "
             "lenses, the same as the yields below). Completeness: the fraction of lenses with "
             "p(lens) >= threshold, per bin of the lens property, with 95% Wilson intervals; "
@@ -448,7 +437,7 @@ def _selection_html(
         (root / "yields.json").write_text(dumps(yields.as_dict()) + "\n")
         parts.append(
             f"<h2>Expected yields over {html.escape(str(sky.survey))} "
-            f"({sky.area_deg2:g} deg<sup>2</sup>)</h2><p>simlens's population: "
+            f"({sky.area_deg2:g} deg<sup>2</sup>)</h2><p>{SIMULATOR_NAME}'s population: "
             f"{sky.strong_per_deg2:.1f} strong lenses per deg<sup>2</sup>, of which "
             f"{sky.detectable_per_deg2:.3f} [{sky.detectable_low:.3f}, {sky.detectable_high:.3f}]"
             f" per deg<sup>2</sup> are LensPop-detectable: {sky.n_detectable:.0f} "
@@ -480,7 +469,7 @@ def _selection_html(
 
 def _galleries_html(study: StudyResult, root: Path) -> str:
     """Images per bin and, per experiment and model, the gallery of images behind the curve."""
-    from probe.galleries import gallery_image
+    from probe.studies.galleries import gallery_image
 
     parts = ["<h1 id='galleries'>Images behind the curves</h1>"]
     counts = study.config.get("min_bin_count") or {}

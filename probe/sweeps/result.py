@@ -206,7 +206,7 @@ class Result:
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Plot the mean and its interval (``band="ci"``; ``"std"`` for the spread) against the
         value, one panel per group; see :func:`plot_results`."""
-        from probe.plotting import plot_results
+        from probe.sweeps.plotting import plot_results
 
         return plot_results([self], path, **kwargs)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from probe.adapters.simulators import RESUME_COMMAND, ZARR_FORMAT
 from probe.errors import ProbeKeyError, ProbeValueError
 
 
@@ -136,9 +137,6 @@ def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
     return DataSet(images=images, truth=truth, labels=np.asarray(labels), _handle=handle)
 
 
-ZARR_FORMAT = "simlens-zarr"
-
-
 def load_zarr(path: str | os.PathLike[str], *, verify: bool = False) -> DataSet:
     """Open a sharded ``.zarr`` set lazily (the store ``simlens generate --out X.zarr`` writes).
 
@@ -235,7 +233,7 @@ def _check_done(where: str, k: int, checksum: bool) -> None:
     except FileNotFoundError:
         raise ProbeValueError(
             f"{where!r}: shard {k} has no completion record ({record_file}): its writer did "
-            "not finish it; finish the store with `simlens generate ... --resume`"
+            f"not finish it; finish the store with `{RESUME_COMMAND}`"
         ) from None
     except (ValueError, KeyError, TypeError) as err:
         raise ProbeValueError(

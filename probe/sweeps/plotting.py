@@ -20,8 +20,8 @@ from probe.statistics import GROUPS
 from probe.validation import names_list
 
 if TYPE_CHECKING:
-    from probe.categories import CategoryResult
-    from probe.result import Result
+    from probe.sweeps.categories import CategoryResult
+    from probe.sweeps.result import Result
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 _TITLES = {"lens": "lenses", "nonlens": "non-lenses", "all": "all"}

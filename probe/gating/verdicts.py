@@ -50,12 +50,12 @@ import pandas as pd
 
 from probe import rng as _rng
 from probe.errors import ProbeTypeError, ProbeValueError
-from probe.sensitivity import correct_class_score
 from probe.statistics import bootstrap_means
+from probe.sweeps.sensitivity import correct_class_score
 from probe.validation import check_labels, check_positive_int
 
 if TYPE_CHECKING:
-    from probe.expectations import Expectation
+    from probe.gating.expectations import Expectation
 
 __all__ = ["GATE_STREAM", "N_FALSE_ALARM", "Outcome", "evaluate", "holm", "min_boot"]
 

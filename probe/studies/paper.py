@@ -41,7 +41,7 @@ from probe.errors import ProbeError
 from probe.statistics import bootstrap_means
 
 if TYPE_CHECKING:
-    from probe.result import Result
+    from probe.sweeps.result import Result
 
 __all__ = [
     "CLAIMS",
@@ -50,6 +50,7 @@ __all__ = [
     "JUDGE_RULE",
     "KINDS",
     "MIN_IMAGES",
+    "PRIMARY_GROUP",
     "STATES",
     "TABLE2_COLUMNS",
     "Claim",
@@ -66,6 +67,19 @@ __all__ = [
     "study_statements",
     "table2",
 ]
+
+#: The group the paper's summary (its Table 2) is about, per experiment.
+PRIMARY_GROUP: dict[str, str] = {
+    "color": "all",
+    "blur": "all",
+    "psf": "lens",
+    "theta_E": "lens",
+    "mag_lens_r": "lens",
+    "mag_source_g": "lens",
+    "annulus": "lens",
+    "disk": "lens",
+    "noise": "all",
+}
 
 INF = math.inf
 PX = 0.263  # arcsec per DES pixel (the paper's occlusion radii are in arcsec, ours in px)
@@ -86,7 +100,7 @@ STATES: tuple[str, ...] = ("agree", "disagree", "inconclusive", "not testable")
 
 #: The judge's rule in words (written into the report and docs/study.md).
 JUDGE_RULE = (
-    "Each row is one quantitative statement of the paper (probe.paper.CLAIMS: the quoted "
+    "Each row is one quantitative statement of the paper (probe.studies.paper.CLAIMS: the quoted "
     "sentence, the quantity, the value it is read at, and the tolerance its wording allows: "
     "'~x' or a figure reading +/- 0.05, a direction the half-line, 'no sensitivity' +/- 0.05). "
     "Our measurement of that quantity comes with its 95% bootstrap interval over images (paired "
@@ -809,11 +823,10 @@ def table2(
 ) -> pd.DataFrame:
     """Table 2: every claim of the paper judged on ``study`` (a :class:`probe.study.StudyResult`).
 
-    ``summary`` is :func:`probe.report.summarise`'s long table; its verdict family for the
+    ``summary`` is :func:`probe.studies.report.summarise`'s long table; its verdict family for the
     claim's (experiment, model, group) is kept in the columns ``verdict``, ``family``,
     ``paper_family`` and ``family_agree``, separate from the judgement.
     """
-    from probe.report import PRIMARY_GROUP
     from probe.study import EXPERIMENTS
 
     pool = CLAIMS if claims is None else tuple(claims)
@@ -945,7 +958,8 @@ _HEADINGS = {
 def study_statements(table: pd.DataFrame) -> str:
     """The study's statements in markdown, generated from a measured :func:`table2` table.
 
-    The table (``table2.csv`` as written by :func:`probe.report.write_report`) followed by one
+    The table (``table2.csv`` as written by :func:`probe.studies.report.write_report`) followed by
+    one
     bullet per judged claim, grouped by judgement. Nothing else goes in: docs/study.md's study
     statements are this text (``scripts/update_study_docs.py``), so none is written by hand.
     """
