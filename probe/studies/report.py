@@ -11,7 +11,8 @@ Output of :func:`write_report` under ``out``::
     report.html                    self-contained (figures embedded as base64 PNG), offline
     summary.csv / .parquet / .md   every experiment x model x group (the long summary)
     table2.csv / .parquet / .md    one row per claim of the paper (experiment x model x claim;
-                                   :func:`probe.studies.paper.table2`), judged with our interval
+                                   :func:`probe.studies.paper_table.table2`), judged with our
+                                   interval
     figures/<experiment>.png       the models overlaid, one panel per group (mean +/- 1 std)
     results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
     scores/<model>_<experiment>.parquet           per-image scores
@@ -36,8 +37,8 @@ import pandas as pd
 from probe.adapters.simulators import SIMULATOR_NAME
 from probe.errors import ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
-from probe.studies import paper
-from probe.studies.paper import PRIMARY_GROUP
+from probe.studies import claims, paper_table
+from probe.studies.claims import PRIMARY_GROUP
 
 if TYPE_CHECKING:
     from probe.population_selection import PopulationSelection
@@ -358,11 +359,11 @@ def write_report(
         else pd.DataFrame()
     )
     (root / "summary.md").write_text(_markdown(pretty))
-    table2 = paper.table2(study, summary)
+    table2 = paper_table.table2(study, summary)
     table2.to_csv(root / "table2.csv", index=False)
     table2.to_parquet(root / "table2.parquet", index=False)
-    pretty2 = paper.pretty_table2(table2)
-    (root / "table2.md").write_text(paper.markdown_table(pretty2))
+    pretty2 = paper_table.pretty_table2(table2)
+    (root / "table2.md").write_text(paper_table.markdown_table(pretty2))
     (root / "study.json").write_text(
         json.dumps(
             to_jsonable({"models": study.models, **study.config, "timings": study.timings}),
@@ -521,7 +522,7 @@ def _html(
     extra: str = "",
 ) -> str:
     cfg = study.config
-    pretty2 = paper.pretty_table2(table2)
+    pretty2 = paper_table.pretty_table2(table2)
     disagree = table2[table2["judgement"] == "disagree"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -538,7 +539,7 @@ def _html(
         "1 - p(lens) for non-lenses; curves show its mean +/- 1 standard deviation per value, "
         "hollow markers flag values with fewer than 30 images.</p>",
         "<h2>The paper's claims, judged (its Table 2, by numbers)</h2>",
-        f"<p class='note'>{html.escape(paper.JUDGE_RULE)}</p>",
+        f"<p class='note'>{html.escape(claims.JUDGE_RULE)}</p>",
         _html_table(pretty2) if len(pretty2) else "<p>No results.</p>",
         f"<p class='note'>Verdict families (last column): {rule.describe()}</p>",
         "<h2>Where our networks disagree with the paper</h2>",

@@ -126,11 +126,11 @@ def test_smoke_summary_rows(smoke):
     assert set(t2["verdict"]) <= set(report._FAMILY)
     assert set(t2["family_agree"]) <= {"yes", "no", "n/a"}
     # one row per claim of the paper about A or B in these experiments, each judged
-    from probe.studies import paper
+    from probe.studies import claims as paper_claims
 
-    claims = [c for c in paper.CLAIMS if c.experiment in SOME]
+    claims = [c for c in paper_claims.CLAIMS if c.experiment in SOME]
     assert len(t2) == len(claims)
-    assert set(t2["judgement"]) <= set(paper.STATES)
+    assert set(t2["judgement"]) <= set(paper_claims.STATES)
     # the tiny sets (6 re-simulated lenses) cannot test the PSF claims, and say why
     psf = t2[t2.experiment == "psf"]
     assert (psf["judgement"] == "not testable").all()
