@@ -32,6 +32,7 @@ from probe.provenance import now_utc, package_versions
 from probe.sweeps._steps import BlockPerturbation as BlockPerturbation
 from probe.sweeps._steps import NoBar, Timer
 from probe.sweeps._steps import check_rendered as check_rendered
+from probe.sweeps.binned import bin_counts, binned_scores, resolve_binning
 from probe.sweeps.resim import (
     TruthSampler,
     check_simulator,
@@ -325,14 +326,7 @@ class Probe:
         image_set = ImageSet(images, channels_first=self.channels_first)
         lab = check_labels(labels, image_set.n)
         vals = check_values(values, image_set.n)
-        if isinstance(bins, int | np.integer) and not isinstance(bins, bool):
-            if vals.min() == vals.max():
-                raise ProbeValueError(f"values are all {vals.min()}; cannot make {bins} bins")
-            binning = Binning.uniform(vals.min(), vals.max(), n=int(bins))
-        elif isinstance(bins, Binning):
-            binning = bins
-        else:
-            raise ProbeTypeError(f"bins must be a Binning or an int; got {bins!r}")
+        binning = resolve_binning(vals, bins)
         bin_index = binning.assign(vals)
         entropy = _rng.root_entropy(rng)
 
@@ -348,28 +342,8 @@ class Probe:
                 params=self.stats,
                 entropy=entropy,
             )
-        counts = np.bincount(bin_index[kept], minlength=binning.n_bins)
-        bins_frame = pd.DataFrame(
-            {
-                "bin": np.arange(binning.n_bins),
-                "low": binning.lows,
-                "high": binning.highs,
-                "centre": binning.centres,
-                "count": counts,
-            }
-        )
-        centre_of = np.where(kept, binning.centres[np.maximum(bin_index, 0)], np.nan)
-        scores = pd.DataFrame(
-            {
-                "sample": np.arange(image_set.n),
-                "value": centre_of,
-                "label": lab,
-                "p_lens": p,
-                "score": score,
-                "parameter": vals,
-                "bin": bin_index,
-            }
-        )
+        bins_frame = bin_counts(binning, bin_index)
+        scores = binned_scores(binning, bin_index, vals, lab, p, score)
         n_dropped = int((~kept).sum())
         prov = self._provenance(
             "by_parameter", entropy, timer, t_start, data={"hash": data_hash, "n": image_set.n}
@@ -532,24 +506,13 @@ class Probe:
                 )  # fmt: skip
         else:
             p_all = self._sweep_serial(image_set, perturbers, base, entropy, description, timer)
-        return self._paired_result(
-            "sweep",
-            grid,
-            p_all,
-            lab,
-            entropy,
-            timer,
-            t_start,
-            name=name or default_name,
-            unit=default_unit if unit is None else unit,
-            data={"hash": data_hash, "n": image_set.n},
-            extra={
-                "perturber": {
-                    "description": description,
-                    "params": [pert.params() for pert in perturbers],
-                }
-            },
-        )
+        params = [pert.params() for pert in perturbers]
+        extra = {"perturber": {"description": description, "params": params}}
+        return self._paired_result("sweep", grid, p_all, lab, entropy, timer, t_start,
+                                   name=name or default_name,
+                                   unit=default_unit if unit is None else unit,
+                                   data={"hash": data_hash, "n": image_set.n},
+                                   extra=extra)  # fmt: skip
 
     def _sweep_serial(
         self,
