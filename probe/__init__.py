@@ -39,10 +39,11 @@ from probe.selection import (
     selection_function,
     selection_surface,
 )
-from probe.statistics import StatsParams, Trend
+from probe.statistics import StatsParams
 from probe.sweeps.plotting import plot_results
 from probe.sweeps.result import Result, read_metadata
 from probe.sweeps.sensitivity import Probe, correct_class_score
+from probe.trends import Trend
 from probe.yields import Stratum, Yield, expected_yield
 
 __all__ = [

@@ -75,7 +75,7 @@ def _binning(**kw: Any) -> Any:
 
 
 def _paired(values: Any, matrix: Any) -> Any:
-    from probe.statistics import paired_trend
+    from probe.trends import paired_trend
 
     return paired_trend(
         np.asarray(values, float),
