@@ -34,7 +34,8 @@ from probe.errors import ProbeTypeError, ProbeValueError
 from probe.validation import names_list
 
 if TYPE_CHECKING:
-    from probe.gating.verdicts import Cell, Outcome, ScoreData
+    from probe.gating.cells import Cell, ScoreData
+    from probe.gating.verdicts import Outcome
 
 __all__ = [
     "TYPES",
