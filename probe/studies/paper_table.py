@@ -47,7 +47,7 @@ def table2(
 ) -> pd.DataFrame:
     """Table 2: every claim of the paper judged on ``study`` (a :class:`probe.study.StudyResult`).
 
-    ``summary`` is :func:`probe.studies.report.summarise`'s long table; its verdict family for the
+    ``summary`` is :func:`probe.studies.summary.summarise`'s long table; its verdict family for the
     claim's (experiment, model, group) is kept in the columns ``verdict``, ``family``,
     ``paper_family`` and ``family_agree``, separate from the judgement.
     """

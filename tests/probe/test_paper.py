@@ -362,12 +362,12 @@ def test_coverage_of_levels_changes_and_crossings():
 
 
 def test_table2_rows_per_claim_and_for_models_the_paper_never_tested():
-    from probe.studies import report
+    from probe.studies import summary
 
     values = np.round(np.arange(0, 1.0001, 0.05), 10)
     jitter = sweep(lambda v: 0.95 - 0.4 * v, values, curve_nonlens=lambda v: 0.95 - 0.4 * v)
     sr = study.StudyResult(["A", "C"], {("A", "color"): jitter, ("C", "color"): jitter}, {}, {})
-    t = paper_table.table2(sr, report.summarise(sr))
+    t = paper_table.table2(sr, summary.summarise(sr))
     assert list(t.columns) == list(paper_table.TABLE2_COLUMNS)
     a = t[t["model"] == "A"]
     assert len(a) == len(claims.claims_for("color", "A"))

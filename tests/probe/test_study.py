@@ -8,7 +8,7 @@ import pytest
 
 from probe import study
 from probe.errors import ProbeValueError
-from probe.studies import report
+from probe.studies import report, summary
 
 N = 16  # stamp size of the fake simulator
 
@@ -123,7 +123,7 @@ def test_smoke_summary_rows(smoke):
     t2 = pd.read_csv(out / "table2.csv")
     expected = {(e, m) for e in SOME for m in ("A", "B")}
     assert set(zip(t2["experiment"], t2["model"])) == expected
-    assert set(t2["verdict"]) <= set(report._FAMILY)
+    assert set(t2["verdict"]) <= set(summary.FAMILY)
     assert set(t2["family_agree"]) <= {"yes", "no", "n/a"}
     # one row per claim of the paper about A or B in these experiments, each judged
     from probe.studies import claims as paper_claims
@@ -301,21 +301,21 @@ SEM = np.full(21, 0.005)
 )
 def test_verdict_known_answers(mean, slope_ci, expected):
     slope = float(np.polyfit(X, mean, 1)[0])
-    assert report.verdict(X, mean, SEM, *slope_ci, slope) == expected
+    assert summary.verdict(X, mean, SEM, *slope_ci, slope) == expected
 
 
 def test_verdict_noisy_peak_needs_two_standard_errors():
     mean = np.array([0.80, 0.92, 0.80])  # peak 0.12 above both ends
-    assert report.verdict([0, 1, 2], mean, [0.01] * 3, -1, 1, 0.0) == "sensitive (non-monotonic)"
+    assert summary.verdict([0, 1, 2], mean, [0.01] * 3, -1, 1, 0.0) == "sensitive (non-monotonic)"
     # with standard errors of 0.05 the difference needs 2 * 0.07 = 0.14: not significant
-    assert report.verdict([0, 1, 2], mean, [0.05] * 3, -1, 1, 0.0) != "sensitive (non-monotonic)"
+    assert summary.verdict([0, 1, 2], mean, [0.05] * 3, -1, 1, 0.0) != "sensitive (non-monotonic)"
 
 
 def test_verdict_undetermined_and_families():
-    assert report.verdict([1.0], [0.5], [0.1], np.nan, np.nan, np.nan) == "undetermined"
-    fams = {report._FAMILY[v] for v in report._FAMILY}
+    assert summary.verdict([1.0], [0.5], [0.1], np.nan, np.nan, np.nan) == "undetermined"
+    fams = {summary.FAMILY[v] for v in summary.FAMILY}
     assert {"insensitive", "smooth", "sensitive"} <= fams
-    for (exp, group), (fam, words) in report.PAPER.items():
+    for (exp, group), (fam, words) in summary.PAPER.items():
         assert exp in {e.name for e in study.EXPERIMENTS}
         assert group in ("lens", "nonlens", "all")
         assert fam in ("insensitive", "smooth", "sensitive")
@@ -324,7 +324,7 @@ def test_verdict_undetermined_and_families():
 
 def test_verdict_abrupt_needs_a_jump_beyond_its_errors():
     """A step that bin scatter explains is not 'abrupt'; the same step measured precisely is."""
-    from probe.studies.report import verdict
+    from probe.studies.summary import verdict
 
     x = np.linspace(0.0, 1.0, 11)
     m = np.where(x < 0.5, 0.9, 0.7)
