@@ -179,6 +179,16 @@ def write_report(
     return path
 
 
+# What the selection functions of the study's own scores are (report.html's note).
+_STUDY_SELECTION_NOTE = (
+    "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per "
+    "bin of the lens property, with 95% Wilson intervals, from the lenses of the study's "
+    "binned experiments; 'fpr=0.01' is the threshold at which 1% of the model's own "
+    "unperturbed non-lenses pass. The 50% point is where a fitted error-function curve "
+    "crosses half of its plateau.</p>"
+)
+
+
 def _selection_html(
     study: StudyResult,
     root: Path,
@@ -193,13 +203,7 @@ def _selection_html(
     parts = ["<h1 id='selection'>Selection functions and expected yields</h1>"]
     if population is None:
         functions = study_selection(study)
-        parts.append(
-            "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per "
-            "bin of the lens property, with 95% Wilson intervals, from the lenses of the study's "
-            "binned experiments; 'fpr=0.01' is the threshold at which 1% of the model's own "
-            "unperturbed non-lenses pass. The 50% point is where a fitted error-function curve "
-            "crosses half of its plateau.</p>"
-        )
+        parts.append(_STUDY_SELECTION_NOTE)
     else:
         functions = population.functions
         sky = population.yields.sky
