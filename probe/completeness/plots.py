@@ -279,26 +279,33 @@ def report_section(
         path = plot_surface(surf, figdir / f"surface_{n}_{surf.x_name}_{surf.y_name}.png")
         parts.append(img(path, f"selection surface of {n}"))
     if yields:
-        rows = []
-        for n, ys in yields.items():
-            for y in ys if isinstance(ys, list | tuple) else [ys]:
-                per = "; ".join(
-                    f"{html.escape(str(st['name']))}: {st['expected']:.0f} "
-                    f"(completeness {st['completeness']:.3f}, n={st['n']:.0f})"
-                    for st in y.strata
-                )
-                rows.append(
-                    f"<tr><td>{html.escape(n)}</td><td>{y.threshold:.4g}</td>"
-                    f"<td>{y.completeness:.4f}</td><td>{y.expected:.0f} "
-                    f"[{y.low:.0f}, {y.high:.0f}]</td><td>{per}</td>"
-                    f"<td>{y.area_deg2:g}</td></tr>"
-                )
-        parts.append(
-            "<table><tr><th>model</th><th>threshold</th><th>completeness (population)</th>"
-            "<th>expected lenses found [interval]</th><th>per stratum</th>"
-            "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
-        )
+        parts.append(_yields_table(yields))
     return "\n".join(parts)
+
+
+def _yields_table(yields: Mapping[str, Any]) -> str:
+    """HTML table of expected yields, one row per model and threshold."""
+    import html
+
+    rows = []
+    for n, ys in yields.items():
+        for y in ys if isinstance(ys, list | tuple) else [ys]:
+            per = "; ".join(
+                f"{html.escape(str(st['name']))}: {st['expected']:.0f} "
+                f"(completeness {st['completeness']:.3f}, n={st['n']:.0f})"
+                for st in y.strata
+            )
+            rows.append(
+                f"<tr><td>{html.escape(n)}</td><td>{y.threshold:.4g}</td>"
+                f"<td>{y.completeness:.4f}</td><td>{y.expected:.0f} "
+                f"[{y.low:.0f}, {y.high:.0f}]</td><td>{per}</td>"
+                f"<td>{y.area_deg2:g}</td></tr>"
+            )
+    return (
+        "<table><tr><th>model</th><th>threshold</th><th>completeness (population)</th>"
+        "<th>expected lenses found [interval]</th><th>per stratum</th>"
+        "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _fifty_percent_contour(ax: Any, surface: SelectionSurface, comp: np.ma.MaskedArray) -> None:
