@@ -6,7 +6,7 @@ parameter (Jacobs et al., section 3.2). probe knows nothing about lenses or simu
 images, labels, values and a model; simulators plug in through :class:`SimulatorProtocol`.
 
 Importing probe is cheap: it never imports TensorFlow (only the Keras adapter does, when given
-a Keras model), matplotlib (only :mod:`probe.plotting`, when plotting) or any simulator.
+a Keras model), matplotlib (only :mod:`probe.sweeps.plotting`, when plotting) or any simulator.
 
 Example
 -------
@@ -20,23 +20,18 @@ Example
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+from probe import adapters, perturbers
 
 # The version is written once, in simlens/_version.py, and built into the distribution's
 # metadata; probe reads it from there so that it never imports simlens.
-try:
-    __version__ = _metadata.version("simlens-probe")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
-
-from probe import adapters, perturbers
+from probe._version import __version__
 from probe.binning import Binning
 from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
-from probe.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
 from probe.gate import GateResult, run_gate
-from probe.plotting import plot_results
+from probe.gating.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
+from probe.gating.suite import Suite, load_suite
+from probe.gating.verdicts import Outcome
 from probe.protocols import ScoreModel, SimulatorProtocol
-from probe.result import Result, read_metadata
 from probe.selection import (
     SelectionFunction,
     SelectionSurface,
@@ -44,10 +39,11 @@ from probe.selection import (
     selection_function,
     selection_surface,
 )
-from probe.sensitivity import Probe, correct_class_score
-from probe.statistics import StatsParams, Trend
-from probe.suite import Suite, load_suite
-from probe.verdicts import Outcome
+from probe.statistics import StatsParams
+from probe.sweeps.plotting import plot_results
+from probe.sweeps.result import Result, read_metadata
+from probe.sweeps.sensitivity import Probe, correct_class_score
+from probe.trends import Trend
 from probe.yields import Stratum, Yield, expected_yield
 
 __all__ = [

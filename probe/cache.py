@@ -173,7 +173,7 @@ def model_identity(model: Any) -> dict[str, Any] | None:
     hashed now, plus its source file; :func:`probe.models.declared_identity`); an opaque
     callable declares none and gets None, because probe cannot see the files or state it reads.
     """
-    from probe.models import model_digest, resolve_model
+    from probe.adapters.models import model_digest, resolve_model
 
     if isinstance(model, str | os.PathLike) and Path(model).is_file():
         return {"kind": "file", "sha256": file_digest(model)}  # content, not name or mtime

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from probe import rng as _rng
+from probe.adapters.images import HASH_LEAF, ImageSet
 from probe.cluster import ModelSpec, chunk_inputs, chunk_map, remote_source
 from probe.errors import ProbeValueError
-from probe.images import HASH_LEAF, ImageSet
 from probe.validation import check_positive_int, first_nonfinite
 
 DEFAULT_CHUNK = 1024
@@ -65,7 +65,7 @@ def sweep_task(
     value_index: int,
 ) -> np.ndarray:
     """p(lens) of one chunk under one value's perturbation (streams of the serial path)."""
-    from probe.sensitivity import _BlockPerturbation
+    from probe.sweeps.sensitivity import BlockPerturbation as _BlockPerturbation
 
     adapter = model.get()
     images = _images(window, channels_first)
@@ -88,7 +88,7 @@ def render_task(
     model: ModelSpec, sim: Any, rows: Any, noise: bool, value: float, batch_size: int
 ) -> np.ndarray:
     """Render truth rows with the simulator on the worker and score them."""
-    from probe.sensitivity import _check_rendered
+    from probe.sweeps.sensitivity import check_rendered as _check_rendered
 
     adapter = model.get()
     p = np.empty(len(rows))

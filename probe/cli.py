@@ -84,32 +84,18 @@ def _thresholds(text: str, option: str) -> list[float]:
 
 
 def load_data(path: str) -> Any:
-    """Load an image set: a ``.zarr`` store with probe's own reader; otherwise ``simlens.load``
-    when simlens provides it, else probe's HDF5 reader."""
-    if path.rstrip("/\\").endswith(".zarr"):
-        from probe.datasets import load_zarr
+    """Load an image set (:func:`probe.adapters.datasets.open_image_set`)."""
+    from probe.adapters.datasets import open_image_set
 
-        return load_zarr(path)
-    try:
-        import simlens
-
-        loader = simlens.load
-    except (ImportError, AttributeError):
-        from probe.datasets import load_hdf5
-
-        return load_hdf5(path)
-    return loader(path)
+    return open_image_set(path)
 
 
 def make_simulator(survey: str, npix: int | None) -> Any:
-    """A ``simlens.Simulator`` for ``survey`` (the only place probe touches simlens' API)."""
-    try:
-        import simlens
+    """The default simulator for ``survey``
+    (:func:`probe.adapters.simulators.default_simulator`)."""
+    from probe.adapters.simulators import default_simulator
 
-        simulator = simlens.Simulator
-    except (ImportError, AttributeError) as err:
-        raise ProbeValueError(f"probe resim needs simlens.Simulator: {err}") from err
-    return simulator(survey=survey) if npix is None else simulator(survey=survey, npix=npix)
+    return default_simulator(survey, npix)
 
 
 _MODEL_HELP = ".keras, .h5, .onnx, .pt/.pth (TorchScript), .pt2 (torch.export) or module:callable"
@@ -137,7 +123,7 @@ def _writes(stem: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from probe import __version__
+    from probe._version import __version__
 
     parser = Parser(
         prog="probe",
@@ -463,7 +449,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
 def _refuse_existing_report(args: argparse.Namespace) -> None:
     if not args.overwrite:  # refuse before running the gate, not after
-        from probe.gate_report import REPORT_FILES
+        from probe.gating.report import REPORT_FILES
         from probe.safe_io import OutputExistsError
 
         existing = [name for name in REPORT_FILES if (args.out / name).exists()]
@@ -490,8 +476,8 @@ def _require_out(args: argparse.Namespace) -> Path:
 
 def _sensitivity_probe(args: argparse.Namespace) -> Any:
     """The :class:`probe.sensitivity.Probe` of ``bin``/``sweep``/``resim`` (with statistics)."""
-    from probe.sensitivity import Probe
     from probe.statistics import StatsParams
+    from probe.sweeps.sensitivity import Probe
 
     _require_out(args)
     return Probe(
@@ -626,9 +612,9 @@ def _checkpoints(
     """The chunk checkpoints of ``probe bin``/``sweep``/``resim`` under ``OUT/checkpoints``,
     keyed by everything that determines the scores (:mod:`probe.resume`); None (no
     checkpoints) for a model without a content identity, which ``--resume`` refuses."""
+    from probe.adapters.images import ImageSet
     from probe.cache import simulator_identity
     from probe.checkpoints import data_identity
-    from probe.images import ImageSet
     from probe.resume import open_checkpoints
 
     key: dict[str, Any] = {}
@@ -715,7 +701,7 @@ _CONTROL_RANGES = {
 
 
 def _predictor(args: argparse.Namespace) -> Any:
-    from probe.sensitivity import Probe
+    from probe.sweeps.sensitivity import Probe
 
     return Probe(
         args.model,

@@ -33,6 +33,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from probe.adapters.simulators import SIMULATOR_PACKAGE
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
@@ -201,7 +203,7 @@ def add_version(parser: argparse.ArgumentParser, version: str) -> None:
 
 
 #: Loggers whose messages the command lines show (the library modules log under these names).
-LOGGERS = ("probe", "simlens")
+LOGGERS = ("probe", SIMULATOR_PACKAGE)
 
 
 @contextlib.contextmanager
@@ -287,4 +289,4 @@ def run(
 
 
 def _is_package_error(err: BaseException) -> bool:
-    return type(err).__module__.split(".")[0] in ("probe", "simlens")
+    return type(err).__module__.split(".")[0] in ("probe", SIMULATOR_PACKAGE)

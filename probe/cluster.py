@@ -198,7 +198,7 @@ def _is_file(model: Any) -> bool:
 
 @lru_cache(maxsize=4)
 def _open_model(source: str, options: tuple[tuple[str, Any], ...]) -> Any:
-    from probe.models import ModelAdapter
+    from probe.adapters.models import ModelAdapter
 
     return ModelAdapter(source, **dict(options))
 
@@ -230,7 +230,7 @@ class Window:
         self.dtype = np.dtype(source.dtype)
 
     def __getitem__(self, key: slice) -> np.ndarray:
-        from probe.images import read_slice
+        from probe.adapters.images import read_slice
 
         start, stop, _ = key.indices(self.hi - self.lo)
         return read_slice(self.source, self.lo + start, self.lo + stop)

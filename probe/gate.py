@@ -22,7 +22,6 @@ simlens (or any simulator) is imported here only, lazily, through ``suite.data.s
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import time
 import zlib
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from probe import rng as _rng
+from probe.adapters.specs import load_callable
 from probe.cache import (
     Cache,
     digest,
@@ -44,11 +44,11 @@ from probe.cache import (
     source_digest,
 )
 from probe.errors import ProbeTypeError, ProbeValueError
+from probe.gating.suite import DataSpec, SetSpec, Suite, load_suite
+from probe.gating.verdicts import Outcome, evaluate
 from probe.provenance import hash_frame, now_utc, package_versions
-from probe.sensitivity import Probe
-from probe.suite import DataSpec, SetSpec, Suite, load_suite
+from probe.sweeps.sensitivity import Probe
 from probe.validation import check_labels, check_positive_int, names_list
-from probe.verdicts import Outcome, evaluate
 
 __all__ = ["GateResult", "run_gate"]
 
@@ -138,7 +138,7 @@ class GateResult:
 
     def write(self, out: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``report.html``, ``report.json`` and ``junit.xml`` into ``out``."""
-        from probe.gate_report import write_reports
+        from probe.gating.report import write_reports
 
         return write_reports(self, out)
 
@@ -157,11 +157,8 @@ def _crc(text: str) -> int:
 
 
 def _make_simulator(spec: DataSpec) -> Any:
-    module, _, attr = spec.simulator.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj: Any = load_callable(spec.simulator)
     except (ImportError, AttributeError) as err:
         raise ProbeValueError(f"data.simulator {spec.simulator!r} cannot be loaded: {err}") from err
     try:
@@ -218,7 +215,7 @@ def _load_sets(
     say: Callable[[str], None],
 ) -> tuple[dict[str, _Set], dict[str, Any] | None, list[Callable[[], None]]]:
     if path is not None:
-        from probe.datasets import load_set
+        from probe.adapters.datasets import load_set
 
         is_store = Path(path).is_dir() and path.rstrip("/\\").endswith(".zarr")
         if not Path(path).is_file() and not is_store:
@@ -634,7 +631,7 @@ def run_gate(
         counts["sets_from_cache"] = 0
         counts["invalid"] = 0
     counts["sets_simulated"] = sum(st.source == "simulated" for st in sets.values())
-    from probe import __version__
+    from probe._version import __version__
 
     provenance = {
         "probe": __version__,
@@ -679,10 +676,10 @@ def _failed_bin_gallery(e: Any, o: Outcome, st: _Set, p: np.ndarray, pseeds: lis
     Binned expectations: the images of the bin's group with the parameter in the bin; sweeps:
     the group's images at the bin's value, perturbed exactly as they were scored.
     """
-    from probe.galleries import GALLERY_SIZE, Gallery
-    from probe.images import ImageSet
+    from probe.adapters.images import ImageSet
     from probe.perturbers import factory
-    from probe.sensitivity import correct_class_score
+    from probe.studies.galleries import GALLERY_SIZE, Gallery
+    from probe.sweeps.sensitivity import correct_class_score
 
     row = o.table[~o.table["holds"].to_numpy(dtype=bool)].iloc[0]
     lab = st.labels

@@ -24,13 +24,21 @@ sizes; distances ``d`` are Euclidean, in pixels, from there to each pixel centre
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from probe._geometric import (
+    AnnulusOcclusion,
+    DiskOcclusion,
+    FlipLeftRight,
+    FlipUpDown,
+    Rotate90,
+)
+from probe._perturber_base import Perturber, float_dtype
+from probe._perturber_base import radial_distance as radial_distance
 from probe.errors import ProbeKeyError, ProbeTypeError, ProbeValueError
-from probe.rng import RngLike
 from probe.validation import check_nonnegative, names_list
 
 __all__ = [
@@ -49,86 +57,6 @@ __all__ = [
 ]
 
 
-def _as_images(images: Any) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.ndim != 4:
-        raise ProbeTypeError(f"images must be 4-D (n, H, W, C); got shape {arr.shape}")
-    return arr
-
-
-def _float_dtype(dtype: np.dtype) -> np.dtype:
-    # Integer images would truncate blurred or noisy pixels; compute those in float32.
-    return dtype if dtype.kind == "f" else np.dtype(np.float32)
-
-
-def radial_distance(height: int, width: int) -> np.ndarray:
-    """Distance in pixels of each pixel centre from the stamp centre ``((H-1)/2, (W-1)/2)``."""
-    rows = np.arange(height) - (height - 1) / 2.0
-    cols = np.arange(width) - (width - 1) / 2.0
-    return np.hypot(rows[:, None], cols[None, :])
-
-
-class Perturber:
-    """Base class of the built-in perturbers (users may pass plain functions instead).
-
-    Subclasses are frozen dataclasses whose first field is the swept value; they implement
-    :meth:`apply` and may override :attr:`is_identity`. A subclass may instead implement
-    :meth:`apply_into` and :meth:`result_dtype` (as the built-ins do): :meth:`apply` then
-    allocates the output and calls :meth:`apply_into`, and a sweep writes into its batch
-    buffer directly, saving a copy.
-    """
-
-    name: ClassVar[str] = ""
-    """Short name used by the CLI (``--perturber blur``)."""
-    parameter: ClassVar[str] = "value"
-    """Name of the swept value, for axis labels."""
-    unit: ClassVar[str] = ""
-    """Unit of the swept value, for axis labels ("" if dimensionless)."""
-    preserves_finite: ClassVar[bool] = True
-    """Finite input gives finite output (true of every built-in), so a sweep need not check."""
-
-    @property
-    def value(self) -> float:
-        """The swept value this perturber was built with."""
-        return float(getattr(self, self.parameter))
-
-    @property
-    def is_identity(self) -> bool:
-        """True when the perturbation changes nothing, so a sweep can reuse cached scores."""
-        return False
-
-    def __call__(self, images: Any, rng: RngLike = None) -> np.ndarray:
-        """Return a perturbed copy of ``images`` (n, H, W, C); ``images`` is not modified."""
-        arr = _as_images(images)
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        return self.apply(arr, gen)
-
-    def apply(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Perturb a validated 4-D batch; must not modify ``images``."""
-        dtype = self.result_dtype(images.dtype)
-        if dtype is None or type(self).apply_into is Perturber.apply_into:
-            raise NotImplementedError(f"{type(self).__name__} must implement apply")
-        out = np.empty(images.shape, dtype)
-        self.apply_into(images, rng, out)
-        return out
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype | None:
-        """The output dtype for input ``dtype``; None if only a call can tell."""
-        return None
-
-    def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        """Write the perturbation of ``images`` into ``out`` (same shape; must not alias it).
-
-        ``out`` has dtype :meth:`result_dtype` when that is known. The default copies the result
-        of :meth:`apply`; built-ins compute in place.
-        """
-        out[...] = self.apply(images, rng)
-
-    def params(self) -> dict[str, Any]:
-        """JSON-ready parameters, for provenance."""
-        return {"class": type(self).__name__, **asdict(self)}  # type: ignore[call-overload]
-
-
 @dataclass(frozen=True)
 class _SigmaPerturber(Perturber):
     """A perturbation of strength ``sigma`` (>= 0; 0 is the identity) with a float output."""
@@ -144,7 +72,7 @@ class _SigmaPerturber(Perturber):
         return self.sigma == 0.0
 
     def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return _float_dtype(dtype)
+        return float_dtype(dtype)
 
 
 @dataclass(frozen=True)
@@ -253,160 +181,6 @@ class GaussianNoise(_SigmaPerturber):
             out[...] = rng.standard_normal(size=x.shape, dtype=noise_dtype)
         out *= (self.sigma * s).astype(dtype)
         out += x  # x + s * e
-
-
-@dataclass(frozen=True)
-class AnnulusOcclusion(Perturber):
-    """Set to 0, in every band, the pixels with ``radius <= d < radius + width``.
-
-    ``d`` is the distance in pixels from the stamp centre (see the module docstring).
-
-    Parameters
-    ----------
-    radius : float
-        Inner radius in pixels (>= 0).
-    width : float
-        Radial width in pixels (> 0); the paper used 5.
-    """
-
-    radius: float
-    width: float = 5.0
-    name: ClassVar[str] = "annulus"
-    parameter: ClassVar[str] = "radius"
-    unit: ClassVar[str] = "pixel"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "radius", check_nonnegative(self.radius, "radius"))
-        width = check_nonnegative(self.width, "width")
-        if width == 0:
-            raise ProbeValueError("width must be > 0 pixels; got 0")
-        object.__setattr__(self, "width", width)
-
-    def mask(self, height: int, width: int) -> np.ndarray:
-        """Boolean (H, W) mask of the occluded pixels."""
-        d = radial_distance(height, width)
-        return (d >= self.radius) & (d < self.radius + self.width)
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return dtype
-
-    def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        out[...] = images
-        out[:, self.mask(images.shape[1], images.shape[2]), :] = 0
-
-
-@dataclass(frozen=True)
-class DiskOcclusion(Perturber):
-    """Set to 0, in every band, the pixels with ``d < radius`` (``radius = 0`` is the identity).
-
-    Parameters
-    ----------
-    radius : float
-        Disk radius in pixels (>= 0), measured from the stamp centre.
-    """
-
-    radius: float
-    name: ClassVar[str] = "disk"
-    parameter: ClassVar[str] = "radius"
-    unit: ClassVar[str] = "pixel"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "radius", check_nonnegative(self.radius, "radius"))
-
-    @property
-    def is_identity(self) -> bool:
-        return self.radius == 0.0
-
-    def mask(self, height: int, width: int) -> np.ndarray:
-        """Boolean (H, W) mask of the occluded pixels."""
-        return radial_distance(height, width) < self.radius
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return dtype
-
-    def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        out[...] = images
-        out[:, self.mask(images.shape[1], images.shape[2]), :] = 0
-
-
-def _whole(value: Any, name: str) -> int:
-    f = float(value)
-    if not np.isfinite(f) or f != round(f):
-        raise ProbeValueError(f"{name} must be a whole number; got {value!r}")
-    return round(f)
-
-
-@dataclass(frozen=True)
-class Rotate90(Perturber):
-    """Rotate each image by ``k`` quarter turns (counter-clockwise when row 0 is drawn on top).
-
-    ``out = numpy.rot90(images, k, axes=(1, 2))``; ``k`` may be any whole number (taken mod 4).
-    Odd ``k`` on a non-square stamp is an error (the shape would change). For invariance checks:
-    sweep ``values=[0, 1, 2, 3]``.
-    """
-
-    k: float = 1
-    name: ClassVar[str] = "rot90"
-    parameter: ClassVar[str] = "k"
-    unit: ClassVar[str] = "quarter turns"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "k", _whole(self.k, "k"))
-
-    @property
-    def is_identity(self) -> bool:
-        return int(self.k) % 4 == 0
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return dtype
-
-    def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        k = int(self.k) % 4
-        if k % 2 and images.shape[1] != images.shape[2]:
-            raise ProbeValueError(
-                f"Rotate90(k={self.k}) needs square stamps; got {images.shape[1]}x{images.shape[2]}"
-            )
-        out[...] = np.rot90(images, k, axes=(1, 2))
-
-
-@dataclass(frozen=True)
-class _Flip(Perturber):
-    flip: float = 1
-    axis: ClassVar[int] = 2
-    parameter: ClassVar[str] = "flip"
-    unit: ClassVar[str] = "0 = off, 1 = on"
-
-    def __post_init__(self) -> None:
-        flip = _whole(self.flip, "flip")
-        if flip not in (0, 1):
-            raise ProbeValueError(f"flip must be 0 (off) or 1 (on); got {self.flip!r}")
-        object.__setattr__(self, "flip", flip)
-
-    @property
-    def is_identity(self) -> bool:
-        return self.flip == 0
-
-    def result_dtype(self, dtype: np.dtype) -> np.dtype:
-        return dtype
-
-    def apply_into(self, images: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-        out[...] = images if self.flip == 0 else np.flip(images, axis=self.axis)
-
-
-@dataclass(frozen=True)
-class FlipLeftRight(_Flip):
-    """Mirror each image left-right (reverse the column axis) when ``flip`` is 1; 0 is identity."""
-
-    name: ClassVar[str] = "fliplr"
-    axis: ClassVar[int] = 2
-
-
-@dataclass(frozen=True)
-class FlipUpDown(_Flip):
-    """Mirror each image up-down (reverse the row axis) when ``flip`` is 1; 0 is identity."""
-
-    name: ClassVar[str] = "flipud"
-    axis: ClassVar[int] = 1
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ pass. ``./scripts/demo`` runs it with finder C (trained on that population);
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from probe.adapters.specs import load_callable
 from probe.binning import Binning
 from probe.errors import ProbeValueError
 from probe.selection import SelectionFunction, selection_function
@@ -117,8 +117,8 @@ def population_selection(
     n_density : int, optional
         Population draws (default by ``size``; ~0.4% are detectable at DES depth).
     """
-    from probe.sensitivity import Probe
     from probe.study import YIELD_SIZES
+    from probe.sweeps.sensitivity import Probe
 
     if not models:
         raise ProbeValueError("models is empty; give at least one name -> model")
@@ -145,8 +145,7 @@ def population_selection(
         simulator=simulator,
         population=population,
     )
-    mod_name, _, attr = simulator.partition(":")
-    sim = getattr(importlib.import_module(mod_name), attr or "Simulator")(survey=survey)
+    sim = load_callable(simulator, default_attr="Simulator")(survey=survey)
     x_neg = sim.render(sim.sample_nonlenses(n_neg, rng=seed + 1, kind=nonlens_kind))
     neg = {n: np.asarray(f(x_neg), dtype=np.float64).reshape(-1) for n, f in predict.items()}
     rows = ylds.detectable_rows

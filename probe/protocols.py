@@ -45,5 +45,5 @@ class ScoreModel(Protocol):
     """A model as probe calls it: a batch of images in, one or two scores per image out."""
 
     def __call__(self, images: np.ndarray, /) -> Any:
-        """Return scores of shape (n,), (n, 1) or (n, k); see :mod:`probe.models`."""
+        """Return scores of shape (n,), (n, 1) or (n, k); see :mod:`probe.adapters.models`."""
         ...

@@ -16,17 +16,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "tensorflow", "keras", "simlens")
+from probe.adapters.simulators import SIMULATOR_PACKAGE
+
+_PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "tensorflow",
+    "keras",
+    SIMULATOR_PACKAGE,
+)
 
 
 def package_versions() -> dict[str, str]:
     """Versions of Python, probe and the relevant packages that are installed."""
-    from probe import __version__
+    from probe._version import __version__
 
     versions = {"python": platform.python_version(), "probe": __version__}
     for name in _PACKAGES:
         # Only report a heavy package if this process loaded it: otherwise it did not take part.
-        if name in ("tensorflow", "keras", "simlens") and name not in sys.modules:
+        if name in ("tensorflow", "keras", SIMULATOR_PACKAGE) and name not in sys.modules:
             continue
         try:
             versions[name] = metadata.version(name if name != "tensorflow" else "tensorflow-cpu")

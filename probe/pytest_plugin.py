@@ -126,7 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("probe_model"):
         raise pytest.UsageError("--probe-suite needs --probe-model (the candidate)")
     from probe.errors import ProbeError
-    from probe.suite import load_suite
+    from probe.gating.suite import load_suite
 
     try:
         suite = load_suite(spec)

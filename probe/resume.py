@@ -76,10 +76,10 @@ def selection_checkpoints(
     from probe.checkpoints import data_identity
 
     def opened(path: str) -> dict[str, Any]:
-        from probe.cli import load_data
+        from probe.adapters.datasets import open_image_set
 
         # Opened first, so that a missing or unreadable set is named as the command names it.
-        data = load_data(path)
+        data = open_image_set(path)
         close = getattr(data, "close", None)
         if callable(close):
             close()

@@ -544,7 +544,7 @@ def _methods(interval: str, confidence: float) -> dict[str, str]:
 
 
 def _save_table(table: pd.DataFrame, meta_obj: dict[str, Any], path: Any) -> Path:
-    from probe.result import save_table  # lazily: keeps `import probe` light
+    from probe.sweeps.result import save_table  # lazily: keeps `import probe` light
 
     return save_table(table, meta_obj, path)
 
@@ -691,12 +691,12 @@ def selection_function(
 # (``import probe`` always imports this module first).
 # --------------------------------------------------------------------------------------------
 
-from probe.completeness_fit import CurveFit, CurveModel, fit_completeness  # noqa: E402
-from probe.parent_comparison import ParentComparison, selected_vs_parent  # noqa: E402
-from probe.selection_plots import (  # noqa: E402
+from probe.completeness.fit import CurveFit, CurveModel, fit_completeness  # noqa: E402
+from probe.completeness.parent import ParentComparison, selected_vs_parent  # noqa: E402
+from probe.completeness.plots import (  # noqa: E402
     plot_parent,  # noqa: F401 (re-exported)
     plot_selection,
     plot_surface,  # noqa: F401 (re-exported)
     report_section,
 )
-from probe.selection_surfaces import SelectionSurface, selection_surface  # noqa: E402
+from probe.completeness.surfaces import SelectionSurface, selection_surface  # noqa: E402

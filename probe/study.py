@@ -44,7 +44,6 @@ redshifts of brighter lenses); the bright edge (17) is well inside the populatio
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import time
@@ -58,12 +57,13 @@ import pandas as pd
 
 from probe import perturbers as P
 from probe import rng as _rng
+from probe.adapters.specs import load_callable
 from probe.binning import Binning
 from probe.errors import ProbeValueError
-from probe.galleries import Gallery, pick_moved, pick_worst_bin
 from probe.protocols import SimulatorProtocol
-from probe.result import Result
-from probe.sensitivity import Probe
+from probe.studies.galleries import Gallery, pick_moved, pick_worst_bin
+from probe.sweeps.result import Result
+from probe.sweeps.sensitivity import Probe
 
 __all__ = [
     "DEFAULT_SETS",
@@ -406,7 +406,7 @@ def _sweep_gallery(
     seed: int,
 ) -> Gallery:
     """Images of a sweep whose score moved most, before and after, perturbed as scored."""
-    from probe.images import ImageSet
+    from probe.adapters.images import ImageSet
 
     ref, value, samples = pick_moved(r.scores, float(values[0]))
     j = int(np.flatnonzero(values == value)[0])
@@ -721,7 +721,7 @@ def run_study(
         galleries=galleries,
     )
     if out is not None:
-        from probe.report import write_report
+        from probe.studies.report import write_report
 
         path = write_report(study, out)
         say(f"wrote {path} (study {timings['total']:.0f} s)")
@@ -788,10 +788,7 @@ def _load_factory(spec: str) -> Callable[..., Any]:
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise ProbeValueError(f"--simulator must be 'module:callable'; got {spec!r}")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return load_callable(spec)
 
 
 def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
@@ -890,7 +887,7 @@ def run_study_cli(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     sim = _load_factory(args.simulator)(survey=args.survey)
-    from probe.report import write_report
+    from probe.studies.report import write_report
 
     client = getattr(args, "client", None)
     t_start = time.perf_counter()

@@ -1,9 +1,11 @@
 """Assertion helpers for teams writing their own tests of a lens finder.
 
-Each helper builds an expectation (:mod:`probe.expectations`), tests it on the model outputs you
-pass (:func:`probe.verdicts.evaluate`: per-bin tests, Holm's correction, seeded bootstrap) and
+Each helper builds an expectation (:mod:`probe.gating.expectations`), tests it on the model outputs
+you
+pass (:func:`probe.gating.verdicts.evaluate`: per-bin tests, Holm's correction, seeded bootstrap)
+and
 raises :class:`AssertionError` with the outcome's message when it does not hold; otherwise it
-returns the :class:`~probe.verdicts.Outcome`. The fixtures ``probe_suite`` and
+returns the :class:`~probe.gating.verdicts.Outcome`. The fixtures ``probe_suite`` and
 ``probe_gate_result`` come with the pytest plugin (:mod:`probe.pytest_plugin`).
 
 >>> import numpy as np
@@ -18,12 +20,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from probe import rng as _rng
-from probe.expectations import Invariance, MinScore, NoRegression
-from probe.verdicts import Outcome, evaluate
+from probe.gating.expectations import Invariance, MinScore, NoRegression
+from probe.gating.verdicts import Outcome, evaluate
 
 if TYPE_CHECKING:
-    from probe.expectations import Expectation
     from probe.gate import GateResult
+    from probe.gating.expectations import Expectation
 
 __all__ = [
     "assert_expectation",
@@ -43,7 +45,8 @@ def assert_expectation(
     ----------
     expectation : Expectation or Outcome
         An expectation, tested on ``p_lens`` and ``labels`` with ``kwargs`` (``parameter``,
-        ``baseline``, ``alpha``, ``n_boot``, ``rng``: see :func:`probe.verdicts.evaluate`); or
+        ``baseline``, ``alpha``, ``n_boot``, ``rng``: see :func:`probe.gating.verdicts.evaluate`);
+        or
         an outcome already computed (e.g. from ``probe_gate_result.outcomes``).
 
     Returns

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from probe import rng as _rng
+from probe.adapters.specs import load_callable
 from probe.errors import ProbeValueError
 
 __all__ = ["QUESTIONS", "Stratum", "SurveyYields", "Yield", "expected_yield", "survey_yields"]
@@ -323,8 +324,7 @@ def survey_yields(
     # probe stays simulator-agnostic: the simulator and its population module are named, not
     # imported, here (simlens by default).
     try:
-        mod_name, _, attr = simulator.partition(":")
-        make_sim = getattr(importlib.import_module(mod_name), attr or "Simulator")
+        make_sim = load_callable(simulator, default_attr="Simulator")
         pop = importlib.import_module(population)
     except (ImportError, AttributeError) as err:
         raise ProbeValueError(

@@ -386,7 +386,7 @@ def bench_adapters(args: argparse.Namespace) -> int:
             f"{1e3 * min(wrapped) / args.n:6.3f} ms/image: overhead {100 * overhead:+5.1f}% "
             "(target <= 5%)"
         )
-    from probe.images import ImageSet
+    from probe.adapters.images import ImageSet
 
     # What probe adds whatever the model: hashing the pixels (its in-memory score cache) and
     # checking them for NaN, measured alone; independent of the framework and its load.

@@ -96,7 +96,7 @@ def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -
     on finder C (des-y3 population); returns report.html's path."""
     import simlens
     from probe import study
-    from probe.report import write_report
+    from probe.studies.report import write_report
     from simlens import finders
 
     t0 = time.perf_counter()

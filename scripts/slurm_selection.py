@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, cluster: Any) -> int:
     from distributed import Client
 
     from probe import Probe
-    from probe.datasets import load_set
+    from probe.adapters.datasets import load_set
     from probe.selection import selection_function
 
     params = [s.strip() for s in args.params.split(",")]

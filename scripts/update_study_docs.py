@@ -6,7 +6,8 @@
 Copies ``OUT_DIR/table2.csv`` (and ``study.json``, the run's configuration) to
 ``docs/study/`` (the recorded table) and rewrites the block between the
 ``<!-- study-statements:start ... -->`` and ``<!-- study-statements:end -->`` markers of
-docs/study.md with :func:`probe.paper.docs_block` of that table: the judged table and one bullet per
+docs/study.md with :func:`probe.studies.paper_table.docs_block` of that table: the judged table
+and one bullet per
 claim. Nothing in that block is written by hand; ``tests/probe/test_study_docs.py`` checks that
 docs/study.md holds exactly what the recorded table generates. New experiments and
 models (e.g. a finder C the paper never tested) appear as rows without claims.
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probe import paper
+from probe.studies import paper_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path("docs/study")
@@ -140,7 +141,7 @@ def load(directory: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     if not csv.is_file():
         raise SystemExit(f"error: {csv} not found (run ./scripts/demo or probe study first)")
     table = pd.read_csv(csv)
-    missing = [c for c in paper.TABLE2_COLUMNS if c not in table.columns]
+    missing = [c for c in paper_table.TABLE2_COLUMNS if c not in table.columns]
     if missing:
         raise SystemExit(
             f"error: {csv} lacks columns {', '.join(missing)}: written by an older probe? "
@@ -182,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="only check; exit 1 if out of date")
     args = ap.parse_args(argv)
     table, run = load(args.out_dir)
-    block = paper.docs_block(table, run)
+    block = paper_table.docs_block(table, run)
     yields, selection = load_yields(args.out_dir)
     stale = []
     for rel in DOCS:
         path = args.root / rel
         old = path.read_text(encoding="utf-8")
         try:
-            new = paper.replace_docs_block(old, block, name=str(rel))
+            new = paper_table.replace_docs_block(old, block, name=str(rel))
             if yields is not None:
                 new = replace_block(
                     new,

@@ -75,7 +75,7 @@ def _binning(**kw: Any) -> Any:
 
 
 def _paired(values: Any, matrix: Any) -> Any:
-    from probe.statistics import paired_trend
+    from probe.trends import paired_trend
 
     return paired_trend(
         np.asarray(values, float),
@@ -94,7 +94,7 @@ def _stats(**kw: Any) -> Any:
 
 
 def _suite(path: Any) -> Any:
-    from probe.suite import load_suite
+    from probe.gating.suite import load_suite
 
     return load_suite(path)
 

@@ -119,7 +119,9 @@ def _argv(prog: str, tmp_path: Path) -> list[str]:
 @pytest.fixture
 def logging_seams(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        probe_cli, "_sensitivity_probe", _stop_after_logging("probe.sensitivity", ProbeValueError)
+        probe_cli,
+        "_sensitivity_probe",
+        _stop_after_logging("probe.sweeps.sensitivity", ProbeValueError),
     )
     monkeypatch.setattr(
         simlens_cli, "_summary", _stop_after_logging("simlens.io.dataset", SimlensValueError)

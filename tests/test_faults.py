@@ -32,7 +32,6 @@ import pytest
 from probe import cli as probe_cli
 from probe.cache import Cache
 from probe.provenance import atomic_write
-from probe.result import csv_sidecar, read_metadata, save_table
 from probe.safe_io import (
     DiskFullError,
     OutputExistsError,
@@ -40,6 +39,7 @@ from probe.safe_io import (
     overwrite_policy,
     remove_stale_temps,
 )
+from probe.sweeps.result import csv_sidecar, read_metadata, save_table
 from simlens import cli as simlens_cli
 from simlens.errors import SimlensValueError
 from simlens.io.dataset import Dataset, DatasetWriter, load
@@ -377,7 +377,7 @@ n = 400_000
 for version in range(1, 10_000):
     table = pd.DataFrame({"version": np.full(n, version), "x": np.arange(n, dtype=float)})
     if kind == "table":
-        from probe.result import save_table
+        from probe.sweeps.result import save_table
         save_table(table, {"version": version}, target, overwrite=True)
     elif kind == "cache":
         from probe.cache import Cache

@@ -6,7 +6,7 @@
 ========================================  ==========================================
 model                                     adapter
 ========================================  ==========================================
-``.keras`` / ``.h5`` file, Keras model    Keras 3 (any backend; :mod:`probe.keras_adapter`)
+``.keras`` / ``.h5`` file, Keras model    Keras 3 (any backend; :mod:`probe.adapters.keras_adapter`)
 ``.onnx`` file                            :class:`OnnxAdapter` (onnxruntime)
 ``.pt``/``.pth``/``.pt2``, ``nn.Module``  :class:`TorchAdapter` (TorchScript, ``torch.export``)
 ``apply_fn, params``                      :func:`jax` (call it explicitly)
@@ -23,13 +23,13 @@ torch, onnxruntime and jax are imported only when such a model is used.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probe.adapters._base import Adapter
+from probe.adapters.specs import load_callable
 from probe.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -82,9 +82,9 @@ def jax(apply_fn: Callable[..., Any], params: Any, *, channels_first: bool = Fal
 
 def keras(model: Any, *, trust_code: bool = False) -> Any:
     """A Keras model, or a ``.keras``/``.h5`` file loaded without compiling (``trust_code``:
-    see :func:`probe.keras_adapter.load_keras`)."""
+    see :func:`probe.adapters.keras_adapter.load_keras`)."""
     if isinstance(model, str | os.PathLike):
-        from probe.keras_adapter import load_keras
+        from probe.adapters.keras_adapter import load_keras
 
         return load_keras(os.fspath(model), trust_code=trust_code)
     return model
@@ -149,7 +149,7 @@ def _load_named(text: str, device: str, trust_code: bool) -> Any:
             return onnx(text)
         if suffix in (".pt", ".pth", ".pt2"):
             return torch(text, device=device, trust_code=trust_code)
-        from probe.keras_adapter import load_keras
+        from probe.adapters.keras_adapter import load_keras
 
         try:
             return load_keras(text, trust_code=trust_code)
@@ -172,11 +172,8 @@ def _load_named(text: str, device: str, trust_code: bool) -> Any:
 def _import_spec(text: str) -> Any:
     module_name, _, attr = text.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        return load_callable(text)
     except ImportError as err:
         raise ModelLoadError(f"model {text!r}: cannot import {module_name!r}") from err
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ModelLoadError(f"model {text!r}: {module_name!r} has no {attr!r}")
-        obj = getattr(obj, part)
-    return obj
+    except AttributeError:
+        raise ModelLoadError(f"model {text!r}: {module_name!r} has no {attr!r}") from None

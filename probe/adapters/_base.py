@@ -14,7 +14,7 @@ class Adapter(ABC):
     """A model behind one contract: ``adapter(batch)`` with ``batch`` float ``(n, H, W, C)``.
 
     Adapters do their framework's layout (NCHW for PyTorch), dtype and device conversion; the
-    outputs are numpy arrays that :func:`probe.models.to_p_lens` turns into p(lens).
+    outputs are numpy arrays that :func:`probe.adapters.models.to_p_lens` turns into p(lens).
     ``content_digest()`` is the SHA-256 of what determines the outputs (architecture and
     weights, or a model file's bytes), the identity caches and the gate use.
     """

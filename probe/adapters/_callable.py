@@ -44,7 +44,7 @@ class CallableAdapter(Adapter):
         self.fn = fn
         self.model_id = model_id
         self.weight_files = weight_files
-        from probe.models import describe
+        from probe.adapters.models import describe
 
         self.description = describe(fn)
         self.content_digest()  # validate the declaration now
@@ -53,7 +53,7 @@ class CallableAdapter(Adapter):
         return np.asarray(self.fn(batch))
 
     def content_digest(self) -> str | None:
-        from probe.models import declared_identity
+        from probe.adapters.models import declared_identity
 
         ident = declared_identity(self, code=self.fn)
         if ident is None:

@@ -39,7 +39,7 @@ class JaxAdapter(Adapter):
         self.channels_first = bool(channels_first)
         # jax.jit traces and compiles once per input shape and dtype, then reuses it.
         self._jitted = jax.jit(apply_fn)
-        from probe.models import describe
+        from probe.adapters.models import describe
 
         self.description = f"jax:{describe(apply_fn).split(':')[-1]}"
 
@@ -54,7 +54,7 @@ class JaxAdapter(Adapter):
         """The function's name and source file, and every leaf of ``params`` with its path."""
         import jax
 
-        from probe.models import describe, source_sha256
+        from probe.adapters.models import describe, source_sha256
 
         h = hashlib.sha256()
         fn = getattr(self.apply_fn, "func", self.apply_fn)  # functools.partial

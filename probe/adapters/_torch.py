@@ -144,7 +144,7 @@ class TorchAdapter(Adapter):
         """A file's bytes; a module's class, structure and every parameter and buffer."""
         if self._file is not None:
             return file_sha256(self._file)
-        from probe.models import source_sha256
+        from probe.adapters.models import source_sha256
 
         h = hashlib.sha256()
         cls = type(self.module)

@@ -160,7 +160,7 @@ def test_resimulate_identical_for_any_batch_size(model, make_sim, name, paired, 
 def test_pixel_hash_independent_of_batching_and_source(data, tmp_path):
     """Threaded leaves over memory, serial over HDF5: one hash, whatever batch size; one changed
     pixel changes it; the first non-finite image is the one named, even in a later leaf."""
-    from probe.images import HASH_LEAF, ImageSet
+    from probe.adapters.images import HASH_LEAF, ImageSet
 
     h5py = pytest.importorskip("h5py")
     images, _ = data

@@ -15,7 +15,7 @@ import pytest
 
 from probe import Probe, ProbeValueError
 from probe import cli as probe_cli
-from probe.datasets import load_hdf5, load_set, load_zarr
+from probe.adapters.datasets import load_hdf5, load_set, load_zarr
 from probe.selection import selection_function
 from tests.probe.conftest import FakeSimulator, copy_store, mean_model
 
@@ -35,7 +35,7 @@ def client():
     cluster.close()
 
 
-def _set(n: int = 300, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+def make_set(n: int = 300, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
     gen = np.random.default_rng(seed)
     images = gen.uniform(0, 1, size=(n, 6, 6, 2)).astype(np.float32)
     truth = pd.DataFrame(
@@ -83,7 +83,7 @@ def _same(a, b) -> None:
 
 @pytest.mark.parametrize("chunk_size", [64, 100])
 def test_bin_and_sweep_equal_serial(client, chunk_size):
-    images, truth = _set()
+    images, truth = make_set()
     labels, theta = truth["label"].to_numpy(), truth["theta_E"].to_numpy()
     serial = Probe(mean_model, batch_size=50)
     dist = Probe(mean_model, batch_size=50, client=client, chunk_size=chunk_size)
@@ -180,7 +180,7 @@ def test_unreachable_scheduler_exits_2_fast_and_writes_nothing(tmp_path, capsys,
 
     assert cluster.CONNECT_TIMEOUT_S <= 25  # the bound: a clear error within 30 s
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 3)
-    images, truth = _set(n=10)
+    images, truth = make_set(n=10)
     write_h5(tmp_path / "s.h5", images, truth)
     monkeypatch.setattr(probe_cli, "load_data", load_hdf5)
     out = tmp_path / "o"
@@ -241,7 +241,7 @@ def test_zarr_completion_records_are_checked(tmp_path, cli_zarr_sets):
 
 def test_gate_equals_serial(client):
     from probe.gate import run_gate
-    from probe.suite import Suite
+    from probe.gating.suite import Suite
     from tests.probe import test_gate as tg
 
     cloudpickle.register_pickle_by_value(tg)

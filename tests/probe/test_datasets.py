@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from probe import ProbeKeyError, ProbeValueError
-from probe.datasets import load_hdf5
+from probe.adapters.datasets import load_hdf5
 
 
 def test_group_truth_and_lazy_images(tmp_path):

@@ -14,7 +14,7 @@ from scipy.special import expit
 from scipy.stats import beta
 
 from probe.errors import ProbeTypeError, ProbeValueError
-from probe.expectations import (
+from probe.gating.expectations import (
     TYPES,
     Completeness,
     Direction,
@@ -22,6 +22,7 @@ from probe.expectations import (
     MinScore,
     NoRegression,
 )
+from probe.gating.verdicts import evaluate, holm
 from probe.selection import binomial_interval
 from probe.testing import (
     assert_expectation,
@@ -29,7 +30,6 @@ from probe.testing import (
     assert_min_score,
     assert_no_regression,
 )
-from probe.verdicts import evaluate, holm
 
 ALPHA = 0.05
 

@@ -20,9 +20,9 @@ import pytest
 from probe import cli
 from probe.cache import Cache
 from probe.errors import ProbeValueError
-from probe.expectations import MinScore, NoRegression
 from probe.gate import run_gate
-from probe.suite import Suite, load_suite
+from probe.gating.expectations import MinScore, NoRegression
+from probe.gating.suite import Suite, load_suite
 
 N = 16  # stamp size
 
@@ -600,7 +600,7 @@ def test_reference_finder_passes_default_suite_and_a_colour_shifted_copy_fails(t
     # of its lens score, 0.016 [-0.007, 0.039] from disk 0 to 2.5 px and 0.021 [-0.001, 0.042]
     # from noise 0 to 0.5, cannot exclude 0.02 (the first A's could). No step may rise by
     # 0.05 or more, so a real rise still fails.
-    from probe.expectations import Direction
+    from probe.gating.expectations import Direction
 
     other = [o for o in same.failures if not isinstance(o.expectation, Direction)]
     assert not other, same.summary()

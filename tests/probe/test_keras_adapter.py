@@ -74,7 +74,7 @@ def test_load_keras_imports_the_modules_of_custom_layers():
     from simlens import finders
 
     code = (
-        "import sys; from probe.keras_adapter import load_keras; "
+        "import sys; from probe.adapters.keras_adapter import load_keras; "
         f"m = load_keras({str(finders.weights_path('A'))!r}); "
         "assert 'simlens.finders._model' in sys.modules; print(m.output_shape)"
     )

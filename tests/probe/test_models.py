@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from probe import Probe, ProbeTypeError, ProbeValueError
-from probe.models import ModelAdapter, is_keras_model, model_hash, to_p_lens
+from probe.adapters.models import ModelAdapter, is_keras_model, model_hash, to_p_lens
 
 X = np.zeros((3, 2, 2, 1), np.float32)
 

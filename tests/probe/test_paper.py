@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe import paper, study
-from probe.paper import Claim, judge, judge_interval
-from probe.result import Result
+from probe import study
 from probe.statistics import StatsParams, summarise
+from probe.studies import claims, paper_table
+from probe.studies.claims import Claim
+from probe.studies.paper import judge, judge_interval
+from probe.sweeps.result import Result
 
 INF = math.inf
 PARAMS = StatsParams(n_boot=300)
@@ -252,7 +254,7 @@ def test_judge_interval(lo, hi, state):
 def test_claims_are_well_formed():
     names = {e.name for e in study.EXPERIMENTS} | {"psf_source"}
     keys = set()
-    for c in paper.CLAIMS:
+    for c in claims.CLAIMS:
         assert c.experiment in names
         assert c.network in ("A", "B")
         assert c.section[:1] in "4F"
@@ -269,11 +271,11 @@ def test_claims_are_well_formed():
             assert c.versus in ("A", "B")
             assert c.versus != c.network
     # the paper reports a slight decrease for A in theta_E: no claim may credit it with a rise
-    a_theta = [c for c in paper.CLAIMS if c.experiment == "theta_E" and c.network == "A"]
+    a_theta = [c for c in claims.CLAIMS if c.experiment == "theta_E" and c.network == "A"]
     assert a_theta
     assert all(c.high <= 0.03 for c in a_theta)
     # both networks lose lens score for a sharper PSF (section 4.2)
-    sharp = [c for c in paper.CLAIMS if c.experiment == "psf" and c.to == (0.6, 0.6)]
+    sharp = [c for c in claims.CLAIMS if c.experiment == "psf" and c.to == (0.6, 0.6)]
     assert {c.network for c in sharp} == {"A", "B"}
     with pytest.raises(ValueError, match="kind"):
         claim(kind="vibes", low=0, high=1)
@@ -297,8 +299,8 @@ def test_statements_from_a_table():
         {"experiment": "color", "title": "Colour jitter", "section": "4.1", "model": "C",
          "group": "all", "statement": "-", "judgement": "n/a", "reason": "not in the paper"},
     ]  # fmt: skip
-    t = pd.DataFrame(rows, columns=list(paper.TABLE2_COLUMNS))
-    text = paper.study_statements(t)
+    t = pd.DataFrame(rows, columns=list(paper_table.TABLE2_COLUMNS))
+    text = paper_table.study_statements(t)
     assert "3 claims of the paper judged on network(s) A, B: 1 agree, 1 disagree, " in text
     assert "**Agree with the paper:**" in text
     assert "0.741 [0.702, 0.779]" in text
@@ -306,7 +308,7 @@ def test_statements_from_a_table():
     assert "no images at < 19 mag" in text
     assert "No claim of the paper applies to: C" in text
     assert "Inconclusive" not in text  # no such rows, no heading
-    assert paper.study_statements(t) == text  # deterministic
+    assert paper_table.study_statements(t) == text  # deterministic
 
 
 # -- coverage of the judge's intervals (saturating scores, paired design) ----------------------
@@ -360,16 +362,16 @@ def test_coverage_of_levels_changes_and_crossings():
 
 
 def test_table2_rows_per_claim_and_for_models_the_paper_never_tested():
-    from probe import report
+    from probe.studies import summary
 
     values = np.round(np.arange(0, 1.0001, 0.05), 10)
     jitter = sweep(lambda v: 0.95 - 0.4 * v, values, curve_nonlens=lambda v: 0.95 - 0.4 * v)
     sr = study.StudyResult(["A", "C"], {("A", "color"): jitter, ("C", "color"): jitter}, {}, {})
-    t = paper.table2(sr, report.summarise(sr))
-    assert list(t.columns) == list(paper.TABLE2_COLUMNS)
+    t = paper_table.table2(sr, summary.summarise(sr))
+    assert list(t.columns) == list(paper_table.TABLE2_COLUMNS)
     a = t[t["model"] == "A"]
-    assert len(a) == len(paper.claims_for("color", "A"))
-    assert set(a["judgement"]) <= set(paper.STATES)
+    assert len(a) == len(claims.claims_for("color", "A"))
+    assert set(a["judgement"]) <= set(claims.STATES)
     # 50/50 at jitter 0.5: 0.95 - 0.2 = 0.75, inside the paper's ~75%
     at_half = a[a["statement"].str.contains("75%")].iloc[0]
     assert at_half["judgement"] == "agree"

@@ -11,7 +11,7 @@ import pytest
 
 import probe
 from probe import cli
-from probe.datasets import load_hdf5
+from probe.adapters.datasets import load_hdf5
 
 
 @pytest.fixture

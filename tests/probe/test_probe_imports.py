@@ -9,7 +9,7 @@ import sys
 
 def test_import_probe_is_light():
     code = (
-        "import sys, probe, probe.cli, probe.plotting, probe.adapters;"
+        "import sys, probe, probe.cli, probe.sweeps.plotting, probe.adapters;"
         "heavy = ('tensorflow', 'keras', 'matplotlib', 'simlens', 'torch', 'onnxruntime', 'jax');"
         "bad = [m for m in heavy if m in sys.modules];"
         "print(','.join(bad))"

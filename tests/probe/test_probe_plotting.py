@@ -28,9 +28,9 @@ def test_overlay_writes_file(results, tmp_path, suffix):
 def test_plotting_never_uses_pyplot():
     import inspect
 
-    import probe.plotting
+    import probe.sweeps.plotting
 
-    source = inspect.getsource(probe.plotting)
+    source = inspect.getsource(probe.sweeps.plotting)
     assert "pyplot" not in source.replace("no pyplot", "")
     assert ".show(" not in source
 

@@ -17,7 +17,7 @@ from scipy.stats import norm
 
 import probe
 from probe import cli
-from probe.datasets import load_hdf5
+from probe.adapters.datasets import load_hdf5
 from probe.errors import ProbeValueError
 from probe.selection import (
     TABLE_COLUMNS,
@@ -456,18 +456,18 @@ class _Ax:
 def test_fifty_percent_shading_stays_inside_the_range(x50, low, high, spans, hatched, lines):
     from types import SimpleNamespace
 
-    from probe.selection_plots import _shade_fifty_percent_point
+    from probe.completeness.plots import shade_fifty_percent_point
 
     ax = _Ax()
-    _shade_fifty_percent_point(ax, SimpleNamespace(x50=x50, low=low, high=high), 19.0, 25.0, "C0")
+    shade_fifty_percent_point(ax, SimpleNamespace(x50=x50, low=low, high=high), 19.0, 25.0, "C0")
     assert [(lo, hi) for lo, hi, _ in ax.spans] == spans
     assert all(("hatch" in kw) == hatched for _, _, kw in ax.spans)
     assert ax.lines == lines
 
 
 def test_thresholds_are_shown_as_given():
+    from probe.completeness.plots import threshold_legend
     from probe.selection import format_threshold
-    from probe.selection_plots import threshold_legend
 
     assert threshold_legend(0.9996, "0.9996") == "p >= 0.9996"
     assert threshold_legend(0.99963, "fpr=0.001") == "fpr=0.001 (p >= 0.99963)"

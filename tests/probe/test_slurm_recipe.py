@@ -55,13 +55,13 @@ def test_run_writes_three_selection_functions(tmp_path, monkeypatch):
     from distributed import LocalCluster
 
     from probe import read_metadata
-    from tests.probe.test_dask import _set, write_zarr
+    from tests.probe.test_dask import make_set, write_zarr
 
     (tmp_path / "recipemodel.py").write_text(
         "import numpy as np\n\ndef model(x):\n    return np.clip(x.mean(axis=(1, 2, 3)), 0, 1)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    images, truth = _set(n=130)
+    images, truth = make_set(n=130)
     truth["mag_lens_r"] = np.linspace(17, 21, 130)
     write_zarr(tmp_path / "l.zarr", images, truth, shard_size=64)
     script = _script()

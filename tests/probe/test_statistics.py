@@ -7,14 +7,8 @@ import pytest
 from scipy import stats
 
 from probe import ProbeValueError, StatsParams
-from probe.statistics import (
-    bootstrap_means,
-    column_methods,
-    paired_trend,
-    summarise,
-    summarise_group,
-    wls_trend,
-)
+from probe.statistics import bootstrap_means, column_methods, summarise, summarise_group
+from probe.trends import paired_trend, wls_trend
 
 
 def test_summary_of_one_group_matches_numpy():

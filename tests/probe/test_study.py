@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from probe import report, study
+from probe import study
 from probe.errors import ProbeValueError
+from probe.studies import report, summary
 
 N = 16  # stamp size of the fake simulator
 
@@ -122,14 +123,14 @@ def test_smoke_summary_rows(smoke):
     t2 = pd.read_csv(out / "table2.csv")
     expected = {(e, m) for e in SOME for m in ("A", "B")}
     assert set(zip(t2["experiment"], t2["model"])) == expected
-    assert set(t2["verdict"]) <= set(report._FAMILY)
+    assert set(t2["verdict"]) <= set(summary.FAMILY)
     assert set(t2["family_agree"]) <= {"yes", "no", "n/a"}
     # one row per claim of the paper about A or B in these experiments, each judged
-    from probe import paper
+    from probe.studies import claims as paper_claims
 
-    claims = [c for c in paper.CLAIMS if c.experiment in SOME]
+    claims = [c for c in paper_claims.CLAIMS if c.experiment in SOME]
     assert len(t2) == len(claims)
-    assert set(t2["judgement"]) <= set(paper.STATES)
+    assert set(t2["judgement"]) <= set(paper_claims.STATES)
     # the tiny sets (6 re-simulated lenses) cannot test the PSF claims, and say why
     psf = t2[t2.experiment == "psf"]
     assert (psf["judgement"] == "not testable").all()
@@ -145,7 +146,7 @@ def test_smoke_summary_rows(smoke):
 
 
 def test_study_selection_uses_the_study_scores(smoke):
-    from probe.study_selection import study_negatives, study_selection
+    from probe.studies.study_selection import study_negatives, study_selection
 
     res, _ = smoke
     sel = study_selection(res, thresholds=(0.5,), fpr=(0.1, 0.01))
@@ -300,21 +301,21 @@ SEM = np.full(21, 0.005)
 )
 def test_verdict_known_answers(mean, slope_ci, expected):
     slope = float(np.polyfit(X, mean, 1)[0])
-    assert report.verdict(X, mean, SEM, *slope_ci, slope) == expected
+    assert summary.verdict(X, mean, SEM, *slope_ci, slope) == expected
 
 
 def test_verdict_noisy_peak_needs_two_standard_errors():
     mean = np.array([0.80, 0.92, 0.80])  # peak 0.12 above both ends
-    assert report.verdict([0, 1, 2], mean, [0.01] * 3, -1, 1, 0.0) == "sensitive (non-monotonic)"
+    assert summary.verdict([0, 1, 2], mean, [0.01] * 3, -1, 1, 0.0) == "sensitive (non-monotonic)"
     # with standard errors of 0.05 the difference needs 2 * 0.07 = 0.14: not significant
-    assert report.verdict([0, 1, 2], mean, [0.05] * 3, -1, 1, 0.0) != "sensitive (non-monotonic)"
+    assert summary.verdict([0, 1, 2], mean, [0.05] * 3, -1, 1, 0.0) != "sensitive (non-monotonic)"
 
 
 def test_verdict_undetermined_and_families():
-    assert report.verdict([1.0], [0.5], [0.1], np.nan, np.nan, np.nan) == "undetermined"
-    fams = {report._FAMILY[v] for v in report._FAMILY}
+    assert summary.verdict([1.0], [0.5], [0.1], np.nan, np.nan, np.nan) == "undetermined"
+    fams = {summary.FAMILY[v] for v in summary.FAMILY}
     assert {"insensitive", "smooth", "sensitive"} <= fams
-    for (exp, group), (fam, words) in report.PAPER.items():
+    for (exp, group), (fam, words) in summary.PAPER.items():
         assert exp in {e.name for e in study.EXPERIMENTS}
         assert group in ("lens", "nonlens", "all")
         assert fam in ("insensitive", "smooth", "sensitive")
@@ -323,7 +324,7 @@ def test_verdict_undetermined_and_families():
 
 def test_verdict_abrupt_needs_a_jump_beyond_its_errors():
     """A step that bin scatter explains is not 'abrupt'; the same step measured precisely is."""
-    from probe.report import verdict
+    from probe.studies.summary import verdict
 
     x = np.linspace(0.0, 1.0, 11)
     m = np.where(x < 0.5, 0.9, 0.7)
@@ -371,7 +372,7 @@ def test_simulator_without_array_controls_gets_uniform_draws():
 
 
 def test_gallery_pickers_on_known_scores():
-    from probe.galleries import pick_moved, pick_worst_bin
+    from probe.studies.galleries import pick_moved, pick_worst_bin
 
     values = np.array([0.0, 1.0, 2.0])
     n = 10

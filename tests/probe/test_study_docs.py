@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from probe import paper
+from probe.studies import claims, paper_table
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = ROOT / "docs" / "study"
@@ -28,14 +28,14 @@ def _script():
 def _recorded_block() -> str:
     table = pd.read_csv(RECORD / "table2.csv")
     run = json.loads((RECORD / "study.json").read_text())
-    return paper.docs_block(table, run)
+    return paper_table.docs_block(table, run)
 
 
 @pytest.mark.parametrize("doc", ["docs/study.md"])
 def test_docs_block_is_what_the_recorded_table_generates(doc):
     """No hand-written study statement can drift: regenerate with scripts/update_study_docs.py."""
     text = (ROOT / doc).read_text(encoding="utf-8")
-    assert paper.replace_docs_block(text, _recorded_block(), name=doc) == text
+    assert paper_table.replace_docs_block(text, _recorded_block(), name=doc) == text
 
 
 @pytest.mark.parametrize("doc", ["docs/study.md"])
@@ -79,11 +79,11 @@ def test_yields_block_numbers(tmp_path):
 
 def test_recorded_table_judges_every_claim_it_can():
     table = pd.read_csv(RECORD / "table2.csv")
-    assert list(table.columns) == list(paper.TABLE2_COLUMNS)
+    assert list(table.columns) == list(paper_table.TABLE2_COLUMNS)
     judged = table[table["judgement"] != "n/a"]
-    assert set(judged["judgement"]) <= set(paper.STATES)
+    assert set(judged["judgement"]) <= set(claims.STATES)
     experiments = set(table["experiment"])
-    expected = {c.key for c in paper.CLAIMS if c.experiment in experiments}
+    expected = {c.key for c in claims.CLAIMS if c.experiment in experiments}
     assert len(judged) == len(expected)
 
 
@@ -114,9 +114,9 @@ def test_script_rewrites_a_copy_with_new_experiments_and_a_third_finder(tmp_path
     assert (root / "docs" / "study" / "table2.csv").is_file()
     # the rest of the page is untouched
     before = (ROOT / "docs" / "study.md").read_text()
-    i = before.index(paper.DOCS_START)
+    i = before.index(paper_table.DOCS_START)
     assert page[:i] == before[:i]
-    assert page.endswith(before[before.index(paper.DOCS_END) :])
+    assert page.endswith(before[before.index(paper_table.DOCS_END) :])
 
 
 def test_script_refuses_missing_markers_and_old_tables(tmp_path):

@@ -16,7 +16,8 @@ import pytest
 
 from probe import Probe
 from probe.binning import Binning
-from probe.statistics import StatsParams, image_trend, paired_trend
+from probe.statistics import StatsParams
+from probe.trends import image_trend, paired_trend
 
 pytestmark = pytest.mark.slow  # ~4 s per regime
 

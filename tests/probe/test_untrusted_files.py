@@ -23,7 +23,7 @@ import pytest
 
 import probe
 from probe.errors import ModelLoadError, ProbeValueError
-from probe.suite import load_suite
+from probe.gating.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_keras_file_does_not_import_the_modules_it_names(tmp_path):
 def test_the_reference_finders_load_without_trust():
     """simlens's finders name simlens.finders._model: the package's own, trusted by default."""
     from probe.adapters import load
-    from probe.keras_adapter import TRUSTED_PACKAGES
+    from probe.adapters.keras_adapter import TRUSTED_PACKAGES
     from simlens import finders
 
     assert TRUSTED_PACKAGES == ("simlens", "probe")

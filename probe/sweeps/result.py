@@ -14,15 +14,8 @@ import pandas as pd
 from probe import rng as _rng
 from probe.errors import ProbeKeyError, ProbeValueError
 from probe.provenance import atomic_write, dumps, to_jsonable
-from probe.statistics import (
-    GROUPS,
-    StatsParams,
-    Trend,
-    column_methods,
-    image_trend,
-    paired_trend,
-    wls_trend,
-)
+from probe.statistics import GROUPS, StatsParams, column_methods
+from probe.trends import Trend, image_trend, paired_trend, wls_trend
 from probe.validation import names_list
 
 _SUFFIXES = (".parquet", ".pq", ".csv", ".json")
@@ -97,9 +90,9 @@ class Result:
 
         Binned parameters and unpaired re-simulations (independent samples per value) use, by
         default, least squares over images with a bootstrap interval over images
-        (:func:`probe.statistics.image_trend`); ``method="weighted"`` fits the bin means with
+        (:func:`probe.trends.image_trend`); ``method="weighted"`` fits the bin means with
         weights 1/sem^2 instead (biased when scores saturate; see
-        :func:`probe.statistics.wls_trend`). Sweeps and paired re-simulations (the same images
+        :func:`probe.trends.wls_trend`). Sweeps and paired re-simulations (the same images
         at every value) use the mean of per-image slopes. ``Trend.method`` gives the formulas.
 
         Parameters
@@ -206,7 +199,7 @@ class Result:
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Plot the mean and its interval (``band="ci"``; ``"std"`` for the spread) against the
         value, one panel per group; see :func:`plot_results`."""
-        from probe.plotting import plot_results
+        from probe.sweeps.plotting import plot_results
 
         return plot_results([self], path, **kwargs)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from probe.adapters.simulators import RESUME_COMMAND, ZARR_FORMAT
 from probe.errors import ProbeKeyError, ProbeValueError
 
 
@@ -136,9 +137,6 @@ def load_hdf5(path: str | os.PathLike[str]) -> DataSet:
     return DataSet(images=images, truth=truth, labels=np.asarray(labels), _handle=handle)
 
 
-ZARR_FORMAT = "simlens-zarr"
-
-
 def load_zarr(path: str | os.PathLike[str], *, verify: bool = False) -> DataSet:
     """Open a sharded ``.zarr`` set lazily (the store ``simlens generate --out X.zarr`` writes).
 
@@ -235,7 +233,7 @@ def _check_done(where: str, k: int, checksum: bool) -> None:
     except FileNotFoundError:
         raise ProbeValueError(
             f"{where!r}: shard {k} has no completion record ({record_file}): its writer did "
-            "not finish it; finish the store with `simlens generate ... --resume`"
+            f"not finish it; finish the store with `{RESUME_COMMAND}`"
         ) from None
     except (ValueError, KeyError, TypeError) as err:
         raise ProbeValueError(
@@ -270,3 +268,15 @@ def load_set(path: str | os.PathLike[str], *, verify: bool = False) -> DataSet:
     if os.fspath(path).rstrip("/\\").endswith(".zarr"):
         return load_zarr(path, verify=verify)
     return load_hdf5(path)
+
+
+def open_image_set(path: str | os.PathLike[str]) -> Any:
+    """Open a saved image set as the command line does: a ``.zarr`` store with :func:`load_zarr`;
+    otherwise the simulator's own loader when it provides one
+    (:func:`probe.adapters.simulators.set_loader`), else :func:`load_hdf5`."""
+    if os.fspath(path).rstrip("/\\").endswith(".zarr"):
+        return load_zarr(path)
+    from probe.adapters.simulators import set_loader
+
+    loader = set_loader()
+    return load_hdf5(path) if loader is None else loader(os.fspath(path))

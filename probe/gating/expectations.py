@@ -1,7 +1,7 @@
 """Expectations a lens finder must *demonstrate*: five frozen dataclasses.
 
-They map one-to-one onto the ``[[expectation]]`` tables of a suite file (:mod:`probe.suite`);
-:mod:`probe.verdicts` tests them. ``s`` is the correct-class score (p for lenses, 1 - p for
+They map one-to-one onto the ``[[expectation]]`` tables of a suite file (:mod:`probe.gating.suite`);
+:mod:`probe.gating.verdicts` tests them. ``s`` is the correct-class score (p for lenses, 1 - p for
 non-lenses).
 
 ==============  ========================================================================
@@ -34,7 +34,8 @@ from probe.errors import ProbeTypeError, ProbeValueError
 from probe.validation import names_list
 
 if TYPE_CHECKING:
-    from probe.verdicts import Cell, Outcome, ScoreData
+    from probe.gating.cells import Cell, ScoreData
+    from probe.gating.verdicts import Outcome
 
 __all__ = [
     "TYPES",
@@ -198,8 +199,9 @@ class _Expectation:
         n_boot: int = 2000,
         rng: _rng.RngLike = 0,
     ) -> Outcome:
-        """Test this expectation on per-image outputs (see :func:`probe.verdicts.evaluate`)."""
-        from probe.verdicts import evaluate
+        """Test this expectation on per-image outputs (see
+        :func:`probe.gating.verdicts.evaluate`)."""
+        from probe.gating.verdicts import evaluate
 
         return evaluate(
             cast("Expectation", self),
@@ -213,7 +215,7 @@ class _Expectation:
         )
 
     def cells(self, data: ScoreData) -> list[Cell]:
-        """The per-bin tests of this expectation on ``data`` (see :mod:`probe.verdicts`)."""
+        """The per-bin tests of this expectation on ``data`` (see :mod:`probe.gating.verdicts`)."""
         raise NotImplementedError
 
 

@@ -20,11 +20,22 @@ from probe.statistics import GROUPS
 from probe.validation import names_list
 
 if TYPE_CHECKING:
-    from probe.categories import CategoryResult
-    from probe.result import Result
+    from probe.sweeps.categories import CategoryResult
+    from probe.sweeps.result import Result
 
 _FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 _TITLES = {"lens": "lenses", "nonlens": "non-lenses", "all": "all"}
+
+
+def _check_groups(results: Sequence[Result], groups: Sequence[str] | None) -> Sequence[str]:
+    """``groups``, checked; by default every group present in ``results``, in GROUPS order."""
+    if groups is None:
+        present = {g for r in results for g in r.groups}
+        groups = [g for g in GROUPS if g in present]
+    for g in groups:
+        if g not in GROUPS:
+            raise ProbeValueError(f"groups has unknown group {g!r}; known: {names_list(GROUPS)}")
+    return groups
 
 
 def plot_results(
@@ -79,12 +90,7 @@ def plot_results(
     if labels is not None and len(labels) != len(results):
         raise ProbeValueError(f"labels has {len(labels)} entries for {len(results)} results")
     names = list(labels) if labels is not None else [r.label for r in results]
-    if groups is None:
-        present = {g for r in results for g in r.groups}
-        groups = [g for g in GROUPS if g in present]
-    for g in groups:
-        if g not in GROUPS:
-            raise ProbeValueError(f"groups has unknown group {g!r}; known: {names_list(GROUPS)}")
+    groups = _check_groups(results, groups)
 
     from matplotlib.figure import Figure
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from probe.binning import Binning
+from probe.completeness.plots import plot_surface
 from probe.errors import ProbeKeyError, ProbeValueError
 from probe.provenance import now_utc, package_versions
 from probe.selection import (
@@ -29,7 +30,6 @@ from probe.selection import (
     _threshold_list,
     binomial_interval,
 )
-from probe.selection_plots import plot_surface
 
 __all__ = ["SelectionSurface", "selection_surface"]
 
@@ -113,6 +113,36 @@ class SelectionSurface:
         return plot_surface(self, path, **kwargs)
 
 
+def _cells_frame(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    threshold: float,
+    threshold_label: str,
+    counts: np.ndarray,
+    k: np.ndarray,
+    completeness: np.ndarray,
+    interval: tuple[np.ndarray, np.ndarray],
+    min_count: int,
+) -> pd.DataFrame:
+    """One threshold's rows of a surface table: one row per cell (``gx``, ``gy``: its centre)."""
+    lo, hi = interval
+    return pd.DataFrame(
+        {
+            "x": gx.ravel(),
+            "y": gy.ravel(),
+            "threshold": threshold,
+            "n": counts,
+            "completeness": completeness,
+            "ci_low": lo,
+            "ci_high": hi,
+            "width": hi - lo,
+            "k": k,
+            "thin": counts < min_count,
+            "threshold_label": threshold_label,
+        }
+    )
+
+
 def selection_surface(
     scores: Any,
     labels: Any,
@@ -164,23 +194,7 @@ def selection_surface(
         lo, hi = binomial_interval(k, counts, method=interval, confidence=c)
         with np.errstate(invalid="ignore", divide="ignore"):
             comp = np.where(counts > 0, k / np.maximum(counts, 1), np.nan)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "x": gx.ravel(),
-                    "y": gy.ravel(),
-                    "threshold": t,
-                    "n": counts,
-                    "completeness": comp,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "width": hi - lo,
-                    "k": k,
-                    "thin": counts < min_count,
-                    "threshold_label": tlabel,
-                }
-            )
-        )
+        frames.append(_cells_frame(gx, gy, t, tlabel, counts, k, comp, (lo, hi), min_count))
     return SelectionSurface(
         table=pd.concat(frames, ignore_index=True),
         x_binning=xb,

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from probe.completeness.plots import plot_parent
 from probe.errors import ProbeValueError
 from probe.selection import _save_table, _scores_labels
-from probe.selection_plots import plot_parent
 
 __all__ = ["ParentComparison", "selected_vs_parent"]
 

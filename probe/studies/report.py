@@ -4,14 +4,15 @@ The summary gives, per experiment, model and group (lenses, non-lenses, all), th
 on the mean correct-class score and a **verdict family computed from those statistics** (the rule
 is in :func:`verdict` and written into the report), next to the family of the paper's finding.
 Table 2 judges the paper's quantitative claims (Jacobs et al., sections 4.1-4.6 and 4.9, held as
-data in :mod:`probe.paper`) against our measurements with their intervals.
+data in :mod:`probe.studies.paper`) against our measurements with their intervals.
 
 Output of :func:`write_report` under ``out``::
 
     report.html                    self-contained (figures embedded as base64 PNG), offline
     summary.csv / .parquet / .md   every experiment x model x group (the long summary)
     table2.csv / .parquet / .md    one row per claim of the paper (experiment x model x claim;
-                                   :func:`probe.paper.table2`), judged with our interval
+                                   :func:`probe.studies.paper_table.table2`), judged with our
+                                   interval
     figures/<experiment>.png       the models overlaid, one panel per group (mean +/- 1 std)
     results/<model>_<experiment>.parquet / .csv   probe results (tables with provenance)
     scores/<model>_<experiment>.parquet           per-image scores
@@ -26,240 +27,23 @@ import base64
 import html
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from probe import paper
-from probe.errors import ProbeValueError
+from probe.adapters.simulators import SIMULATOR_NAME
 from probe.provenance import atomic_write, dumps, to_jsonable
+from probe.studies import claims, paper_table
+from probe.studies.claims import PRIMARY_GROUP
+from probe.studies.summary import VerdictRule, summarise
 
 if TYPE_CHECKING:
     from probe.population_selection import PopulationSelection
     from probe.study import StudyResult
     from probe.yields import SurveyYields
 
-__all__ = ["PAPER", "PRIMARY_GROUP", "VerdictRule", "summarise", "verdict", "write_report"]
-
-
-@dataclass(frozen=True)
-class VerdictRule:
-    """Thresholds of :func:`verdict` (score units: the correct-class score, 0-1).
-
-    Attributes
-    ----------
-    insensitive_swing : float
-        A curve whose means span less than this is "insensitive".
-    weak_swing : float
-        Below this span, a curve whose slope interval contains 0 is also "insensitive".
-    margin : float
-        Minimum depth of an interior peak or dip (both ends) for "non-monotonic"; also at
-        least twice the standard error of the difference.
-    window : float
-        Width of the "abrupt" window, as a fraction of the tested range.
-    share : float
-        An "abrupt" curve changes by at least this fraction of its span within one window.
-    """
-
-    insensitive_swing: float = 0.05
-    weak_swing: float = 0.10
-    margin: float = 0.05
-    window: float = 0.2
-    share: float = 0.5
-
-    def describe(self) -> str:
-        """The rule in words (written into the report)."""
-        i, w, mg = self.insensitive_swing, self.weak_swing, self.margin
-        return (
-            "From the curve of mean correct-class score m(x) over the tested values: span "
-            "S = max m - min m; the trend is the fitted slope times the tested range, with its "
-            f"95% interval. <b>insensitive</b>: S < {i} or (S < {w} and the slope interval "
-            "contains 0). Otherwise <b>sensitive (non-monotonic)</b>: an interior maximum or "
-            f"minimum lies at least max({mg}, 2 standard errors) beyond both ends (a peak at "
-            "the training value, or a dip at one radius). Otherwise <b>sensitive (abrupt)</b>: "
-            f"at least {self.share:.0%} of S happens within {self.window:.0%} of the tested "
-            "range. Otherwise <b>smooth degradation</b> (slope < 0) or <b>smooth "
-            "improvement</b> (slope > 0). Families for the comparison with the paper: "
-            "insensitive / smooth / sensitive; 'family agree' means the same family (the paper's "
-            "numbers are judged separately, in the judgement column)."
-        )
-
-
-#: The paper's findings (family, words) per (experiment, group); sections 4.1-4.6 and 4.9.
-PAPER: dict[tuple[str, str], tuple[str, str]] = {
-    ("color", "lens"): ("sensitive", "highly sensitive: >0.9 until jitter ~0.2, then falls fast"),
-    ("color", "nonlens"): ("sensitive", "highly sensitive, degrades like the lenses"),
-    ("color", "all"): ("sensitive", "highly sensitive: accuracy ~100% to ~75% at jitter 0.5"),
-    ("blur", "lens"): ("smooth", "smooth decrease of lens certainty, to below 0.5"),
-    ("blur", "nonlens"): ("smooth", "smooth decrease: A below 0.5, B to ~0.5"),
-    ("blur", "all"): ("smooth", "smooth decrease to ~0.5"),
-    ("psf", "lens"): (
-        "sensitive",
-        "highly sensitive: falls for wider PSFs (more for B) and for PSFs sharper than training",
-    ),
-    ("psf", "all"): ("sensitive", "highly sensitive (the paper tested lenses only)"),
-    ("theta_E", "lens"): ("insensitive", "insensitive: slope ~0 (B), a slight decrease (A)"),
-    ("mag_lens_r", "lens"): (
-        "smooth",
-        "some sensitivity, smooth: A degrades for bright lenses (r < 19), B past r ~ 21",
-    ),
-    ("mag_source_g", "lens"): (
-        "smooth",
-        "smooth degradation with fainter sources, significant beyond g ~ 21.5",
-    ),
-    ("annulus", "lens"): (
-        "sensitive",
-        'sensitive: largest drop (to ~0.75) at radius ~5 px (1.3"), >10% over 0.5-1.7"',
-    ),
-    ("annulus", "nonlens"): ("insensitive", "insensitive at any radius"),
-    ("disk", "lens"): ("sensitive", 'sensitive: A 0.85 by 0.9" (3.4 px), 0.12 by 2"; B faster'),
-    ("disk", "nonlens"): ("insensitive", "insensitive: removing central flux never hurts"),
-    ("noise", "lens"): ("smooth", "smooth decrease: A towards 0.5, B towards 'non-lens'"),
-    ("noise", "nonlens"): ("smooth", "smooth: A towards 0.5, B more certain (score rises)"),
-    ("noise", "all"): ("smooth", "smooth decrease"),
-}
-
-#: The group the paper's summary (its Table 2) is about, per experiment.
-PRIMARY_GROUP: dict[str, str] = {
-    "color": "all",
-    "blur": "all",
-    "psf": "lens",
-    "theta_E": "lens",
-    "mag_lens_r": "lens",
-    "mag_source_g": "lens",
-    "annulus": "lens",
-    "disk": "lens",
-    "noise": "all",
-}
-
-_FAMILY = {
-    "insensitive": "insensitive",
-    "smooth degradation": "smooth",
-    "smooth improvement": "smooth",
-    "sensitive (non-monotonic)": "sensitive",
-    "sensitive (abrupt)": "sensitive",
-    "undetermined": "undetermined",
-}
-
-
-def verdict(
-    x: Any,
-    mean: Any,
-    sem: Any,
-    slope_low: float,
-    slope_high: float,
-    slope: float,
-    rule: VerdictRule | None = None,
-) -> str:
-    """Classify a sensitivity curve (see :class:`VerdictRule` for the rule and thresholds).
-
-    Parameters
-    ----------
-    x, mean, sem : array_like
-        Values (increasing), mean correct-class score and its standard error per value.
-    slope_low, slope_high, slope : float
-        Trend slope and its interval (score per unit of x).
-    rule : VerdictRule, optional
-        Thresholds (default :class:`VerdictRule`).
-
-    Returns
-    -------
-    str
-        "insensitive", "sensitive (non-monotonic)", "sensitive (abrupt)",
-        "smooth degradation", "smooth improvement", or "undetermined" (fewer than 2 points).
-    """
-    rule = rule or VerdictRule()
-    x = np.asarray(x, dtype=float)
-    m = np.asarray(mean, dtype=float)
-    se = np.nan_to_num(np.asarray(sem, dtype=float), nan=0.0)
-    ok = np.isfinite(m) & np.isfinite(x)
-    x, m, se = x[ok], m[ok], se[ok]
-    if m.size < 2:
-        return "undetermined"
-    order = np.argsort(x)
-    x, m, se = x[order], m[order], se[order]
-    span = float(m.max() - m.min())
-    zero_in = not (slope_low > 0 or slope_high < 0) or not np.isfinite(slope_low)
-    if span < rule.insensitive_swing or (span < rule.weak_swing and zero_in):
-        return "insensitive"
-    if m.size >= 3:
-        for k, sign in ((int(np.argmax(m)), 1.0), (int(np.argmin(m)), -1.0)):
-            if 0 < k < m.size - 1:
-                depth = [sign * (m[k] - m[e]) for e in (0, -1)]
-                need = [max(rule.margin, 2 * np.hypot(se[k], se[e])) for e in (0, -1)]
-                if all(d >= n for d, n in zip(depth, need)):
-                    return "sensitive (non-monotonic)"
-    width = rule.window * float(x[-1] - x[0])
-    for i in range(m.size):
-        j = np.flatnonzero((x > x[i]) & (x <= x[i] + width + 1e-12))
-        # a jump counts only if it is also beyond twice its standard error (bin scatter)
-        if j.size and np.any(
-            np.abs(m[j] - m[i]) >= np.maximum(rule.share * span, 2 * np.hypot(se[j], se[i]))
-        ):
-            return "sensitive (abrupt)"
-    return "smooth degradation" if slope < 0 else "smooth improvement"
-
-
-def summarise(study: StudyResult, rule: VerdictRule | None = None) -> pd.DataFrame:
-    """The long summary: one row per experiment, model and group (see the module docstring)."""
-    from probe.study import EXPERIMENTS
-
-    titles = {e.name: (e.title, e.section, e.unit) for e in EXPERIMENTS}
-    rows = []
-    for e in study.experiments():
-        for model in study.models:
-            r = study.results.get((model, e.name))
-            if r is None:
-                continue
-            groups = r.groups if "nonlens" in r.groups else ("lens",)  # "all" = lenses
-            for group in groups:
-                t = r.table[r.table["group"] == group].sort_values("value")
-                x = t["value"].to_numpy(float)
-                m = t["mean"].to_numpy(float)
-                try:
-                    tr = r.trend(group)
-                    slope, lo, hi, p = tr.slope, tr.slope_low, tr.slope_high, tr.p_value
-                except ProbeValueError:
-                    slope = lo = hi = p = float("nan")
-                span_x = float(x[-1] - x[0]) if x.size else float("nan")
-                v = verdict(x, m, t["sem"].to_numpy(float), lo, hi, slope, rule)
-                fam, words = PAPER.get((e.name, group), ("", ""))
-                ours = _FAMILY[v]
-                rows.append(
-                    {
-                        "experiment": e.name,
-                        "title": titles[e.name][0],
-                        "section": titles[e.name][1],
-                        "model": model,
-                        "group": group,
-                        "primary": PRIMARY_GROUP.get(e.name) == group,
-                        "x_first": float(x[0]) if x.size else float("nan"),
-                        "x_last": float(x[-1]) if x.size else float("nan"),
-                        "unit": titles[e.name][2],
-                        "n_values": int(x.size),
-                        "n_images": int(t["n"].max()) if len(t) else 0,
-                        "mean_first": float(m[0]) if m.size else float("nan"),
-                        "mean_last": float(m[-1]) if m.size else float("nan"),
-                        "delta": float(m[-1] - m[0]) if m.size else float("nan"),
-                        "span": float(np.nanmax(m) - np.nanmin(m)) if m.size else float("nan"),
-                        "x_at_min": float(x[int(np.nanargmin(m))]) if m.size else float("nan"),
-                        "min_mean": float(np.nanmin(m)) if m.size else float("nan"),
-                        "slope": slope,
-                        "trend": slope * span_x,
-                        "trend_low": lo * span_x,
-                        "trend_high": hi * span_x,
-                        "p_value": p,
-                        "verdict": v,
-                        "family": ours,
-                        "paper_family": fam,
-                        "paper_finding": words,
-                        "family_agree": ("yes" if fam == ours else "no") if fam else "n/a",
-                    }
-                )
-    return pd.DataFrame(rows)
+__all__ = ["PRIMARY_GROUP", "write_report"]
 
 
 def _fmt_row(r: pd.Series) -> dict[str, str]:
@@ -329,14 +113,14 @@ def write_report(
     """Write figures, tables, the summary and ``report.html`` under ``out``; returns its path.
 
     With ``selection`` (default) the report also holds each model's selection functions drawn
-    from the study's own scores (:func:`probe.study_selection.study_selection`, tables under
+    from the study's own scores (:func:`probe.studies.study_selection.study_selection`, tables under
     ``selection/``); ``yields`` (:func:`probe.yields.survey_yields`) adds expected numbers of
     lenses found over a survey (``yields.json``). ``population``
     (:func:`probe.population_selection.population_selection`) replaces both with selection
     functions and yields over a survey's own lens population (its models need not be the
     study's: the demo uses finder C there).
     """
-    from probe.plotting import plot_results
+    from probe.sweeps.plotting import plot_results
 
     if population is not None:
         yields = population.yields
@@ -369,11 +153,11 @@ def write_report(
         else pd.DataFrame()
     )
     (root / "summary.md").write_text(_markdown(pretty))
-    table2 = paper.table2(study, summary)
+    table2 = paper_table.table2(study, summary)
     table2.to_csv(root / "table2.csv", index=False)
     table2.to_parquet(root / "table2.parquet", index=False)
-    pretty2 = paper.pretty_table2(table2)
-    (root / "table2.md").write_text(paper.markdown_table(pretty2))
+    pretty2 = paper_table.pretty_table2(table2)
+    (root / "table2.md").write_text(paper_table.markdown_table(pretty2))
     (root / "study.json").write_text(
         json.dumps(
             to_jsonable({"models": study.models, **study.config, "timings": study.timings}),
@@ -395,6 +179,16 @@ def write_report(
     return path
 
 
+# What the selection functions of the study's own scores are (report.html's note).
+_STUDY_SELECTION_NOTE = (
+    "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per "
+    "bin of the lens property, with 95% Wilson intervals, from the lenses of the study's "
+    "binned experiments; 'fpr=0.01' is the threshold at which 1% of the model's own "
+    "unperturbed non-lenses pass. The 50% point is where a fitted error-function curve "
+    "crosses half of its plateau.</p>"
+)
+
+
 def _selection_html(
     study: StudyResult,
     root: Path,
@@ -403,25 +197,19 @@ def _selection_html(
 ) -> str:
     """Selection functions (from the study's scores or a population) and yields, as HTML."""
     from probe.selection import report_section
-    from probe.study_selection import study_selection
+    from probe.studies.study_selection import study_selection
 
     (root / "selection").mkdir(parents=True, exist_ok=True)
     parts = ["<h1 id='selection'>Selection functions and expected yields</h1>"]
     if population is None:
         functions = study_selection(study)
-        parts.append(
-            "<p class='note'>Completeness: the fraction of lenses with p(lens) >= threshold, per "
-            "bin of the lens property, with 95% Wilson intervals, from the lenses of the study's "
-            "binned experiments; 'fpr=0.01' is the threshold at which 1% of the model's own "
-            "unperturbed non-lenses pass. The 50% point is where a fitted error-function curve "
-            "crosses half of its plateau.</p>"
-        )
+        parts.append(_STUDY_SELECTION_NOTE)
     else:
         functions = population.functions
         sky = population.yields.sky
         parts.append(
             f"<p class='note'>Model(s) {html.escape(', '.join(population.models))} on the "
-            f"LensPop-detectable lenses of simlens's population at "
+            f"LensPop-detectable lenses of {SIMULATOR_NAME}'s population at "
             f"{html.escape(str(sky.survey))} depth and seeing ({population.yields.n_detectable} "
             "lenses, the same as the yields below). Completeness: the fraction of lenses with "
             "p(lens) >= threshold, per bin of the lens property, with 95% Wilson intervals; "
@@ -448,7 +236,7 @@ def _selection_html(
         (root / "yields.json").write_text(dumps(yields.as_dict()) + "\n")
         parts.append(
             f"<h2>Expected yields over {html.escape(str(sky.survey))} "
-            f"({sky.area_deg2:g} deg<sup>2</sup>)</h2><p>simlens's population: "
+            f"({sky.area_deg2:g} deg<sup>2</sup>)</h2><p>{SIMULATOR_NAME}'s population: "
             f"{sky.strong_per_deg2:.1f} strong lenses per deg<sup>2</sup>, of which "
             f"{sky.detectable_per_deg2:.3f} [{sky.detectable_low:.3f}, {sky.detectable_high:.3f}]"
             f" per deg<sup>2</sup> are LensPop-detectable: {sky.n_detectable:.0f} "
@@ -480,7 +268,7 @@ def _selection_html(
 
 def _galleries_html(study: StudyResult, root: Path) -> str:
     """Images per bin and, per experiment and model, the gallery of images behind the curve."""
-    from probe.galleries import gallery_image
+    from probe.studies.galleries import gallery_image
 
     parts = ["<h1 id='galleries'>Images behind the curves</h1>"]
     counts = study.config.get("min_bin_count") or {}
@@ -532,7 +320,7 @@ def _html(
     extra: str = "",
 ) -> str:
     cfg = study.config
-    pretty2 = paper.pretty_table2(table2)
+    pretty2 = paper_table.pretty_table2(table2)
     disagree = table2[table2["judgement"] == "disagree"]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -549,7 +337,7 @@ def _html(
         "1 - p(lens) for non-lenses; curves show its mean +/- 1 standard deviation per value, "
         "hollow markers flag values with fewer than 30 images.</p>",
         "<h2>The paper's claims, judged (its Table 2, by numbers)</h2>",
-        f"<p class='note'>{html.escape(paper.JUDGE_RULE)}</p>",
+        f"<p class='note'>{html.escape(claims.JUDGE_RULE)}</p>",
         _html_table(pretty2) if len(pretty2) else "<p>No results.</p>",
         f"<p class='note'>Verdict families (last column): {rule.describe()}</p>",
         "<h2>Where our networks disagree with the paper</h2>",

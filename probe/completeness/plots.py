@@ -2,7 +2,8 @@
 
 :func:`plot_selection` (completeness curves with fits and 50% points), :func:`plot_surface` (2-D
 heat maps), :func:`plot_parent` (quantiles against threshold) and :func:`report_section` (an HTML
-fragment with embedded figures, used by :mod:`probe.report`). matplotlib is imported only inside
+fragment with embedded figures, used by :mod:`probe.studies.report`). matplotlib is imported only
+inside
 the plotting functions, so importing this module (and ``import probe``) stays light; figures are
 written to files only, never shown in a window. All four are re-exported by
 :mod:`probe.selection`.
@@ -23,9 +24,9 @@ from probe.provenance import atomic_write
 from probe.validation import names_list
 
 if TYPE_CHECKING:
-    from probe.parent_comparison import ParentComparison
+    from probe.completeness.parent import ParentComparison
+    from probe.completeness.surfaces import SelectionSurface
     from probe.selection import SelectionFunction
-    from probe.selection_surfaces import SelectionSurface
 
 __all__ = ["plot_parent", "plot_selection", "plot_surface", "report_section"]
 
@@ -102,7 +103,7 @@ def plot_selection(
                     continue
                 if np.isfinite(cf.x50):
                     ax.plot(xs, cf.curve(xs), "-", color=colour, lw=1.1)
-                    _shade_fifty_percent_point(ax, cf, lo_x, hi_x, colour)
+                    shade_fifty_percent_point(ax, cf, lo_x, hi_x, colour)
         ax.axhline(0.5, color="0.5", lw=0.8, ls="--", zorder=0)
         ax.set_xlim(lo_x, hi_x)  # nothing drawn beyond the data range widens the axis
         ax.set_xlabel(sf.axis_label)
@@ -278,26 +279,33 @@ def report_section(
         path = plot_surface(surf, figdir / f"surface_{n}_{surf.x_name}_{surf.y_name}.png")
         parts.append(img(path, f"selection surface of {n}"))
     if yields:
-        rows = []
-        for n, ys in yields.items():
-            for y in ys if isinstance(ys, list | tuple) else [ys]:
-                per = "; ".join(
-                    f"{html.escape(str(st['name']))}: {st['expected']:.0f} "
-                    f"(completeness {st['completeness']:.3f}, n={st['n']:.0f})"
-                    for st in y.strata
-                )
-                rows.append(
-                    f"<tr><td>{html.escape(n)}</td><td>{y.threshold:.4g}</td>"
-                    f"<td>{y.completeness:.4f}</td><td>{y.expected:.0f} "
-                    f"[{y.low:.0f}, {y.high:.0f}]</td><td>{per}</td>"
-                    f"<td>{y.area_deg2:g}</td></tr>"
-                )
-        parts.append(
-            "<table><tr><th>model</th><th>threshold</th><th>completeness (population)</th>"
-            "<th>expected lenses found [interval]</th><th>per stratum</th>"
-            "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
-        )
+        parts.append(_yields_table(yields))
     return "\n".join(parts)
+
+
+def _yields_table(yields: Mapping[str, Any]) -> str:
+    """HTML table of expected yields, one row per model and threshold."""
+    import html
+
+    rows = []
+    for n, ys in yields.items():
+        for y in ys if isinstance(ys, list | tuple) else [ys]:
+            per = "; ".join(
+                f"{html.escape(str(st['name']))}: {st['expected']:.0f} "
+                f"(completeness {st['completeness']:.3f}, n={st['n']:.0f})"
+                for st in y.strata
+            )
+            rows.append(
+                f"<tr><td>{html.escape(n)}</td><td>{y.threshold:.4g}</td>"
+                f"<td>{y.completeness:.4f}</td><td>{y.expected:.0f} "
+                f"[{y.low:.0f}, {y.high:.0f}]</td><td>{per}</td>"
+                f"<td>{y.area_deg2:g}</td></tr>"
+            )
+    return (
+        "<table><tr><th>model</th><th>threshold</th><th>completeness (population)</th>"
+        "<th>expected lenses found [interval]</th><th>per stratum</th>"
+        "<th>area deg^2</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _fifty_percent_contour(ax: Any, surface: SelectionSurface, comp: np.ma.MaskedArray) -> None:
@@ -319,7 +327,7 @@ def threshold_legend(threshold: float, label: str) -> str:
     return f"{label} (p >= {format_threshold(threshold)})"
 
 
-def _shade_fifty_percent_point(ax: Any, cf: Any, lo_x: float, hi_x: float, colour: str) -> None:
+def shade_fifty_percent_point(ax: Any, cf: Any, lo_x: float, hi_x: float, colour: str) -> None:
     """The 50% point (dotted line) and its interval (shaded) inside the data range only.
 
     A closed interval is shaded solid; an open side (the data do not bound it) is hatched up

@@ -1,7 +1,7 @@
 """A suite: the expectations a lens finder must meet and the data they are tested on.
 
 A suite file is TOML that maps one-to-one onto :class:`Suite`, :class:`DataSpec`,
-:class:`SetSpec` and the expectation dataclasses of :mod:`probe.expectations` (no DSL): every
+:class:`SetSpec` and the expectation dataclasses of :mod:`probe.gating.expectations` (no DSL): every
 table's keys are the dataclass fields, unknown keys are rejected with an error naming the key and
 the table, and values are validated at load.
 
@@ -45,11 +45,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from probe.adapters.simulators import DEFAULT_SIMULATOR
 from probe.errors import ProbeTypeError, ProbeValueError
-from probe.expectations import TYPES, Expectation
+from probe.gating.expectations import TYPES, Expectation
+from probe.gating.verdicts import min_boot
 from probe.perturbers import registry
 from probe.validation import names_list
-from probe.verdicts import min_boot
 
 __all__ = ["DataSpec", "SetSpec", "Suite", "load_suite"]
 
@@ -138,7 +139,7 @@ class DataSpec:
     """
 
     survey: str = "des-sv"
-    simulator: str = "simlens:Simulator"
+    simulator: str = DEFAULT_SIMULATOR
     sets: Mapping[str, SetSpec] = field(default_factory=lambda: {"main": SetSpec()})
     path: str | None = None
 

@@ -244,9 +244,6 @@ def fit_completeness(
     confidence : float
         Interval level.
     """
-    from scipy.optimize import brentq
-    from scipy.stats import chi2
-
     c = _check_confidence(confidence)
     x = np.asarray(values, dtype=np.float64).ravel()
     y = np.asarray(found, dtype=bool).ravel()
@@ -283,56 +280,12 @@ def fit_completeness(
         return nan_fit  # the curve never reaches 1/2
     lo_t = hi_t = math.nan
     if method == "profile":
-        q = float(chi2.ppf(c, 1))
-        seen: dict[float, np.ndarray] = {t50: np.array([b, a] if plateau else [b])}
-
-        def excess(tt: float) -> float:
-            # continuation: start from the profile solution nearest in t50
-            near = min(seen, key=lambda s0: abs(s0 - tt))
-            f, par = _fit(lik, plateau, t_bounds, fixed_t50=tt, start=[seen[near]])
-            seen[tt] = par[1:] if plateau else par[1:2]
-            return 2.0 * (f - nll0) - q
-
-        bounds_t = []
-        for direction in (-1.0, 1.0):
-            step, prev = 0.1, t50
-            edge = t_bounds[0] if direction < 0 else t_bounds[1]
-            found_bound = math.inf * direction
-            while True:
-                cand = t50 + direction * step
-                if (cand - edge) * direction >= 0:
-                    cand = edge
-                if excess(cand) > 0:
-                    try:
-                        found_bound = brentq(excess, min(prev, cand), max(prev, cand), xtol=1e-3)
-                    except ValueError:
-                        # the profile at ``prev`` re-fitted from another start came out above
-                        # the cut too (a flat, noisy likelihood): the bound lies in [prev,
-                        # cand]; its outer end keeps the interval conservative (wider)
-                        found_bound = cand
-                    break
-                if cand == edge:
-                    break
-                prev, step = cand, step * 2.0
-            bounds_t.append(found_bound)
-        lo_t, hi_t = bounds_t
+        lo_t, hi_t = _profile_interval(lik, plateau, t_bounds, nll0, (t50, b, a), c)
     else:
-        gen = _rng.child(_rng.root_entropy(rng), _rng.BOOTSTRAP, 7)
-        fitted = CurveFit(
-            threshold, t50, 0, 0, b, a, model, method, int(x.size), -nll0, False, c
-        ).curve(t)
-        reps = []
-        for _ in range(int(n_boot)):
-            yb = gen.random(t.size) < fitted
-            if yb.all() or not yb.any():
-                continue
-            lb = _Likelihood(t, yb, model)
-            first = np.array([t50, b, a] if plateau else [t50, b])
-            _, (tb, _, ab) = _fit(lb, plateau, t_bounds, start=[first])
-            if not plateau or ab > _A_MIN + 1e-6:
-                reps.append(tb)
-        if len(reps) >= 10:
-            lo_t, hi_t = np.quantile(reps, [(1 - c) / 2, (1 + c) / 2])
+        lo_t, hi_t = _bootstrap_interval(
+            t, model, plateau, t_bounds, (t50, b, a), c, n_boot, rng,
+            curve=CurveFit(threshold, t50, 0, 0, b, a, model, method, int(x.size), -nll0, False, c),
+        )  # fmt: skip
     x50 = mu + sd * t50
     return CurveFit(
         threshold=float(threshold),
@@ -348,3 +301,87 @@ def fit_completeness(
         extrapolated=bool(x50 < x.min() or x50 > x.max()),
         confidence=c,
     )
+
+
+def _profile_interval(
+    lik: _Likelihood,
+    plateau: bool,
+    t_bounds: tuple[float, float],
+    nll0: float,
+    best: tuple[float, float, float],
+    c: float,
+) -> tuple[float, float]:
+    """Profile-likelihood interval of the standardised 50% point at confidence ``c``: where
+    twice the log-likelihood drop crosses the chi-square(1) quantile, searched outwards from
+    the best fit ``best`` = (t50, b, a); an edge of ``t_bounds`` not crossed gives +/-inf."""
+    from scipy.optimize import brentq
+    from scipy.stats import chi2
+
+    t50, b, a = best
+    q = float(chi2.ppf(c, 1))
+    seen: dict[float, np.ndarray] = {t50: np.array([b, a] if plateau else [b])}
+
+    def excess(tt: float) -> float:
+        # continuation: start from the profile solution nearest in t50
+        near = min(seen, key=lambda s0: abs(s0 - tt))
+        f, par = _fit(lik, plateau, t_bounds, fixed_t50=tt, start=[seen[near]])
+        seen[tt] = par[1:] if plateau else par[1:2]
+        return 2.0 * (f - nll0) - q
+
+    bounds_t = []
+    for direction in (-1.0, 1.0):
+        step, prev = 0.1, t50
+        edge = t_bounds[0] if direction < 0 else t_bounds[1]
+        found_bound = math.inf * direction
+        while True:
+            cand = t50 + direction * step
+            if (cand - edge) * direction >= 0:
+                cand = edge
+            if excess(cand) > 0:
+                try:
+                    found_bound = brentq(excess, min(prev, cand), max(prev, cand), xtol=1e-3)
+                except ValueError:
+                    # the profile at ``prev`` re-fitted from another start came out above
+                    # the cut too (a flat, noisy likelihood): the bound lies in [prev,
+                    # cand]; its outer end keeps the interval conservative (wider)
+                    found_bound = cand
+                break
+            if cand == edge:
+                break
+            prev, step = cand, step * 2.0
+        bounds_t.append(found_bound)
+    lo_t, hi_t = bounds_t
+    return lo_t, hi_t
+
+
+def _bootstrap_interval(
+    t: np.ndarray,
+    model: str,
+    plateau: bool,
+    t_bounds: tuple[float, float],
+    best: tuple[float, float, float],
+    c: float,
+    n_boot: int,
+    rng: _rng.RngLike,
+    *,
+    curve: CurveFit,
+) -> tuple[float, float]:
+    """Parametric-bootstrap interval of the standardised 50% point: outcomes redrawn from the
+    fitted ``curve``, refitted; NaN unless at least 10 replicates have a 50% point."""
+    t50, b, a = best
+    gen = _rng.child(_rng.root_entropy(rng), _rng.BOOTSTRAP, 7)
+    fitted = curve.curve(t)
+    reps = []
+    for _ in range(int(n_boot)):
+        yb = gen.random(t.size) < fitted
+        if yb.all() or not yb.any():
+            continue
+        lb = _Likelihood(t, yb, model)
+        first = np.array([t50, b, a] if plateau else [t50, b])
+        _, (tb, _, ab) = _fit(lb, plateau, t_bounds, start=[first])
+        if not plateau or ab > _A_MIN + 1e-6:
+            reps.append(tb)
+    if len(reps) >= 10:
+        lo_t, hi_t = np.quantile(reps, [(1 - c) / 2, (1 + c) / 2])
+        return float(lo_t), float(hi_t)
+    return math.nan, math.nan

@@ -21,18 +21,32 @@ import numpy as np
 import pandas as pd
 
 from probe import rng as _rng
+from probe.adapters.images import ImageSet
+from probe.adapters.models import ModelAdapter
 from probe.binning import Binning
 from probe.errors import ProbeTypeError, ProbeValueError
-from probe.images import ImageSet
-from probe.models import ModelAdapter
 from probe.perturbers import Perturber
 from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
-from probe.provenance import hash_frame, now_utc, package_versions
-from probe.result import Result
+from probe.provenance import now_utc, package_versions
+from probe.sweeps._steps import BlockPerturbation as BlockPerturbation
+from probe.sweeps._steps import NoBar, Timer
+from probe.sweeps._steps import check_rendered as check_rendered
+from probe.sweeps.binned import bin_counts, binned_scores, resolve_binning
+from probe.sweeps.resim import (
+    TruthSampler,
+    check_simulator,
+    class_controls,
+    draw_tables,
+    render_chunked,
+    render_serial,
+    simulator_provenance,
+    truth_data,
+)
+from probe.sweeps.result import Result
 
 if TYPE_CHECKING:
-    from probe.categories import CategoryResult
+    from probe.sweeps.categories import CategoryResult
 from probe.statistics import StatsParams, summarise
 from probe.validation import (
     check_grid,
@@ -49,106 +63,6 @@ def correct_class_score(p_lens: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``s = p`` where label is 1 and ``1 - p`` where it is 0, in float64."""
     p = np.asarray(p_lens, dtype=np.float64)
     return np.where(np.asarray(labels) == 1, p, 1.0 - p)
-
-
-class _Timer:
-    """Accumulates wall time per phase, reported in provenance (used by the benchmark)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
-
-
-class _BlockPerturbation:
-    """One sweep value's perturbation, drawn per block of ``rng.BLOCK`` images.
-
-    Block ``k`` (images ``k * BLOCK`` to ``(k + 1) * BLOCK - 1``, the last one possibly shorter)
-    is always perturbed whole, with the generator of stream ``(PERTURB, value_index, k)``, so
-    every image's perturbation is fixed by the seed alone, whatever the batching. A batch is
-    assembled in one buffer (reused from batch to batch) from its blocks: a block inside the
-    batch is written straight into it (:meth:`Perturber.apply_into`); a block that straddles two
-    batches is perturbed once, when the first of them needs it, and its rest is kept for the
-    next one (memory: one block). Batches must be asked for in increasing order, as
-    :meth:`ImageSet.spans` yields them.
-    """
-
-    def __init__(
-        self,
-        image_set: ImageSet,
-        pert: Perturber,
-        entropy: int,
-        value_index: int,
-        batch_size: int,
-        block_offset: int = 0,
-    ) -> None:
-        # block_offset: index of image_set's first block in the whole set (a chunk of it).
-        self.block_offset = block_offset
-        self.image_set = image_set
-        self.pert = pert
-        self.entropy = entropy
-        self.value_index = value_index
-        self.batch_size = batch_size
-        # Output dtype; a user function's is learnt from its first output.
-        self._dtype = pert.result_dtype(image_set.dtype)
-        self._buffer: np.ndarray | None = None
-        self._carry_index = -1
-        self._carry: np.ndarray | None = None
-
-    def _rng(self, k: int) -> np.random.Generator:
-        return _rng.child(self.entropy, _rng.PERTURB, self.value_index, self.block_offset + k)
-
-    def _carried(self, k: int, first: int, last: int) -> np.ndarray:
-        if self._carry_index != k:
-            self._carry = self.pert(self.image_set.batch(first, last), self._rng(k))
-            self._carry_index = k
-        assert self._carry is not None
-        return self._carry
-
-    def _output(self, size: int, dtype: np.dtype) -> np.ndarray:
-        shape = (self.batch_size, *self.image_set.image_shape)
-        buffer = self._buffer
-        if buffer is None or buffer.dtype != dtype:
-            # One buffer for all batches: a fresh array per batch costs page faults each time.
-            buffer = self._buffer = np.empty(shape, dtype)
-        return buffer[:size]
-
-    def batch(self, start: int, stop: int) -> np.ndarray:
-        """Perturbed images ``start:stop`` (channels-last).
-
-        The array returned may be overwritten by the next call: use it before asking again.
-        """
-        size, n = _rng.BLOCK, self.image_set.n
-        out: np.ndarray | None = None
-        for k in range(start // size, (stop - 1) // size + 1):
-            first, last = k * size, min((k + 1) * size, n)
-            lo, hi = max(start, first), min(stop, last)
-            whole = lo == first and hi == last
-            if whole and self._dtype is not None:
-                if out is None:
-                    out = self._output(stop - start, self._dtype)
-                images = self.image_set.batch(first, last)
-                self.pert.apply_into(images, self._rng(k), out[lo - start : hi - start])
-                continue
-            if whole:
-                piece = self.pert(self.image_set.batch(first, last), self._rng(k))
-            else:
-                piece = self._carried(k, first, last)[lo - first : hi - first]
-            if lo == start and hi == stop:
-                return piece  # the batch is this one piece: no copy
-            if out is None:
-                if self._dtype is None:
-                    self._dtype = piece.dtype
-                out = self._output(stop - start, self._dtype)
-            out[lo - start : hi - start] = piece
-        assert out is not None
-        return out
 
 
 class Probe:
@@ -254,7 +168,7 @@ class Probe:
         ``client``: a ``distributed.Client`` to score on (default: the Probe's own, if any).
         """
         image_set = ImageSet(images, channels_first=self.channels_first)
-        return self._baseline(image_set, _Timer(), client)[0].copy()
+        return self._baseline(image_set, Timer(), client)[0].copy()
 
     def _chunk_for(self, image_set: ImageSet) -> int:
         """The chunk size given, else a sharded zarr set's shard (so a task reads whole
@@ -270,7 +184,7 @@ class Probe:
         return client if client is not None else self.client
 
     def _baseline(
-        self, image_set: ImageSet, timer: _Timer, client: Any = None
+        self, image_set: ImageSet, timer: Timer, client: Any = None
     ) -> tuple[np.ndarray, str]:
         """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
         client = self._client(client)
@@ -313,10 +227,10 @@ class Probe:
         image_set: ImageSet,
         cats: np.ndarray,
         classes: Mapping[str, int],
-        timer: _Timer,
+        timer: Timer,
     ) -> np.ndarray:
         """Probability of each image's true class (its category's column of the output)."""
-        from probe.models import to_p_lens
+        from probe.adapters.models import to_p_lens
 
         missing = sorted(set(cats.tolist()) - set(classes))
         if missing:
@@ -345,7 +259,7 @@ class Probe:
         return score
 
     def _predict_all(
-        self, image_set: ImageSet, timer: _Timer, pending_hash: Future[str] | None
+        self, image_set: ImageSet, timer: Timer, pending_hash: Future[str] | None
     ) -> np.ndarray:
         p = np.empty(image_set.n)
         with self._bar(image_set.n, "baseline") as bar:
@@ -363,7 +277,7 @@ class Probe:
     @contextmanager
     def _bar(self, total: int, desc: str) -> Iterator[Any]:
         if not self.progress:
-            yield _NoBar()
+            yield NoBar()
             return
         from tqdm import tqdm
 
@@ -407,19 +321,12 @@ class Probe:
         Result
             ``value`` is the bin centre; ``Result.bins`` lists edges and counts.
         """
-        timer = _Timer()
+        timer = Timer()
         t_start = time.perf_counter()
         image_set = ImageSet(images, channels_first=self.channels_first)
         lab = check_labels(labels, image_set.n)
         vals = check_values(values, image_set.n)
-        if isinstance(bins, int | np.integer) and not isinstance(bins, bool):
-            if vals.min() == vals.max():
-                raise ProbeValueError(f"values are all {vals.min()}; cannot make {bins} bins")
-            binning = Binning.uniform(vals.min(), vals.max(), n=int(bins))
-        elif isinstance(bins, Binning):
-            binning = bins
-        else:
-            raise ProbeTypeError(f"bins must be a Binning or an int; got {bins!r}")
+        binning = resolve_binning(vals, bins)
         bin_index = binning.assign(vals)
         entropy = _rng.root_entropy(rng)
 
@@ -435,28 +342,8 @@ class Probe:
                 params=self.stats,
                 entropy=entropy,
             )
-        counts = np.bincount(bin_index[kept], minlength=binning.n_bins)
-        bins_frame = pd.DataFrame(
-            {
-                "bin": np.arange(binning.n_bins),
-                "low": binning.lows,
-                "high": binning.highs,
-                "centre": binning.centres,
-                "count": counts,
-            }
-        )
-        centre_of = np.where(kept, binning.centres[np.maximum(bin_index, 0)], np.nan)
-        scores = pd.DataFrame(
-            {
-                "sample": np.arange(image_set.n),
-                "value": centre_of,
-                "label": lab,
-                "p_lens": p,
-                "score": score,
-                "parameter": vals,
-                "bin": bin_index,
-            }
-        )
+        bins_frame = bin_counts(binning, bin_index)
+        scores = binned_scores(binning, bin_index, vals, lab, p, score)
         n_dropped = int((~kept).sum())
         prov = self._provenance(
             "by_parameter", entropy, timer, t_start, data={"hash": data_hash, "n": image_set.n}
@@ -519,9 +406,9 @@ class Probe:
             flagged at ``stats.threshold`` (TPR of lenses, FPR of non-lenses) with its Wilson
             interval; categories ordered by mean score, lowest first.
         """
-        from probe.categories import CategoryResult, category_names, category_table
+        from probe.sweeps.categories import CategoryResult, category_names, category_table
 
-        timer = _Timer()
+        timer = Timer()
         t_start = time.perf_counter()
         image_set = ImageSet(images, channels_first=self.channels_first)
         lab = check_labels(labels, image_set.n)
@@ -596,7 +483,7 @@ class Probe:
         Result
             ``paired`` is True: :meth:`Result.trend` uses per-image slopes.
         """
-        timer = _Timer()
+        timer = Timer()
         t_start = time.perf_counter()
         image_set = ImageSet(images, channels_first=self.channels_first)
         lab = check_labels(labels, image_set.n)
@@ -619,24 +506,13 @@ class Probe:
                 )  # fmt: skip
         else:
             p_all = self._sweep_serial(image_set, perturbers, base, entropy, description, timer)
-        return self._paired_result(
-            "sweep",
-            grid,
-            p_all,
-            lab,
-            entropy,
-            timer,
-            t_start,
-            name=name or default_name,
-            unit=default_unit if unit is None else unit,
-            data={"hash": data_hash, "n": image_set.n},
-            extra={
-                "perturber": {
-                    "description": description,
-                    "params": [pert.params() for pert in perturbers],
-                }
-            },
-        )
+        params = [pert.params() for pert in perturbers]
+        extra = {"perturber": {"description": description, "params": params}}
+        return self._paired_result("sweep", grid, p_all, lab, entropy, timer, t_start,
+                                   name=name or default_name,
+                                   unit=default_unit if unit is None else unit,
+                                   data={"hash": data_hash, "n": image_set.n},
+                                   extra=extra)  # fmt: skip
 
     def _sweep_serial(
         self,
@@ -645,7 +521,7 @@ class Probe:
         base: np.ndarray,
         entropy: int,
         description: str,
-        timer: _Timer,
+        timer: Timer,
     ) -> np.ndarray:
         p_all = np.empty((len(perturbers), image_set.n))
         with self._bar(len(perturbers) * image_set.n, f"sweep {description}") as bar:
@@ -654,7 +530,7 @@ class Probe:
                     p_all[j] = base
                     bar.update(image_set.n)
                     continue
-                blocks = _BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
+                blocks = BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
                 for start, stop in image_set.spans(self.batch_size):
                     with timer("perturb"):
                         out = blocks.batch(start, stop)
@@ -676,7 +552,7 @@ class Probe:
         p_all: np.ndarray,
         lab: np.ndarray,
         entropy: int,
-        timer: _Timer,
+        timer: Timer,
         t_start: float,
         *,
         name: str,
@@ -770,19 +646,9 @@ class Probe:
             Render and score on this Dask cluster (default: the Probe's ``client``); the truth
             tables are drawn here. Same results.
         """
-        timer = _Timer()
+        timer = Timer()
         t_start = time.perf_counter()
-        missing = [
-            m
-            for m in ("sample_lenses", "sample_nonlenses", "render", "vary")
-            if not hasattr(sim, m)
-        ]
-        if missing:
-            raise ProbeTypeError(
-                f"sim must implement probe.SimulatorProtocol; it lacks {', '.join(missing)}"
-            )
-        if not isinstance(name, str) or not name:
-            raise ProbeTypeError(f"name must be a non-empty str; got {name!r}")
+        check_simulator(sim, name)
         n_l = check_positive_int(n, "n")
         n_nl = (
             n_l
@@ -790,172 +656,35 @@ class Probe:
             else check_positive_int(n_nonlenses, "n_nonlenses", minimum=0)
         )
         grid = check_grid(values)
-        fixed = dict(controls or {})
-        per_class = (
-            {**fixed, **dict(lens_controls or {})},
-            {**fixed, **dict(nonlens_controls or {})},
-        )
-        for where, table in (
-            ("controls", fixed),
-            ("lens_controls", per_class[0]),
-            ("nonlens_controls", per_class[1]),
-        ):
-            if name in table:
-                raise ProbeValueError(f"{where} must not contain the varied parameter {name!r}")
+        fixed, per_class = class_controls(name, controls, lens_controls, nonlens_controls)
         entropy = _rng.root_entropy(rng)
-
-        def draw(kind: int, count: int, value_index: int | None, extra: dict[str, Any]) -> Any:
-            key = (_rng.SAMPLE, kind) if value_index is None else (_rng.SAMPLE, kind, value_index)
-            gen = _rng.child(entropy, *key)
-            sampler = sim.sample_lenses if kind == 0 else sim.sample_nonlenses
-            given = per_class[kind]
-            try:
-                with timer("simulate"):
-                    truth = sampler(count, rng=gen, **given, **extra)
-            except (TypeError, ValueError, KeyError) as err:
-                raise _hint(err, kind, name, sorted(given)) from err
-            if not isinstance(truth, pd.DataFrame) or len(truth) != count:
-                raise ProbeValueError(
-                    f"sim.{sampler.__name__}({count}) must return a DataFrame of {count} rows"
-                )
-            return truth
-
-        def vary(truth: pd.DataFrame, kind: int, value: float) -> pd.DataFrame:
-            try:
-                with timer("simulate"):
-                    out = sim.vary(truth, name, value)
-            except (TypeError, ValueError, KeyError) as err:
-                raise _hint(err, kind, name) from err
-            return out
-
-        p_all = np.empty((grid.size, n_l + n_nl))
-        lab = np.concatenate([np.ones(n_l, np.int8), np.zeros(n_nl, np.int8)])
-        truth_hashes: list[str] = []
-        if paired:
-            base = [draw(0, n_l, None, {})] + ([draw(1, n_nl, None, {})] if n_nl else [])
-            truth_hashes = [hash_frame(t) for t in base]
-            lab = self._truth_labels(base, lab)
+        sampler = TruthSampler(sim, name, per_class, entropy, timer)
+        labels = np.concatenate([np.ones(n_l, np.int8), np.zeros(n_nl, np.int8)])
         # Truth of every value first (cheap, here); rendering and scoring are the chunks.
-        tables_at: list[list[pd.DataFrame]] = []
-        for j, value in enumerate(grid):
-            if paired:
-                tables = [vary(t, kind, float(value)) for kind, t in enumerate(base)]
-            else:
-                tables = [draw(0, n_l, j, {name: float(value)})]
-                if n_nl:
-                    tables.append(draw(1, n_nl, j, {name: float(value)}))
-                truth_hashes.extend(hash_frame(t) for t in tables)
-                labels_j = self._truth_labels(tables, lab)
-                if not np.array_equal(labels_j, lab):
-                    raise ProbeValueError("truth labels changed between values")
-            tables_at.append(tables)
+        tables_at, labels, truth_hashes = draw_tables(
+            sampler, grid, n_l, n_nl, labels, paired=paired
+        )
+        p_all = np.empty((grid.size, n_l + n_nl))
         client = self._client(client)
         if client is not None or self.checkpoints is not None:
-            from probe.chunks import render_task
-            from probe.cluster import chunk_map
-
-            ckpt = self.checkpoints
-            slots: list[tuple[int, int, int, str]] = []
-            tasks = []
-            for j, tables in enumerate(tables_at):
-                offset = 0
-                for truth in tables:
-                    for lo in range(0, len(truth), self.chunk_size):
-                        rows = truth.iloc[lo : lo + self.chunk_size]
-                        a, b = offset + lo, offset + lo + len(rows)
-                        # Named by the rows' own hash: a checkpoint is of exactly these rows.
-                        ckpt_name = f"resim-{j:04d}-{a:010d}-{b:010d}-{hash_frame(rows)[:16]}"
-                        got = None if ckpt is None else ckpt.get(ckpt_name)
-                        if got is not None and got.get("p", np.empty(0)).shape == (b - a,):
-                            p_all[j, a:b] = got["p"]
-                            continue
-                        slots.append((j, a, b, ckpt_name))
-                        tasks.append((self._model_spec, sim, rows, noise, float(grid[j]),
-                                      self.batch_size))  # fmt: skip
-                    offset += len(truth)
-
-            def save(t: int, result: Any) -> None:
-                if ckpt is not None:
-                    ckpt.put(slots[t][3], {"p": np.asarray(result)})
-
-            with timer("simulate"):
-                parts = chunk_map(render_task, tasks, client, desc=f"resimulate {name}",
-                                  progress=self.progress, on_result=save)  # fmt: skip
-            for (j, lo, hi, _), part in zip(slots, parts):
-                p_all[j, lo:hi] = part
+            render_chunked(sim, grid, tables_at, p_all, model_spec=self._model_spec,
+                           chunk_size=self.chunk_size, batch_size=self.batch_size,
+                           checkpoints=self.checkpoints, progress=self.progress, noise=noise,
+                           name=name, timer=timer, client=client)  # fmt: skip
         else:
-            self._render_serial(sim, grid, tables_at, p_all, noise, name, timer)
-        import hashlib
-
-        data_hash = hashlib.sha256("".join(truth_hashes).encode()).hexdigest()
-        sim_desc = f"{type(sim).__module__}.{type(sim).__qualname__}"
-        return self._paired_result(
-            "resimulate",
-            grid,
-            p_all,
-            lab,
-            entropy,
-            timer,
-            t_start,
-            name=name,
-            unit=unit,
-            data={
-                "hash": data_hash,
-                "hash_of": "truth tables",
-                "n_lenses": n_l,
-                "n_nonlenses": n_nl,
-            },
-            extra={
-                "simulator": {
-                    "class": sim_desc,
-                    "parameter": name,
-                    "paired": paired,
-                    "controls": {k: repr(v) for k, v in fixed.items()},
-                    "lens_controls": {k: repr(v) for k, v in per_class[0].items()},
-                    "nonlens_controls": {k: repr(v) for k, v in per_class[1].items()},
-                    "noise": noise,
-                }
-            },
-            paired=paired,
-        )
-
-    def _render_serial(
-        self,
-        sim: SimulatorProtocol,
-        grid: np.ndarray,
-        tables_at: list[list[pd.DataFrame]],
-        p_all: np.ndarray,
-        noise: bool,
-        name: str,
-        timer: _Timer,
-    ) -> None:
-        with self._bar(p_all.size, f"resimulate {name}") as bar:
-            for j, tables in enumerate(tables_at):
-                value = float(grid[j])
-                offset = 0
-                for truth in tables:
-                    for start in range(0, len(truth), self.batch_size):
-                        rows = truth.iloc[start : start + self.batch_size]
-                        with timer("simulate"):
-                            imgs = sim.render(rows, noise=noise)
-                        imgs = _check_rendered(imgs, len(rows), value)
-                        with timer("inference"):
-                            p_all[j, offset + start : offset + start + len(rows)] = self.adapter(
-                                imgs
-                            )
-                        bar.update(len(rows))
-                    offset += len(truth)
-
-    @staticmethod
-    def _truth_labels(tables: list[pd.DataFrame], default: np.ndarray) -> np.ndarray:
-        """Labels from the truth tables' ``label`` column where present, else by origin."""
-        if not all("label" in t.columns for t in tables):
-            return default
-        return check_labels(np.concatenate([t["label"].to_numpy() for t in tables]), default.size)
+            with self._bar(p_all.size, f"resimulate {name}") as bar:
+                render_serial(sim, grid, tables_at, p_all, predict=self.adapter,
+                              batch_size=self.batch_size, bar=bar, noise=noise,
+                              timer=timer)  # fmt: skip
+        data = truth_data(truth_hashes, n_l, n_nl)
+        extra = simulator_provenance(sim, name, fixed, per_class, paired=paired, noise=noise)
+        return self._paired_result("resimulate", grid, p_all, labels, entropy, timer, t_start,
+                                   name=name, unit=unit, data=data, extra=extra,
+                                   paired=paired)  # fmt: skip
 
     # -- provenance -------------------------------------------------------------------------
     def _provenance(
-        self, kind: str, entropy: int, timer: _Timer, t_start: float, *, data: dict[str, Any]
+        self, kind: str, entropy: int, timer: Timer, t_start: float, *, data: dict[str, Any]
     ) -> dict[str, Any]:
         seconds = dict(timer.seconds)
         seconds["total"] = time.perf_counter() - t_start
@@ -982,34 +711,3 @@ class Probe:
             "packages": package_versions(),
             "timings_s": seconds,
         }
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        """Do nothing (progress bars off)."""
-
-
-def _hint(err: Exception, kind: int, name: str, given: list[str] | None = None) -> ProbeValueError:
-    """Name what the sampler was given, so a rejected fixed control is not blamed on ``name``."""
-    who = "non-lenses" if kind == 1 else "lenses"
-    sent = f"{name!r} and controls {', '.join(map(repr, given))}" if given else repr(name)
-    hint = ""
-    if kind == 1:
-        hint = (
-            f"; lens-only controls belong in lens_controls= (and if {name!r} is a lens-only "
-            "parameter, pass n_nonlenses=0)"
-        )
-    return ProbeValueError(f"the simulator rejected {sent} for {who} ({err}){hint}")
-
-
-def _check_rendered(images: Any, rows: int, value: float) -> np.ndarray:
-    arr = np.asarray(images)
-    if arr.ndim != 4 or arr.shape[0] != rows:
-        raise ProbeValueError(
-            f"sim.render returned shape {arr.shape} for {rows} rows at value {value}; "
-            "expected (rows, H, W, C)"
-        )
-    bad = first_nonfinite(arr)
-    if bad is not None:
-        raise ProbeValueError(f"sim.render produced {bad[1]} at row {bad[0]} for value {value}")
-    return arr

@@ -260,7 +260,7 @@ class ModelAdapter:
         self.hash = self.digest or hashlib.sha256(self.description.encode()).hexdigest()
         self._call: Callable[[np.ndarray], Any]
         if is_keras_model(model):
-            from probe.keras_adapter import fast_predictor
+            from probe.adapters.keras_adapter import fast_predictor
 
             self._call = fast_predictor(model)
         else:

@@ -156,13 +156,13 @@ class CategoryResult:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :attr:`table` with its metadata (Parquet, CSV or JSON by the suffix)."""
-        from probe.result import save_table
+        from probe.sweeps.result import save_table
 
         return save_table(self.table, self.metadata(), path)
 
     def plot(self, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
         """Mean score with its interval per category, one panel per group (PNG, SVG, PDF)."""
-        from probe.plotting import plot_categories
+        from probe.sweeps.plotting import plot_categories
 
         return plot_categories(self, path, dpi=dpi)
 

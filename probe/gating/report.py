@@ -24,7 +24,7 @@ from probe.provenance import atomic_write, dumps
 
 if TYPE_CHECKING:
     from probe.gate import GateResult
-    from probe.verdicts import Outcome
+    from probe.gating.verdicts import Outcome
 
 __all__ = ["junit_xml", "report_dict", "report_html", "write_reports"]
 
@@ -250,7 +250,7 @@ def _gallery_html(result: GateResult, i: int) -> str:
     import base64
     import tempfile
 
-    from probe.galleries import gallery_image
+    from probe.studies.galleries import gallery_image
 
     with tempfile.TemporaryDirectory() as tmp:
         img = gallery_image(g, Path(tmp) / "gallery.jpg")

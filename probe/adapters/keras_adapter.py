@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from probe.adapters.simulators import SIMULATOR_PACKAGE
 from probe.errors import ProbeTypeError, ProbeValueError
 
 #: Packages whose modules a ``.keras`` file may name and probe imports without ``trust_code``:
 #: this project's own (the reference finders' custom layers live in ``simlens.finders``).
-TRUSTED_PACKAGES = ("simlens", "probe")
+TRUSTED_PACKAGES = (SIMULATOR_PACKAGE, "probe")
 
 
 def load_keras(path: str, *, trust_code: bool = False) -> Any:
