@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     report("speed-up, 2 workers vs 1 (target >= 1.8)", f"{speedup:.2f}x")
     report("Dask overhead vs ProcessPoolExecutor (target <= 10%)", f"{100 * overhead:+.1f}%")
     report(f"peak RSS {args.n_large} / {args.n} lenses (target within 20%)", f"{mem_ratio:.2f}")
-    from simlens.io.store import store_bytes
+    from simlens.io.store_reader import store_bytes
 
     sizes = store_bytes(folder / "w2.zarr")
     raw = args.n * 100 * 100 * 4 * 4

@@ -168,7 +168,7 @@ PY_CASES = [
     py("load damaged header lazily", lambda f: simlens.load(f.damaged, lazy=True),
        SimlensValueError, "damaged.h5", "damaged"),
     py("read_info damaged header",
-       lambda f: __import__("simlens.io.dataset").dataset.read_info(f.damaged), SimlensValueError,
+       lambda f: __import__("simlens.io.reader").io.reader.read_info(f.damaged), SimlensValueError,
        "damaged.h5"),
     py("save into a missing directory",
        lambda f: simlens.load(f.set).save(Path(f.dir) / "no" / "x.h5"), FileNotFoundError,

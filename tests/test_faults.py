@@ -43,7 +43,8 @@ from probe.safe_io import (
 from simlens import cli as simlens_cli
 from simlens.cli import generate as simlens_cli_generate
 from simlens.errors import SimlensValueError
-from simlens.io.dataset import Dataset, DatasetWriter, load
+from simlens.io.dataset import Dataset, load
+from simlens.io.writer import DatasetWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = ("g", "r", "i", "z")

@@ -68,7 +68,8 @@ def run_concat(args: argparse.Namespace) -> int:
     """``simlens concat``: several saved sets joined into one, streamed block by block."""
     import pandas as pd
 
-    from simlens.io.dataset import DatasetWriter, load
+    from simlens.io.dataset import load
+    from simlens.io.writer import DatasetWriter
 
     if args.out.resolve() in {p.resolve() for p in args.paths}:
         raise BadInput("--out: must not be one of the input sets")
@@ -106,7 +107,10 @@ TRUTH_SUFFIX = {"parquet": ".parquet", "fits": ".fits", "ecsv": ".ecsv"}
 
 def run_truth(args: argparse.Namespace) -> int:
     """``simlens truth``: the truth table as Parquet (pandas), FITS or ECSV (astropy)."""
-    from simlens.io.dataset import atomic_path, load, read_info, truth_records
+    from simlens.io.atomic import atomic_path
+    from simlens.io.dataset import load
+    from simlens.io.h5format import truth_records
+    from simlens.io.reader import read_info
 
     info = read_info(args.path)
     ds = load(args.path, lazy=True)

@@ -100,7 +100,7 @@ def add_generate(sub: Any) -> argparse.ArgumentParser:
 def run_generate(args: argparse.Namespace) -> int:
     """``simlens generate``: N images of one kind to an HDF5 set or a Zarr store."""
     controls = generation_controls(args)
-    from simlens.io.store import is_store_path
+    from simlens.io.store_layout import is_store_path
     from simlens.scale.cluster import dask_client
     from simlens.scale.generation import generate
 
@@ -168,8 +168,8 @@ def generation_controls(args: argparse.Namespace) -> dict[str, Any]:
 
 def generated_line(args: argparse.Namespace, store: bool) -> str:
     """The line ``simlens generate`` prints: what it wrote, where (and a store's shards)."""
-    from simlens.io.dataset import read_info
-    from simlens.io.store import store_bytes
+    from simlens.io.reader import read_info
+    from simlens.io.store_reader import store_bytes
 
     info = read_info(args.out)
     bands = "".join(info["bands"])

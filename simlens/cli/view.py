@@ -44,7 +44,8 @@ def add_show(sub: Any) -> argparse.ArgumentParser:
 def summary(path: Path) -> dict[str, Any]:
     import numpy as np
 
-    from simlens.io.dataset import load, read_info
+    from simlens.io.dataset import load
+    from simlens.io.reader import read_info
 
     info = read_info(path)
     ds = load(path, lazy=True)

@@ -83,7 +83,8 @@ def _chunk_data(spec: _Spec, k: int) -> tuple[np.ndarray, pd.DataFrame]:
 
 def _shard_task(spec: _Spec, resume: bool, k: int) -> dict[str, Any]:
     """Write shard ``k`` of the store (kept as is if ``resume`` and it verifies)."""
-    from simlens.io.store import shard_bounds, verify_shard, write_shard
+    from simlens.io.store import verify_shard, write_shard
+    from simlens.io.store_layout import shard_bounds
 
     if resume and verify_shard(spec.path, k):
         start, stop = shard_bounds(spec.n, spec.chunk, k)
@@ -162,7 +163,7 @@ def generate(
     pathlib.Path
         ``path``.
     """
-    from simlens.io.store import is_store_path
+    from simlens.io.store_layout import is_store_path
 
     for name, value in (("n", n), ("chunk", chunk)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -300,7 +301,7 @@ def _generate_h5(
     overwrite: bool | None,
     progress: bool,
 ) -> None:
-    from simlens.io.dataset import DatasetWriter
+    from simlens.io.writer import DatasetWriter
     from simlens.scale.cluster import map_chunks
 
     if compression is None:  # compressed sizes cannot be told in advance
