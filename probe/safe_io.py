@@ -136,7 +136,10 @@ def _lock_path(target: Path) -> Path:
     return target.with_name(target.name + ".lock")
 
 
-def _acquire(target: Path) -> Path:
+def acquire_lock(target: Path) -> Path:
+    """Take the lock file beside ``target`` (``NAME.lock``, holding this process id), or raise
+    naming the process that holds it; a lock left by a dead process is taken over. Returns the
+    lock path (remove it to release)."""
     lock = _lock_path(target)
     for _ in range(3):
         try:
@@ -209,7 +212,7 @@ def safe_target(
     allow = overwrite_default() if overwrite is None else bool(overwrite)
     if not allow and final.exists():
         raise OutputExistsError(f"{final}: exists; pass --overwrite (overwrite=True) to replace it")
-    held = _acquire(final) if lock else None
+    held = acquire_lock(final) if lock else None
     tmp: Path | None = None
     try:
         remove_stale_temps(final)

@@ -7,7 +7,7 @@ scheduler, nannies and workers: the sum of their RSS, sampled every 0.1 s with p
 
 1. generation of ``--n`` lenses (100x100 griz, des-y3 defaults) into ``.zarr`` with
    ``--workers 1`` (the in-process path) and ``--workers 2`` (a LocalCluster): speed-up;
-2. the same chunk function (:func:`simlens.scale.generation._shard_task`, the same shards of
+2. the same chunk function (:func:`simlens.scale.chunks.shard_task`, the same shards of
    the same store) run by a plain ``concurrent.futures.ProcessPoolExecutor`` of 2 processes: Dask's
    overhead = (Dask wall - pool wall) / pool wall (target <= 10%). The pool is Python's default
    (fork on Linux: its processes inherit the driver's imports and simulator), Dask's workers are
@@ -112,11 +112,17 @@ def generate_cmd(out: Path, n: int, workers: int, chunk: int) -> list[str]:
 def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
     """The plain-pool reference: the same store, the same shard function, no Dask."""
     from simlens.io.store import create_store, finish_store
-    from simlens.scale.generation import _fingerprint, _sample, _shard_task, _simulator, _Spec
+    from simlens.scale.chunks import (
+        ChunkSpec,
+        resume_fingerprint,
+        sample_rows,
+        shard_task,
+        spec_simulator,
+    )
     from simlens.simulator import jsonable_controls
 
     controls = {"psf_scale": 1.0}
-    spec = _Spec(
+    spec = ChunkSpec(
         path=out,
         n=n,
         kind="lens",
@@ -127,8 +133,8 @@ def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
         noise=True,
         controls=controls,
     )
-    sim = _simulator(spec)
-    columns = list(_sample(spec, 0, 1).columns)
+    sim = spec_simulator(spec)
+    columns = list(sample_rows(spec, 0, 1).columns)
     meta = sim.provenance(
         seed=SEED, kind="lens", controls=jsonable_controls(controls), noise=True, n=n
     )
@@ -140,11 +146,11 @@ def pool_main(out: str, n: int, workers: int, chunk: int) -> None:
         shard_size=chunk,
         columns=columns,
         provenance=meta,
-        fingerprint=_fingerprint(meta, chunk),
+        fingerprint=resume_fingerprint(meta, chunk),
     )
     n_shards = -(-n // chunk)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_shard_task, [spec] * n_shards, [False] * n_shards, range(n_shards)))
+        list(pool.map(shard_task, [spec] * n_shards, [False] * n_shards, range(n_shards)))
     finish_store(out)
 
 
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     report("speed-up, 2 workers vs 1 (target >= 1.8)", f"{speedup:.2f}x")
     report("Dask overhead vs ProcessPoolExecutor (target <= 10%)", f"{100 * overhead:+.1f}%")
     report(f"peak RSS {args.n_large} / {args.n} lenses (target within 20%)", f"{mem_ratio:.2f}")
-    from simlens.io.store import store_bytes
+    from simlens.io.store_reader import store_bytes
 
     sizes = store_bytes(folder / "w2.zarr")
     raw = args.n * 100 * 100 * 4 * 4

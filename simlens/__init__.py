@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from simlens._version import __version__
 from simlens.errors import SimlensError, SimlensKeyError, SimlensValueError
-from simlens.io.dataset import Dataset, DatasetWriter, load
+from simlens.io.dataset import Dataset, load
+from simlens.io.writer import DatasetWriter
 from simlens.scale.generation import generate
 from simlens.simulator import Simulator
 from simlens.survey import Band, Survey, available_surveys, load_survey

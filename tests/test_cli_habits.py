@@ -19,6 +19,7 @@ import simlens
 from probe import cli as probe_cli
 from probe.errors import ProbeValueError
 from simlens import cli as simlens_cli
+from simlens.cli import view as simlens_cli_view
 from simlens.errors import SimlensValueError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +125,7 @@ def logging_seams(monkeypatch: pytest.MonkeyPatch) -> None:
         _stop_after_logging("probe.sweeps.sensitivity", ProbeValueError),
     )
     monkeypatch.setattr(
-        simlens_cli, "_summary", _stop_after_logging("simlens.io.dataset", SimlensValueError)
+        simlens_cli_view, "summary", _stop_after_logging("simlens.io.dataset", SimlensValueError)
     )
 
 
@@ -167,7 +168,11 @@ def test_quiet_also_stops_progress_bars() -> None:
 
 
 # --------------------------------------------------------------------------- library: no print
-_CLI_MODULES = {"simlens/cli.py", "probe/cli.py", "probe/cli_policy.py"}
+_CLI_MODULES = {
+    "probe/cli.py",
+    "probe/cli_policy.py",
+    *(path.relative_to(ROOT).as_posix() for path in (ROOT / "simlens" / "cli").glob("*.py")),
+}
 
 
 def _prints_outside_cli(path: Path) -> list[str]:

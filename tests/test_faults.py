@@ -41,8 +41,10 @@ from probe.safe_io import (
 )
 from probe.sweeps.result import csv_sidecar, read_metadata, save_table
 from simlens import cli as simlens_cli
+from simlens.cli import generate as simlens_cli_generate
 from simlens.errors import SimlensValueError
-from simlens.io.dataset import Dataset, DatasetWriter, load
+from simlens.io.dataset import Dataset, load
+from simlens.io.writer import DatasetWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = ("g", "r", "i", "z")
@@ -576,7 +578,9 @@ def test_job_larger_than_the_free_disk_is_refused_before_it_starts(tmp_path, mon
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(safe_io.shutil, "disk_usage", lambda p: usage._replace(free=1_000_000))
     built = []
-    monkeypatch.setattr(simlens_cli, "_simulator", lambda *a: built.append(a) or _Fake())
+    monkeypatch.setattr(
+        simlens_cli_generate, "build_simulator", lambda *a: built.append(a) or _Fake()
+    )
     out = tmp_path / "set.h5"
     rc = simlens_cli.main(["generate", "--n", "1000", "--quiet", "--out", str(out)])
     err = capsys.readouterr().err

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.io.dataset import Dataset, atomic_path
+from simlens.io.atomic import atomic_path
+from simlens.io.dataset import Dataset
 from simlens.io.provenance import package_version, utc_now
 
 __all__ = ["to_fits"]

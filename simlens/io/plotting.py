@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from simlens.errors import SimlensKeyError, SimlensValueError
-from simlens.io.dataset import DEFAULT_BANDS, Dataset, atomic_path
+from simlens.io.atomic import atomic_path
+from simlens.io.dataset import Dataset
+from simlens.io.h5format import DEFAULT_BANDS
 
 __all__ = ["RGB_BANDS", "colour_composite", "contact_sheet"]
 

@@ -10,97 +10,27 @@ file the driver gathers chunks in order and appends them.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from simlens.errors import SimlensValueError
-from simlens.physics.lensing import clear_grid_cache
+from simlens.scale.chunks import (
+    ChunkSpec,
+    h5_task,
+    resume_fingerprint,
+    sample_rows,
+    shard_task,
+    spec_simulator,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = ["generate"]
-
-# Provenance entries that describe the run, not the pixels: left out of the resume fingerprint.
-_VOLATILE = ("created_utc", "python", "platform")
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """Everything a chunk task needs; small, so it travels to workers cheaply."""
-
-    path: str
-    n: int
-    kind: str
-    survey: str
-    npix: int
-    seed: int
-    chunk: int
-    noise: bool
-    controls: dict[str, Any] = field(default_factory=dict)
-    factory: Callable[[str, int], Any] | None = None  # builds the simulator (a test seam)
-
-
-def _build(survey: str, npix: int) -> Any:
-    from simlens.simulator import Simulator
-
-    return Simulator(survey=survey, npix=npix)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached(factory: Callable[[str, int], Any], survey: str, npix: int) -> Any:
-    return factory(survey, npix)
-
-
-def _simulator(spec: _Spec) -> Any:
-    """One simulator per worker process and configuration (building one reads catalogues)."""
-    return _cached(spec.factory or _build, spec.survey, spec.npix)
-
-
-def _sample(spec: _Spec, start: int, count: int) -> pd.DataFrame:
-    sim = _simulator(spec)
-    if spec.kind == "lens":
-        return sim.sample_lenses(count, rng=spec.seed, start=start, **spec.controls)
-    return sim.sample_nonlenses(count, rng=spec.seed, kind=spec.kind, start=start, **spec.controls)
-
-
-def _chunk_data(spec: _Spec, k: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Images and truth of chunk ``k`` (pure in ``spec`` and ``k``)."""
-    start = k * spec.chunk
-    rows = _sample(spec, start, min(spec.chunk, spec.n - start))
-    images = _simulator(spec).render(rows, noise=spec.noise)
-    # this chunk's ray-traced grids are never needed again: memory stays flat in N
-    clear_grid_cache()
-    return images, rows
-
-
-def _shard_task(spec: _Spec, resume: bool, k: int) -> dict[str, Any]:
-    """Write shard ``k`` of the store (kept as is if ``resume`` and it verifies)."""
-    from simlens.io.store import shard_bounds, verify_shard, write_shard
-
-    if resume and verify_shard(spec.path, k):
-        start, stop = shard_bounds(spec.n, spec.chunk, k)
-        return {"shard": k, "n": stop - start, "kept": True}
-    images, truth = _chunk_data(spec, k)
-    record = write_shard(spec.path, k, images, truth)
-    return {"shard": k, "n": len(truth), "kept": False, "files": record["files"]}
-
-
-def _h5_task(spec: _Spec, k: int) -> tuple[np.ndarray, pd.DataFrame]:
-    return _chunk_data(spec, k)
-
-
-def _fingerprint(meta: dict[str, Any], chunk: int) -> dict[str, Any]:
-    out = {k: v for k, v in meta.items() if k not in _VOLATILE}
-    out["shard_size"] = chunk
-    return out
 
 
 def generate(
@@ -162,7 +92,41 @@ def generate(
     pathlib.Path
         ``path``.
     """
-    from simlens.io.store import is_store_path
+    spec, store = _chunk_spec(
+        path, n, kind, survey, npix, seed, chunk, noise, compression, resume, _factory, controls
+    )
+    controls = spec.controls
+    sim = spec_simulator(spec)
+    first = sample_rows(spec, 0, 1)  # validates every control before anything is written
+    from simlens.simulator import jsonable_controls
+
+    # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
+    meta = sim.provenance(
+        seed=spec.seed, kind=kind, controls=jsonable_controls(controls), noise=spec.noise, n=n
+    )
+    if store:
+        _generate_store(spec, sim, meta, list(first.columns), client, resume, overwrite, progress)
+    else:
+        _generate_h5(spec, sim, meta, compression, client, overwrite, progress)
+    return Path(path)
+
+
+def _chunk_spec(
+    path: str | os.PathLike[str],
+    n: int,
+    kind: str,
+    survey: str,
+    npix: int,
+    seed: int,
+    chunk: int,
+    noise: bool,
+    compression: str | None,
+    resume: bool,
+    factory: Callable[[str, int], Any] | None,
+    controls: dict[str, Any],
+) -> tuple[ChunkSpec, bool]:
+    """The checked arguments of :func:`generate` as a task spec, and whether ``path`` is a store."""
+    from simlens.io.store_layout import is_store_path
 
     for name, value in (("n", n), ("chunk", chunk)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -177,7 +141,7 @@ def generate(
     controls = {k: v for k, v in controls.items() if v is not None}
     # Both samplers' default, spelled out as the CLI does: one fingerprint either way.
     controls.setdefault("psf_scale", 1.0)
-    spec = _Spec(
+    spec = ChunkSpec(
         path=os.fspath(path),
         n=int(n),
         kind=kind,
@@ -187,25 +151,13 @@ def generate(
         chunk=int(chunk),
         noise=bool(noise),
         controls=controls,
-        factory=_factory,
+        factory=factory,
     )
-    sim = _simulator(spec)
-    first = _sample(spec, 0, 1)  # validates every control before anything is written
-    from simlens.simulator import jsonable_controls
-
-    # The same provenance keys as ``sim.lenses`` / ``sim.nonlenses`` write, plus ``n``.
-    meta = sim.provenance(
-        seed=spec.seed, kind=kind, controls=jsonable_controls(controls), noise=spec.noise, n=n
-    )
-    if store:
-        _generate_store(spec, sim, meta, list(first.columns), client, resume, overwrite, progress)
-    else:
-        _generate_h5(spec, sim, meta, compression, client, overwrite, progress)
-    return Path(path)
+    return spec, store
 
 
 def _generate_store(
-    spec: _Spec,
+    spec: ChunkSpec,
     sim: Any,
     meta: dict[str, Any],
     columns: list[str],
@@ -214,20 +166,61 @@ def _generate_store(
     overwrite: bool | None,
     progress: bool,
 ) -> None:
-    from probe.safe_io import (
-        OutputExistsError,
-        _acquire,
-        check_free_space,
-        overwrite_default,
-    )
-    from simlens.io.store import (
-        create_store,
-        fingerprint_difference,
-        finish_store,
-        read_manifest,
-        remove_store,
-    )
+    from probe.safe_io import acquire_lock
+    from simlens.io.store import create_store, finish_store, remove_store
     from simlens.scale.cluster import map_chunks
+
+    root = Path(spec.path)
+    fingerprint = resume_fingerprint(meta, spec.chunk)
+    existing = root.exists()
+    meta = _check_store_target(spec, len(sim.bands), meta, fingerprint, resume, overwrite)
+    lock = acquire_lock(root)
+    try:
+        if not (existing and resume):
+            if existing:
+                remove_store(root)
+            create_store(
+                root,
+                n=spec.n,
+                npix=spec.npix,
+                bands=sim.bands,
+                shard_size=spec.chunk,
+                columns=columns,
+                provenance=meta,
+                fingerprint=fingerprint,
+            )
+        n_shards = -(-spec.n // spec.chunk)
+        for _ in map_chunks(
+            shard_task,
+            n_shards,
+            spec,
+            bool(resume),
+            client=client,
+            progress=progress,
+            desc="simulating",
+            weights=lambda r: int(r["n"]),
+            total=spec.n,
+            unit="img",
+        ):
+            pass
+        finish_store(root)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _check_store_target(
+    spec: ChunkSpec,
+    n_bands: int,
+    meta: dict[str, Any],
+    fingerprint: dict[str, Any],
+    resume: bool,
+    overwrite: bool | None,
+) -> dict[str, Any]:
+    """Refuse a store target that cannot be written (a file, a missing directory, another
+    configuration to resume, an existing store without ``overwrite``, too little free space);
+    returns the provenance to write (a resumed store keeps its first run's)."""
+    from probe.safe_io import OutputExistsError, check_free_space, overwrite_default
+    from simlens.io.store import fingerprint_difference, read_manifest
 
     root = Path(spec.path)
     if root.exists() and not root.is_dir():
@@ -236,7 +229,6 @@ def _generate_store(
         )
     if not root.parent.is_dir():
         raise FileNotFoundError(f"path: directory {str(root.parent)!r} does not exist")
-    fingerprint = _fingerprint(meta, spec.chunk)
     existing = root.exists()
     if existing and resume:
         manifest = read_manifest(root)
@@ -255,44 +247,14 @@ def _generate_store(
                 "--resume (resume=True) to finish it"
             )
     if not (existing and resume):
-        nb = len(sim.bands)
-        check_free_space(root, spec.n * (spec.npix**2 * nb * 4 + 2_500), what=f"({spec.n} images)")
-    lock = _acquire(root)
-    try:
-        if not (existing and resume):
-            if existing:
-                remove_store(root)
-            create_store(
-                root,
-                n=spec.n,
-                npix=spec.npix,
-                bands=sim.bands,
-                shard_size=spec.chunk,
-                columns=columns,
-                provenance=meta,
-                fingerprint=fingerprint,
-            )
-        n_shards = -(-spec.n // spec.chunk)
-        for _ in map_chunks(
-            _shard_task,
-            n_shards,
-            spec,
-            bool(resume),
-            client=client,
-            progress=progress,
-            desc="simulating",
-            weights=lambda r: int(r["n"]),
-            total=spec.n,
-            unit="img",
-        ):
-            pass
-        finish_store(root)
-    finally:
-        lock.unlink(missing_ok=True)
+        check_free_space(
+            root, spec.n * (spec.npix**2 * n_bands * 4 + 2_500), what=f"({spec.n} images)"
+        )
+    return meta
 
 
 def _generate_h5(
-    spec: _Spec,
+    spec: ChunkSpec,
     sim: Any,
     meta: dict[str, Any],
     compression: str | None,
@@ -300,7 +262,7 @@ def _generate_h5(
     overwrite: bool | None,
     progress: bool,
 ) -> None:
-    from simlens.io.dataset import DatasetWriter
+    from simlens.io.writer import DatasetWriter
     from simlens.scale.cluster import map_chunks
 
     if compression is None:  # compressed sizes cannot be told in advance
@@ -319,7 +281,7 @@ def _generate_h5(
         overwrite=overwrite,
     ) as writer:
         for _, (images, rows) in map_chunks(
-            _h5_task,
+            h5_task,
             -(-spec.n // spec.chunk),
             spec,
             client=client,

@@ -17,6 +17,7 @@ import pytest
 from matplotlib.image import imread
 
 from simlens import cli
+from simlens.cli import generate as cli_generate
 from simlens.errors import SimlensKeyError, SimlensValueError
 from simlens.io.dataset import load
 
@@ -125,7 +126,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> list[FakeSimulator]:
         made.append(FakeSimulator(survey, npix))
         return made[-1]
 
-    monkeypatch.setattr(cli, "_simulator", build)
+    monkeypatch.setattr(cli_generate, "build_simulator", build)
     return made
 
 

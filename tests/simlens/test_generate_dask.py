@@ -167,7 +167,7 @@ def test_a_chunk_leaves_no_ray_traced_grids_behind(
     """Each chunk's memoised grids are dropped when it is done: a long run's memory stays flat
     in the number of chunks (100,000 lenses hold no more than 20,000; scripts/bench_scale.py)."""
     from simlens.physics import lensing
-    from simlens.scale import generation
+    from simlens.scale import chunks
 
     held: list[int] = []
 
@@ -175,7 +175,7 @@ def test_a_chunk_leaves_no_ray_traced_grids_behind(
         held.append(lensing.cached_grid.cache_info().currsize)
         lensing.clear_grid_cache()
 
-    monkeypatch.setattr(generation, "clear_grid_cache", spy)
+    monkeypatch.setattr(chunks, "clear_grid_cache", spy)
     generate(tmp_path / "g.zarr", 12, npix=NPIX, seed=SEED, chunk=4, progress=False)
     assert len(held) == 3
     assert min(held) > 0  # each chunk ray-traced through the memo

@@ -18,7 +18,8 @@ import zarr
 import simlens
 from simlens.cli import main
 from simlens.errors import SimlensValueError
-from simlens.io.store import missing_shards, read_manifest, store_bytes, verify_shard
+from simlens.io.store import missing_shards, read_manifest, verify_shard
+from simlens.io.store_reader import store_bytes
 from simlens.scale.generation import generate
 
 N, NPIX, SEED = 24, 24, 5

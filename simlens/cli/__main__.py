@@ -1,0 +1,7 @@
+"""``python -m simlens.cli``: the ``simlens`` command."""
+
+import sys
+
+from simlens.cli import main
+
+sys.exit(main())
