@@ -95,8 +95,14 @@ def open_client(
 
         # Dask's workers default to MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's
         # dynamic mmap threshold: every large numpy temporary is then mmapped afresh, and the
-        # same chunk costs ~40% more CPU than in a plain process (scripts/bench_scale.py).
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        # same chunk costs ~40% more CPU than in a plain process (scripts/bench_scale.py). The
+        # worker's statistical profiler (a stack sample every 10 ms, for the dashboard) costs
+        # ~7% of a chunk's CPU and grows the workers' memory: off.
+        local = {
+            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+            "distributed.worker.profile.enabled": False,
+        }
+        with dask.config.set(local):
             cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
             )

@@ -82,9 +82,14 @@ def dask_client(
             # Dask's workers default to MALLOC_TRIM_THRESHOLD_=65536, which also turns off
             # glibc's dynamic mmap threshold: every large numpy temporary is then mmapped
             # afresh, and a chunk costs ~40% more CPU than in a plain process (measured by
-            # scripts/bench_scale.py against a ProcessPoolExecutor). None unsets it.
-            trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-            with dask.config.set(trim):
+            # scripts/bench_scale.py against a ProcessPoolExecutor). None unsets it. The
+            # worker's statistical profiler (a stack sample every 10 ms, kept for the
+            # dashboard) cost ~7% of a chunk's CPU and grew the workers' memory; off.
+            local = {
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                "distributed.worker.profile.enabled": False,
+            }
+            with dask.config.set(local):
                 cluster = stack.enter_context(
                     distributed.LocalCluster(
                         n_workers=workers,

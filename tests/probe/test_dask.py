@@ -303,8 +303,17 @@ def test_open_client_workers_keep_glibc_dynamic_mmap_threshold():
 
     with open_client(2) as c:
         seen = c.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+        profiling = c.run(_profiler_enabled)
     assert len(seen) == 2
     assert set(seen.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+    # The statistical profiler (~7% of a chunk's CPU) is off on our workers.
+    assert list(profiling.values()) == [False, False]
+
+
+def _profiler_enabled():
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
 def _onnx_threads():

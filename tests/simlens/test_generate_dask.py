@@ -157,8 +157,17 @@ def test_local_workers_keep_glibc_dynamic_mmap_threshold() -> None:
 
     with dask_client(2, quiet=True) as c:
         seen = c.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")  # type: ignore[union-attr]
+        profiling = c.run(_profiler_enabled)  # type: ignore[union-attr]
     assert len(seen) == 2
     assert set(seen.values()) == {os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+    # The statistical profiler (~7% of a chunk's CPU) is off on our workers.
+    assert list(profiling.values()) == [False, False]
+
+
+def _profiler_enabled() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
 def test_a_chunk_leaves_no_ray_traced_grids_behind(
