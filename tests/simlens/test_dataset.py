@@ -20,9 +20,9 @@ from hypothesis.extra import numpy as hnp
 
 from simlens.errors import SimlensKeyError, SimlensValueError
 from simlens.io.atomic import atomic_path
-from simlens.io.dataset import Dataset, concat, load
+from simlens.io.dataset import Dataset, concat, load, read_info
 from simlens.io.h5format import FORMAT_NAME, FORMAT_VERSION
-from simlens.io.reader import LazyImages, read_info
+from simlens.io.reader import LazyImages
 from simlens.io.writer import DatasetWriter
 
 BANDS = ("g", "r", "i", "z")
