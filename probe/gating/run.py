@@ -202,8 +202,11 @@ class _GateRun:
         base = Probe(req.baseline, label="baseline", **options)
         base_ident = model_identity(req.baseline if _is_file(req.baseline) else base.adapter.model)
         cand_digest = cand.adapter.digest
-        same = cand_digest is not None and cand_digest == base.adapter.digest
-        if same and not req.allow_same_model:
+        if (
+            cand_digest is not None
+            and cand_digest == base.adapter.digest
+            and not req.allow_same_model
+        ):
             raise ProbeValueError(
                 f"candidate and baseline are the same model (content digest "
                 f"{cand_digest[:12]}...); pass allow_same_model=True "
