@@ -123,7 +123,8 @@ def run_gate(
     -------
     GateResult
     """
-    run = _GateRun(_Request(**locals()))  # checks the arguments, then loads the models
+    # locals() holds exactly the arguments here; _GateRun checks them, then loads the models
+    run = _GateRun(_Request(**locals()))
     with run.open_sets():  # a saved set is closed however the run ends
         run.score()
         outcomes = run.judge()
