@@ -27,8 +27,9 @@ from probe import adapters, perturbers
 from probe._version import __version__
 from probe.binning import Binning
 from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
-from probe.gate import GateResult, run_gate
 from probe.gating.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
+from probe.gating.result import GateResult
+from probe.gating.run import run_gate
 from probe.gating.suite import Suite, load_suite
 from probe.gating.verdicts import Outcome
 from probe.protocols import ScoreModel, SimulatorProtocol

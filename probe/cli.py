@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_check(args: argparse.Namespace) -> int:
     """``probe check``: 0 when every expectation holds, 1 when one fails; errors raise."""
     from probe.cache import default_cache_dir
-    from probe.gate import run_gate
+    from probe.gating.run import run_gate
 
     _refuse_existing_report(args)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())

@@ -6,10 +6,10 @@
            [--probe-out reports/] [--probe-cache-dir DIR] [--probe-seed N]
 
 With ``--probe-suite``, one item per expectation (named after it, under the suite file's node)
-is added to the session; the gate (:func:`probe.gate.run_gate`) runs once, at the first item,
+is added to the session; the gate (:func:`probe.run_gate`) runs once, at the first item,
 and each item fails with its outcome's message. ``--probe-out`` writes the HTML, JSON and JUnit
 reports at the end of the session. Fixtures: ``probe_suite`` (the loaded suite) and
-``probe_gate_result`` (the shared :class:`~probe.gate.GateResult`); both skip the test when
+``probe_gate_result`` (the shared :class:`~probe.GateResult`); both skip the test when
 their options are missing.
 
 Registered through the ``pytest11`` entry point ``probe``. Without ``--probe-suite`` it adds
@@ -39,7 +39,7 @@ class _Gate:
     def get(self) -> Any:
         if self.result is None and self.error is None:
             from probe.cache import default_cache_dir
-            from probe.gate import run_gate
+            from probe.gating.run import run_gate
 
             opt = self.config.getoption
             cache_dir = opt("probe_cache_dir") or default_cache_dir()
@@ -185,7 +185,7 @@ def probe_suite(pytestconfig: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def probe_gate_result(pytestconfig: pytest.Config) -> Any:
-    """The session's :class:`probe.gate.GateResult` (runs the gate once; skips without options)."""
+    """The session's :class:`probe.GateResult` (runs the gate once; skips without options)."""
     gate = pytestconfig.stash.get(_GATE, None)
     if gate is None:
         pytest.skip("the probe gate needs --probe-suite and --probe-model")

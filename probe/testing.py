@@ -24,8 +24,8 @@ from probe.gating.expectations import Invariance, MinScore, NoRegression
 from probe.gating.verdicts import Outcome, evaluate
 
 if TYPE_CHECKING:
-    from probe.gate import GateResult
     from probe.gating.expectations import Expectation
+    from probe.gating.result import GateResult
 
 __all__ = [
     "assert_expectation",

@@ -100,7 +100,7 @@ def _suite(path: Any) -> Any:
 
 
 def _gate_wrong_baseline(f: Any) -> Any:
-    from probe.gate import run_gate
+    from probe.gating.run import run_gate
 
     return run_gate(f.model_spec, f.suite_ok, baseline=f.wide_spec, data=f.set)
 

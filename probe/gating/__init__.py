@@ -1,6 +1,8 @@
-"""The regression gate's parts: suites, expectations, verdicts and reports.
+"""The regression gate: suites, expectations, test sets, scores, verdicts and reports.
 
-:mod:`probe.gate` runs a suite (:mod:`probe.gating.suite`) of expectations
-(:mod:`probe.gating.expectations`), judged by :mod:`probe.gating.verdicts` and reported by
-:mod:`probe.gating.report`.
+:mod:`probe.gating.run` runs a suite (:mod:`probe.gating.suite`) of expectations
+(:mod:`probe.gating.expectations`) on test sets (:mod:`probe.gating.sets`), scoring the models
+unit by unit (:mod:`probe.gating.units`); :mod:`probe.gating.verdicts` judges them,
+:class:`~probe.gating.result.GateResult` holds the outcome and :mod:`probe.gating.report`
+writes it, with the images of failed bins (:mod:`probe.gating.failed_bins`).
 """

@@ -23,7 +23,7 @@ import numpy as np
 from probe.provenance import atomic_write, dumps
 
 if TYPE_CHECKING:
-    from probe.gate import GateResult
+    from probe.gating.result import GateResult
     from probe.gating.verdicts import Outcome
 
 __all__ = ["junit_xml", "report_dict", "report_html", "write_reports"]

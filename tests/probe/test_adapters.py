@@ -18,7 +18,7 @@ import pytest
 import probe
 from probe import adapters, cli
 from probe.errors import ModelLoadError, ProbeValueError
-from probe.gate import run_gate
+from probe.gating.run import run_gate
 from probe.gating.suite import Suite
 from tests.probe.test_gate import SUITE_TOML, RingSim, ring_model, suite_doc
 

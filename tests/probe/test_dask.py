@@ -240,7 +240,7 @@ def test_zarr_completion_records_are_checked(tmp_path, cli_zarr_sets):
 
 
 def test_gate_equals_serial(client):
-    from probe.gate import run_gate
+    from probe.gating.run import run_gate
     from probe.gating.suite import Suite
     from tests.probe import test_gate as tg
 

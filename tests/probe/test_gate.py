@@ -20,8 +20,8 @@ import pytest
 from probe import cli
 from probe.cache import Cache
 from probe.errors import ProbeValueError
-from probe.gate import run_gate
 from probe.gating.expectations import MinScore, NoRegression
+from probe.gating.run import run_gate
 from probe.gating.suite import Suite, load_suite
 
 N = 16  # stamp size

@@ -115,7 +115,7 @@ def _plugin_args() -> list[str]:
 pd.DataFrame({"a": [1]}).to_parquet(io.BytesIO())
 importlib.import_module("scipy.stats")
 importlib.import_module("scipy.special")
-importlib.import_module("probe.gate")
+importlib.import_module("probe.gating.run")
 importlib.import_module("probe.study")
 
 

@@ -219,7 +219,7 @@ def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeyp
     an uninterrupted check; another --seed is refused, named."""
     import json
 
-    from probe import gate
+    from probe.gating import units
     from tests.probe.test_gate import _write_suite
 
     suite = _write_suite(tmp_path)
@@ -228,7 +228,7 @@ def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeyp
     assert probe_cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
     assert not (tmp_path / "a" / "checkpoints").exists()
 
-    real = gate._predict
+    real = units.predict
     calls = []
 
     def counted(kill_at=None):
@@ -242,7 +242,7 @@ def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeyp
 
     b = ["--out", str(tmp_path / "b")]
     with monkeypatch.context() as m:
-        m.setattr(gate, "_predict", counted(kill_at=4))  # baseline 2 units, candidate 3
+        m.setattr(units, "predict", counted(kill_at=4))  # baseline 2 units, candidate 3
         capsys.readouterr()
         assert probe_cli.main([*argv, *b]) == 2
         assert "killed in unit" in capsys.readouterr().err
@@ -256,7 +256,7 @@ def test_check_resume_reuses_units_and_gives_the_same_verdicts(tmp_path, monkeyp
 
     calls.clear()
     with monkeypatch.context() as m:
-        m.setattr(gate, "_predict", counted())
+        m.setattr(units, "predict", counted())
         assert probe_cli.main([*argv, *b, "--resume"]) == 0
     assert len(calls) == 2
     assert "resume: 3 chunk(s) reused" in capsys.readouterr().out
