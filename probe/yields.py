@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from probe import rng as _rng
+from probe.adapters.simulators import DEFAULT_POPULATION, DEFAULT_SIMULATOR
 from probe.adapters.specs import load_callable
 from probe.errors import ProbeValueError
 
@@ -246,7 +247,7 @@ class SurveyYields:
         the detectable stratum only).
     detectable_rows : pandas.DataFrame or None
         Truth table of the detectable lenses scored (selection functions are drawn from it:
-        :func:`probe.population_selection.population_selection`).
+        :func:`probe.studies.population.population_selection`).
     detectable_scores : dict of str to ndarray
         Per model, p(lens) of those lenses, in row order.
     """
@@ -284,8 +285,8 @@ def survey_yields(
     n: int = 0,
     rng: int = 0,
     npix: int | None = None,
-    simulator: str = "simlens:Simulator",
-    population: str = "simlens.yields",
+    simulator: str = DEFAULT_SIMULATOR,
+    population: str = DEFAULT_POPULATION,
 ) -> SurveyYields:
     """Expected lenses each model finds over a survey, from simlens's lens population.
 
@@ -321,8 +322,30 @@ def survey_yields(
     """
     if not models:
         raise ProbeValueError("models is empty; give at least one name -> predict callable")
-    # probe stays simulator-agnostic: the simulator and its population module are named, not
-    # imported, here (simlens by default).
+    make_sim, pop = _load_population(simulator, population)
+    sim = make_sim(survey=survey) if npix is None else make_sim(survey=survey, npix=npix)
+    frac = _draw_population(sim, pop, n_density, n_other, rng)
+    sky = pop.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
+    det = frac.rows.iloc[:n] if n else frac.rows
+    x_det = sim.render(det)
+    others = frac.others if frac.others is not None else det.iloc[:0]
+    x_other = sim.render(others) if len(others) else None
+    out: dict[str, list[Yield]] = {}
+    found: dict[str, list[Yield]] = {}
+    scores: dict[str, Any] = {}
+    for name, predict in models.items():
+        scores[name] = np.asarray(predict(x_det), dtype=np.float64).reshape(-1)
+        strata = _strata(sky, scores[name], predict, x_other)
+        out[name] = [expected_yield(strata, sky.area_deg2, t, rng=rng) for t in thresholds]
+        found[name] = [expected_yield(strata[:1], sky.area_deg2, t, rng=rng) for t in thresholds]
+    return SurveyYields(sky, out, len(det), len(others), found, det.reset_index(drop=True), scores)
+
+
+def _load_population(simulator: str, population: str) -> tuple[Callable[..., Any], Any]:
+    """The simulator factory ``simulator`` and the population module ``population``.
+
+    probe stays simulator-agnostic: both are named, not imported, here (simlens by default).
+    """
     try:
         make_sim = load_callable(simulator, default_attr="Simulator")
         pop = importlib.import_module(population)
@@ -330,7 +353,12 @@ def survey_yields(
         raise ProbeValueError(
             f"survey_yields needs simulator {simulator!r} and population {population!r}: {err}"
         ) from err
-    sim = make_sim(survey=survey) if npix is None else make_sim(survey=survey, npix=npix)
+    return make_sim, pop
+
+
+def _draw_population(sim: Any, pop: Any, n_density: int, n_other: int, rng: int) -> Any:
+    """``pop.detectable_fraction`` of ``n_density`` draws at ``sim``'s survey, keeping the
+    detectable lenses' rows and ``n_other`` others; refuses a draw with no detectable lens."""
     frac = pop.detectable_fraction(
         int(n_density),
         survey=sim.survey,
@@ -345,28 +373,28 @@ def survey_yields(
         raise ProbeValueError(
             f"no detectable lens among n_density={n_density} draws; raise n_density"
         )
-    sky = pop.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
-    det = frac.rows.iloc[:n] if n else frac.rows
-    x_det = sim.render(det)
-    others = frac.others if frac.others is not None else det.iloc[:0]
-    x_other = sim.render(others) if len(others) else None
-    out: dict[str, list[Yield]] = {}
-    found: dict[str, list[Yield]] = {}
-    scores: dict[str, Any] = {}
-    for name, predict in models.items():
-        scores[name] = np.asarray(predict(x_det), dtype=np.float64).reshape(-1)
-        strata = [
-            Stratum("detectable", sky.detectable_per_deg2, sky.detectable_stderr, scores[name])
-        ]
-        if x_other is not None:
-            strata.append(
-                Stratum(
-                    "not detectable",
-                    sky.strong_per_deg2 - sky.detectable_per_deg2,
-                    sky.detectable_stderr,
-                    np.asarray(predict(x_other)).reshape(-1),
-                )
+    return frac
+
+
+def _strata(
+    sky: Any,
+    detectable_scores: np.ndarray,
+    predict: Callable[[np.ndarray], Any],
+    x_other: np.ndarray | None,
+) -> list[Stratum]:
+    """The strata of one model: "detectable" (scores ``detectable_scores``) and, when others
+    were rendered (``x_other``), "not detectable" (scored here with ``predict``), each weighted
+    by its sky density from ``sky``."""
+    strata = [
+        Stratum("detectable", sky.detectable_per_deg2, sky.detectable_stderr, detectable_scores)
+    ]
+    if x_other is not None:
+        strata.append(
+            Stratum(
+                "not detectable",
+                sky.strong_per_deg2 - sky.detectable_per_deg2,
+                sky.detectable_stderr,
+                np.asarray(predict(x_other)).reshape(-1),
             )
-        out[name] = [expected_yield(strata, sky.area_deg2, t, rng=rng) for t in thresholds]
-        found[name] = [expected_yield(strata[:1], sky.area_deg2, t, rng=rng) for t in thresholds]
-    return SurveyYields(sky, out, len(det), len(others), found, det.reset_index(drop=True), scores)
+        )
+    return strata

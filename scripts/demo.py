@@ -17,7 +17,7 @@
    lens r and Einstein radius at thresholds 0.5/0.9/0.99 and at 1% FPR, ``selection/``) and
    expected yields over DES (des-y3, 5000 deg^2; ``yields.json``) come from finder C, trained
    on that population's LensPop-detectable lenses vs. the field
-   (:func:`probe.population_selection.population_selection`).
+   (:func:`probe.studies.population.population_selection`).
    Default sizes (>= 100 images in every bin, and per value and class of every sweep) fit
    within 15 minutes on 2 cores (docs/study.md, "The experiments");
    ``--smoke`` is a tiny run of everything (CI), ``--full`` uses the paper's sizes (hours).
@@ -114,7 +114,7 @@ def run_reference_study(out: Path, *, size: str = "default", seed: int = 2026) -
     # Selection functions and expected yields over DES (des-y3 depth, seeing and Moffat PSF,
     # 5000 deg^2) come from finder C, trained on that population (LensPop-detectable lenses vs.
     # the field): A and B never saw most of it. The population's lenses are rendered once.
-    from probe.population_selection import population_selection
+    from probe.studies.population import population_selection
 
     t1 = time.perf_counter()
     rec = finders.training_record("C")["test"]

@@ -101,7 +101,7 @@ def _fingerprint(sim: Any, kinds: list[str]) -> dict[str, str]:
 
 def simulate_set(sim: Any, spec: SetSpec, name: str, seed: int) -> tuple[Any, np.ndarray, Any]:
     """Draw and render set ``name`` of ``spec`` with ``sim``: images, labels and truth table."""
-    from probe.study import _KindMixture  # the study's mixture of non-lens kinds
+    from probe.studies.simulation import KindMixture  # the study's mixture of non-lens kinds
 
     parts, labels = [], []
     if spec.n_lenses:
@@ -110,7 +110,7 @@ def simulate_set(sim: Any, spec: SetSpec, name: str, seed: int) -> tuple[Any, np
         labels.append(np.ones(spec.n_lenses, np.int8))
     if spec.n_nonlenses:
         gen = _rng.child(seed, DATA_STREAM, 1, name_crc(name))
-        mix = _KindMixture(sim, spec.nonlens_kinds, {})
+        mix = KindMixture(sim, spec.nonlens_kinds, {})
         parts.append(mix.sample_nonlenses(spec.n_nonlenses, rng=gen, **spec.nonlenses))
         labels.append(np.zeros(spec.n_nonlenses, np.int8))
     truth = pd.concat(parts, ignore_index=True)

@@ -10,21 +10,39 @@ scores of its :class:`probe.Result`:
 * binned experiments: the lowest-scoring lenses of the worst bin (lowest mean score), shown
   with their score and parameter value (:func:`pick_worst_bin`).
 
-:func:`gallery_image` draws one gallery (colour composites: i, r, g as red, green, blue with
-Lupton's asinh stretch) as a JPEG (quality 85: noisy sky does not compress as PNG; ~50 KB per
-gallery at the images' own resolution), for ``report.html``.
+:func:`sweep_gallery`, :func:`resim_gallery` and :func:`bin_gallery` build them from an
+experiment of a study (:func:`probe.studies.run.run_study`). :func:`gallery_image` draws one
+gallery (colour composites: i, r, g as red, green, blue with Lupton's asinh stretch) as a JPEG
+(quality 85: noisy sky does not compress as PNG; ~50 KB per gallery at the images' own
+resolution), for ``report.html``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["GALLERY_SIZE", "Gallery", "gallery_image", "pick_moved", "pick_worst_bin"]
+from probe import rng as _rng
+
+if TYPE_CHECKING:
+    from probe.studies.experiments import Experiment
+    from probe.studies.simulation import KindMixture
+    from probe.sweeps.result import Result
+
+__all__ = [
+    "GALLERY_SIZE",
+    "Gallery",
+    "bin_gallery",
+    "gallery_image",
+    "pick_moved",
+    "pick_worst_bin",
+    "resim_gallery",
+    "sweep_gallery",
+]
 
 #: Images per gallery.
 GALLERY_SIZE = 6
@@ -106,6 +124,101 @@ def pick_worst_bin(scores: pd.DataFrame, k: int = GALLERY_SIZE) -> tuple[float, 
     worst = float(means.index.to_numpy(dtype=float)[int(np.argmin(means.to_numpy()))])
     in_bin = kept[kept["value"] == worst].sort_values(["score", "sample"])
     return worst, in_bin["sample"].to_numpy(dtype=np.int64)[:k]
+
+
+# -- the galleries of a study's experiments ----------------------------------------------
+def sweep_gallery(
+    e: Experiment,
+    model: str,
+    r: Result,
+    x: np.ndarray,
+    y: np.ndarray,
+    values: np.ndarray,
+    seed: int,
+) -> Gallery:
+    """Images of a sweep whose score moved most, before and after, perturbed as scored.
+
+    ``x``, ``y``: the sweep's images and labels; ``values``: its values (the first is the
+    reference); ``seed``: the sweep's perturbation seed.
+    """
+    from probe.adapters.images import ImageSet
+
+    ref, value, samples = pick_moved(r.scores, float(values[0]))
+    j = int(np.flatnonzero(values == value)[0])
+    assert e.perturber is not None
+    pert = e.perturber(float(value))  # type: ignore[call-arg]
+    images = ImageSet(x)
+    entropy = _rng.root_entropy(seed)
+    after = []
+    for i in samples:
+        # the sweep perturbs block k of probe.rng.BLOCK images with stream (PERTURB, j, k)
+        k = int(i) // _rng.BLOCK
+        first, last = k * _rng.BLOCK, min((k + 1) * _rng.BLOCK, images.n)
+        block = pert(images.batch(first, last), _rng.child(entropy, _rng.PERTURB, j, k))
+        after.append(np.asarray(block[int(i) - first]))
+    return _moved(e, model, r, ref, value, samples, y[samples], x[samples], np.stack(after))
+
+
+def resim_gallery(e: Experiment, model: str, r: Result, sim: KindMixture) -> Gallery:
+    """Re-simulated systems whose score moved most, rendered at the reference and the value."""
+    ref, value, samples = pick_moved(r.scores, 1.0)
+    base = pd.concat(sim.drawn[-2:], ignore_index=True) if len(sim.drawn) >= 2 else sim.drawn[-1]
+    rows = base.iloc[samples]
+    before = np.asarray(sim.render(sim.vary(rows, e.control, ref), noise=True))
+    after = np.asarray(sim.render(sim.vary(rows, e.control, value), noise=True))
+    labels = r.scores.drop_duplicates("sample").set_index("sample").loc[samples, "label"]
+    return _moved(e, model, r, ref, value, samples, labels.to_numpy(), before, after)
+
+
+def _moved(
+    e: Experiment,
+    model: str,
+    r: Result,
+    ref: float,
+    value: float,
+    samples: np.ndarray,
+    labels: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+) -> Gallery:
+    """The gallery of ``samples``: the images whose score moved most from ``ref`` to ``value``."""
+    wide = r.scores.pivot(index="sample", columns="value", values="p_lens")
+    return Gallery(
+        experiment=e.name,
+        model=model,
+        how=(
+            f"the {len(samples)} images whose p(lens) moved most between {ref:g} and {value:g} "
+            f"{e.unit} (the value where the scores moved most on average)"
+        ),
+        samples=np.asarray(samples),
+        labels=np.asarray(labels, dtype=np.int64),
+        before=before,
+        p_before=wide.loc[samples, ref].to_numpy(dtype=float),
+        after=after,
+        p_after=wide.loc[samples, value].to_numpy(dtype=float),
+        ref_value=ref,
+        value=value,
+    )
+
+
+def bin_gallery(e: Experiment, model: str, r: Result, images: np.ndarray) -> Gallery:
+    """The lowest-scoring lenses of the worst bin of a binned experiment."""
+    centre, samples = pick_worst_bin(r.scores)
+    s = r.scores.set_index("sample").loc[samples]
+    return Gallery(
+        experiment=e.name,
+        model=model,
+        how=(
+            f"the {len(samples)} lowest-scoring lenses of the worst bin (lowest mean score; "
+            f"centre {centre:g} {e.unit})"
+        ),
+        samples=np.asarray(samples),
+        labels=s["label"].to_numpy(dtype=np.int64),
+        before=np.asarray(images[samples]),
+        p_before=s["p_lens"].to_numpy(dtype=float),
+        value=centre,
+        captions=[f"{e.column} {v:.2f}" for v in s["parameter"].to_numpy(dtype=float)],
+    )
 
 
 def _composite(img: np.ndarray) -> np.ndarray:

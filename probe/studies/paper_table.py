@@ -51,7 +51,7 @@ def table2(
     claim's (experiment, model, group) is kept in the columns ``verdict``, ``family``,
     ``paper_family`` and ``family_agree``, separate from the judgement.
     """
-    from probe.study import EXPERIMENTS
+    from probe.studies.experiments import EXPERIMENTS
 
     pool = CLAIMS if claims is None else tuple(claims)
     titles = {e.name: (e.title, e.section) for e in EXPERIMENTS}

@@ -39,8 +39,8 @@ from probe.studies.claims import PRIMARY_GROUP
 from probe.studies.summary import VerdictRule, summarise
 
 if TYPE_CHECKING:
-    from probe.population_selection import PopulationSelection
-    from probe.study import StudyResult
+    from probe.studies.experiments import StudyResult
+    from probe.studies.population import PopulationSelection
     from probe.yields import SurveyYields
 
 __all__ = ["PRIMARY_GROUP", "write_report"]
@@ -116,7 +116,7 @@ def write_report(
     from the study's own scores (:func:`probe.studies.study_selection.study_selection`, tables under
     ``selection/``); ``yields`` (:func:`probe.yields.survey_yields`) adds expected numbers of
     lenses found over a survey (``yields.json``). ``population``
-    (:func:`probe.population_selection.population_selection`) replaces both with selection
+    (:func:`probe.studies.population.population_selection`) replaces both with selection
     functions and yields over a survey's own lens population (its models need not be the
     study's: the demo uses finder C there).
     """

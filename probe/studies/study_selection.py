@@ -20,7 +20,7 @@ from probe.binning import Binning
 from probe.selection import SelectionFunction, selection_function
 
 if TYPE_CHECKING:  # pragma: no cover
-    from probe.study import StudyResult
+    from probe.studies.experiments import StudyResult
 
 __all__ = ["SELECTION_BINS", "study_negatives", "study_selection"]
 

@@ -17,7 +17,7 @@ from probe.errors import ProbeValueError
 from probe.studies.claims import PRIMARY_GROUP
 
 if TYPE_CHECKING:
-    from probe.study import StudyResult
+    from probe.studies.experiments import StudyResult
 
 __all__ = ["PAPER", "VerdictRule", "summarise", "verdict"]
 
@@ -169,7 +169,7 @@ def verdict(
 
 def summarise(study: StudyResult, rule: VerdictRule | None = None) -> pd.DataFrame:
     """The long summary: one row per experiment, model and group (see the module docstring)."""
-    from probe.study import EXPERIMENTS
+    from probe.studies.experiments import EXPERIMENTS
 
     titles = {e.name: (e.title, e.section, e.unit) for e in EXPERIMENTS}
     rows = []

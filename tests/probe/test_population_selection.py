@@ -1,4 +1,4 @@
-"""Selection functions and yields over a survey's lens population (probe.population_selection)."""
+"""Selection functions and yields over a survey's lens population (probe.studies.population)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from probe.errors import ProbeValueError
-from probe.population_selection import MIN_LENSES, POPULATION_BINS, population_selection
+from probe.studies.population import MIN_LENSES, POPULATION_BINS, population_selection
 
 
 def blue_centre(images):

@@ -9,6 +9,8 @@ import pytest
 from probe import study
 from probe.errors import ProbeValueError
 from probe.studies import report, summary
+from probe.studies.run import min_bin_count
+from probe.studies.simulation import RenderCache, stratified
 
 N = 16  # stamp size of the fake simulator
 
@@ -350,13 +352,13 @@ def test_binned_sets_are_stratified_and_counted(smoke):
 
 def test_stratified_values():
     gen = np.random.default_rng(0)
-    v = study._stratified(17.0, 23.0, 12, 1200, gen)
+    v = stratified(17.0, 23.0, 12, 1200, gen)
     counts, _ = np.histogram(v, bins=np.linspace(17.0, 23.0, 13))
     assert counts.tolist() == [100] * 12
     # any prefix stays balanced to within one per bin
     c2, _ = np.histogram(v[:100], bins=np.linspace(17.0, 23.0, 13))
     assert c2.max() - c2.min() <= 1
-    assert study._min_bin_count(v, np.linspace(17.0, 23.0, 13)) == 100
+    assert min_bin_count(v, np.linspace(17.0, 23.0, 13)) == 100
 
 
 def test_simulator_without_array_controls_gets_uniform_draws():
@@ -448,7 +450,7 @@ def test_render_cache_renders_identical_tables_once():
 
     sim = Counting()
     t = sim.sample_lenses(5, rng=1)
-    cache = study._RenderCache(sim)
+    cache = RenderCache(sim)
     a = cache.render(t)
     b = cache.render(t.copy())
     assert Counting.calls == 1
@@ -457,7 +459,7 @@ def test_render_cache_renders_identical_tables_once():
     np.testing.assert_array_equal(cache.render(t), a)
     cache.render(sim.vary(t, "psf_scale", 2.0))  # another table: rendered
     assert Counting.calls == 2
-    small = study._RenderCache(sim, max_bytes=a.nbytes // 2)  # too small to store anything
+    small = RenderCache(sim, max_bytes=a.nbytes // 2)  # too small to store anything
     small.render(t)
     small.render(t)
     assert Counting.calls == 4
