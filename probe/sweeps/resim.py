@@ -173,8 +173,8 @@ def render_chunked(
     A chunk already in ``checkpoints`` is read back, not recomputed; each new one is
     checkpointed as it completes.
     """
-    from probe.chunks import render_task
     from probe.cluster import chunk_map
+    from probe.sweeps.chunks import render_task
 
     ckpt = checkpoints
     slots: list[tuple[int, int, int, str]] = []

@@ -29,9 +29,7 @@ from probe.perturbers import Perturber
 from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
 from probe.provenance import now_utc, package_versions
-from probe.sweeps._steps import BlockPerturbation as BlockPerturbation
-from probe.sweeps._steps import NoBar, Timer
-from probe.sweeps._steps import check_rendered as check_rendered
+from probe.sweeps._steps import BlockPerturbation, NoBar, Timer
 from probe.sweeps.binned import bin_counts, binned_scores, resolve_binning
 from probe.sweeps.resim import (
     TruthSampler,
@@ -122,8 +120,8 @@ class Probe:
         client: Any = None,
         chunk_size: int | None = None,
     ) -> None:
-        from probe.chunks import DEFAULT_CHUNK, check_chunk_size
         from probe.cluster import ModelSpec
+        from probe.sweeps.chunks import DEFAULT_CHUNK, check_chunk_size
 
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
@@ -173,7 +171,7 @@ class Probe:
     def _chunk_for(self, image_set: ImageSet) -> int:
         """The chunk size given, else a sharded zarr set's shard (so a task reads whole
         shards), else the default."""
-        from probe.chunks import check_chunk_size
+        from probe.sweeps.chunks import check_chunk_size
 
         shards = getattr(image_set._source, "shards", None)
         if self._chunk_given or not shards:
@@ -189,7 +187,7 @@ class Probe:
         """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
         client = self._client(client)
         if client is not None or self.checkpoints is not None:
-            from probe.chunks import distributed_baseline
+            from probe.sweeps.chunks import distributed_baseline
 
             # One pass over the chunks gives both the scores and the hash leaves.
             with timer("inference"):
@@ -496,7 +494,7 @@ class Probe:
         base, data_hash = self._baseline(image_set, timer, client)
         client = self._client(client)
         if client is not None or self.checkpoints is not None:
-            from probe.chunks import distributed_sweep
+            from probe.sweeps.chunks import distributed_sweep
 
             with timer("inference"):
                 p_all = distributed_sweep(
