@@ -6,8 +6,7 @@ curve ``C(x) = A F(u0 + b (x - x50))`` with ``F`` the logistic or normal CDF,
 slope ``b`` of either sign, by maximum (unbinned, binomial) likelihood; the 50% point's interval
 is by profile likelihood (``2 Delta lnL <= chi2_1(c)``) or by parametric bootstrap (seeded;
 percentiles of refits to data redrawn from the fitted curve). :class:`CurveFit` holds the result.
-:meth:`probe.selection.SelectionFunction.fit` calls it per threshold; both names are re-exported
-by :mod:`probe.selection`.
+:meth:`probe.SelectionFunction.fit` calls it per threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 
 from probe import rng as _rng
 from probe.errors import ProbeValueError
-from probe.selection import _check_confidence
+from probe.statistics import check_confidence
 
 __all__ = ["CurveFit", "CurveModel", "fit_completeness"]
 
@@ -244,7 +243,7 @@ def fit_completeness(
     confidence : float
         Interval level.
     """
-    c = _check_confidence(confidence)
+    c = check_confidence(confidence)
     x = np.asarray(values, dtype=np.float64).ravel()
     y = np.asarray(found, dtype=bool).ravel()
     if x.size != y.size:
