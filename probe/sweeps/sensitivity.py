@@ -28,6 +28,7 @@ from probe.sweeps.binned import bin_counts, binned_scores, resolve_binning
 from probe.sweeps.chunks import distributed_sweep
 from probe.sweeps.resim import (
     TruthSampler,
+    check_counts,
     check_simulator,
     class_controls,
     draw_tables,
@@ -36,7 +37,7 @@ from probe.sweeps.resim import (
 )
 from probe.sweeps.result import Result
 from probe.sweeps.scoring import ModelScorer, correct_class_score
-from probe.validation import check_grid, check_labels, check_positive_int, check_values
+from probe.validation import check_grid, check_labels, check_values
 
 if TYPE_CHECKING:
     from probe.sweeps.categories import CategoryResult
@@ -370,12 +371,7 @@ class Probe(ModelScorer):
         timer = Timer()
         t_start = time.perf_counter()
         check_simulator(sim, name)
-        n_l = check_positive_int(n, "n")
-        n_nl = (
-            n_l
-            if n_nonlenses is None
-            else check_positive_int(n_nonlenses, "n_nonlenses", minimum=0)
-        )
+        n_l, n_nl = check_counts(n, n_nonlenses)
         grid = check_grid(values)
         fixed, per_class = class_controls(name, controls, lens_controls, nonlens_controls)
         entropy = _rng.root_entropy(rng)
