@@ -26,6 +26,9 @@ from probe import adapters, perturbers
 # metadata; probe reads it from there so that it never imports simlens.
 from probe._version import __version__
 from probe.binning import Binning
+from probe.completeness.parent import selected_vs_parent
+from probe.completeness.result import SelectionFunction
+from probe.completeness.surfaces import SelectionSurface, selection_surface
 from probe.errors import ProbeError, ProbeKeyError, ProbeTypeError, ProbeValueError
 from probe.gating.expectations import Completeness, Direction, Invariance, MinScore, NoRegression
 from probe.gating.result import GateResult
@@ -33,13 +36,7 @@ from probe.gating.run import run_gate
 from probe.gating.suite import Suite, load_suite
 from probe.gating.verdicts import Outcome
 from probe.protocols import ScoreModel, SimulatorProtocol
-from probe.selection import (
-    SelectionFunction,
-    SelectionSurface,
-    selected_vs_parent,
-    selection_function,
-    selection_surface,
-)
+from probe.selection import selection_function
 from probe.statistics import StatsParams
 from probe.sweeps.plotting import plot_results
 from probe.sweeps.result import Result, read_metadata

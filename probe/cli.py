@@ -858,7 +858,8 @@ def _write_surface(
     provenance: dict[str, Any],
 ) -> int:
     """``probe selection --param2``: the 2-D selection surface, its table and plot."""
-    from probe.selection import format_threshold, selection_surface
+    from probe.completeness.surfaces import selection_surface
+    from probe.completeness.thresholds import format_threshold
 
     p_lens, labels, values = scored
     surface = selection_surface(
@@ -896,7 +897,8 @@ def _write_selection(
     provenance: dict[str, Any],
 ) -> int:
     """``probe selection``: the selection function of --param, its tables and plot."""
-    from probe.selection import format_threshold, selection_function
+    from probe.completeness.thresholds import format_threshold
+    from probe.selection import selection_function
 
     p_lens, labels, values = scored
     param = args.param

@@ -186,13 +186,13 @@ def render_and_score(
     p: Any, sim: Any, truth: Any, checkpoints: Checkpoints | None, scope: str
 ) -> np.ndarray:
     """p(lens) of ``truth``'s rows rendered by ``sim`` (with noise), ``p.chunk_size`` rows per
-    chunk task (:func:`probe.chunks.render_task`): rendered and scored on the Probe's Dask
+    chunk task (:func:`probe.sweeps.chunks.render_task`): rendered and scored on the Probe's Dask
     workers when it has a client, else here. Each chunk's scores go through ``checkpoints``,
     named by its rows' hash, so a resumed run neither renders nor scores a finished chunk.
     Equal to ``p.predict(sim.render(truth))``: simlens renders every row from its own seed."""
-    from probe.chunks import render_task
     from probe.cluster import chunk_map
     from probe.provenance import hash_frame
+    from probe.sweeps.chunks import render_task
 
     n = len(truth)
     scores = np.empty(n)

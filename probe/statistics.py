@@ -1,4 +1,5 @@
-"""Statistics of correct-class scores: per-bin summaries (trend estimates: :mod:`probe.trends`).
+"""Statistics of correct-class scores: per-bin summaries (trend estimates: :mod:`probe.trends`),
+and binomial intervals of proportions (completeness, flagged fractions).
 
 All formulas are named in :data:`COLUMN_METHODS` and in each :class:`~probe.trends.Trend`'s
 ``method``, and both travel with saved results.
@@ -15,6 +16,9 @@ import pandas as pd
 from probe import rng as _rng
 from probe.errors import ProbeValueError
 from probe.validation import check_positive_int
+
+Interval = Literal["wilson", "jeffreys"]
+"""Binomial interval methods of :func:`binomial_interval`."""
 
 TrendMethod = Literal["images", "weighted"]
 TREND_METHODS: tuple[str, ...] = ("images", "weighted")
@@ -221,3 +225,71 @@ def summarise(
     table["n"] = table["n"].astype(np.int64)
     table["low_count"] = table["low_count"].astype(bool)
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# binomial intervals (the completeness of probe.completeness, the flagged fractions of
+# probe.sweeps.categories)
+# --------------------------------------------------------------------------------------------
+
+
+def normal_quantile(confidence: float) -> float:
+    """``z``: the standard normal quantile of ``1/2 + confidence/2`` (two-sided level)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def check_confidence(confidence: float) -> float:
+    """``confidence`` as a float, checked to be in (0, 1)."""
+    c = float(confidence)
+    if not 0.0 < c < 1.0:
+        raise ProbeValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    return c
+
+
+def binomial_interval(
+    k: Any, n: Any, *, method: Interval = "wilson", confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided interval for a binomial proportion ``k / n``, vectorised.
+
+    Parameters
+    ----------
+    k, n : array_like
+        Successes and trials (broadcast together); NaN is returned where ``n == 0``.
+    method : {"wilson", "jeffreys"}
+        Wilson score interval or Jeffreys (Beta(k + 1/2, n - k + 1/2)) interval.
+    confidence : float
+        Nominal coverage, e.g. 0.95.
+
+    Returns
+    -------
+    low, high : ndarray
+        Bounds in [0, 1], float64.
+    """
+    c = check_confidence(confidence)
+    kk = np.asarray(k, dtype=np.float64)
+    nn = np.asarray(n, dtype=np.float64)
+    kk, nn = np.broadcast_arrays(kk, nn)
+    if np.any(kk < 0) or np.any(kk > nn):
+        raise ProbeValueError("binomial_interval needs 0 <= k <= n")
+    empty = nn <= 0
+    ns = np.where(empty, 1.0, nn)
+    if method == "wilson":
+        z = normal_quantile(c)
+        f = kk / ns
+        den = 1.0 + z * z / ns
+        centre = (f + z * z / (2.0 * ns)) / den
+        half = z / den * np.sqrt(f * (1.0 - f) / ns + z * z / (4.0 * ns * ns))
+        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    elif method == "jeffreys":
+        from scipy.stats import beta
+
+        a, b = kk + 0.5, ns - kk + 0.5
+        low = np.where(kk > 0, beta.ppf((1.0 - c) / 2.0, a, b), 0.0)
+        high = np.where(kk < ns, beta.ppf((1.0 + c) / 2.0, a, b), 1.0)
+    else:
+        raise ProbeValueError(f"method must be 'wilson' or 'jeffreys'; got {method!r}")
+    low = np.where(empty, np.nan, np.where(kk <= 0, 0.0, low))
+    high = np.where(empty, np.nan, np.where(kk >= nn, 1.0, high))
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)

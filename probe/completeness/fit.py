@@ -6,8 +6,7 @@ curve ``C(x) = A F(u0 + b (x - x50))`` with ``F`` the logistic or normal CDF,
 slope ``b`` of either sign, by maximum (unbinned, binomial) likelihood; the 50% point's interval
 is by profile likelihood (``2 Delta lnL <= chi2_1(c)``) or by parametric bootstrap (seeded;
 percentiles of refits to data redrawn from the fitted curve). :class:`CurveFit` holds the result.
-:meth:`probe.selection.SelectionFunction.fit` calls it per threshold; both names are re-exported
-by :mod:`probe.selection`.
+:meth:`probe.SelectionFunction.fit` calls it per threshold.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import numpy as np
 
 from probe import rng as _rng
 from probe.errors import ProbeValueError
-from probe.selection import _check_confidence
+from probe.statistics import check_confidence
 
 __all__ = ["CurveFit", "CurveModel", "fit_completeness"]
 
@@ -211,6 +210,40 @@ def _fit(
     return best_f, full(best_x)
 
 
+def _outcomes(
+    values: Any, found: Any, model: CurveModel, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The checked lens values (float64) and outcomes (bool) of :func:`fit_completeness`."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    y = np.asarray(found, dtype=bool).ravel()
+    if x.size != y.size:
+        raise ProbeValueError(f"values has {x.size} entries, found has {y.size}")
+    if x.size < 10 or not np.all(np.isfinite(x)):
+        raise ProbeValueError("a completeness fit needs at least 10 lenses with finite values")
+    _cdf(model)
+    if method not in ("profile", "bootstrap"):
+        raise ProbeValueError(f"method must be 'profile' or 'bootstrap'; got {method!r}")
+    return x, y
+
+
+def _standardised(x: np.ndarray) -> tuple[float, float, np.ndarray, tuple[float, float]]:
+    """``(mu, sd, t, t_bounds)``: the values' mean and standard deviation (1 when constant),
+    ``t = (x - mu) / sd``, and the search range of ``t50`` (the data's range widened by its span
+    on each side)."""
+    mu, sd = float(x.mean()), float(x.std()) or 1.0
+    t = (x - mu) / sd
+    span = float(np.ptp(t)) or 1.0
+    return mu, sd, t, (float(t.min()) - span, float(t.max()) + span)
+
+
+def _no_fifty_percent_point(
+    threshold: float, model: CurveModel, method: str, n: int, confidence: float
+) -> CurveFit:
+    """The fit of outcomes that never cross 1/2: every number NaN."""
+    nan = math.nan
+    return CurveFit(threshold, nan, nan, nan, nan, nan, model, method, n, nan, False, confidence)
+
+
 def fit_completeness(
     values: Any,
     found: Any,
@@ -244,35 +277,11 @@ def fit_completeness(
     confidence : float
         Interval level.
     """
-    c = _check_confidence(confidence)
-    x = np.asarray(values, dtype=np.float64).ravel()
-    y = np.asarray(found, dtype=bool).ravel()
-    if x.size != y.size:
-        raise ProbeValueError(f"values has {x.size} entries, found has {y.size}")
-    if x.size < 10 or not np.all(np.isfinite(x)):
-        raise ProbeValueError("a completeness fit needs at least 10 lenses with finite values")
-    _cdf(model)
-    if method not in ("profile", "bootstrap"):
-        raise ProbeValueError(f"method must be 'profile' or 'bootstrap'; got {method!r}")
-    mu, sd = float(x.mean()), float(x.std()) or 1.0
-    t = (x - mu) / sd
-    span = float(np.ptp(t)) or 1.0
-    t_bounds = (float(t.min()) - span, float(t.max()) + span)
+    c = check_confidence(confidence)
+    x, y = _outcomes(values, found, model, method)
+    mu, sd, t, t_bounds = _standardised(x)
     lik = _Likelihood(t, y, model)
-    nan_fit = CurveFit(
-        threshold,
-        math.nan,
-        math.nan,
-        math.nan,
-        math.nan,
-        math.nan,
-        model,
-        method,
-        int(x.size),
-        math.nan,
-        False,
-        c,
-    )
+    nan_fit = _no_fifty_percent_point(threshold, model, method, int(x.size), c)
     if y.all() or not y.any():
         return nan_fit  # a constant outcome has no 50% point
     nll0, (t50, b, a) = _fit(lik, plateau, t_bounds)

@@ -2,8 +2,7 @@
 
 After Herle, O'Riordan & Vegetti (2024): :func:`selected_vs_parent` gives quantiles of lens
 properties among the lenses with ``p >= t`` for a rising threshold ``t``, beside the same quantiles
-over all lenses; :class:`ParentComparison` holds the table. Both are re-exported by
-:mod:`probe.selection`.
+over all lenses; :class:`ParentComparison` holds the table.
 """
 
 from __future__ import annotations
@@ -17,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from probe.completeness.inputs import scores_labels
 from probe.completeness.plots import plot_parent
 from probe.errors import ProbeValueError
-from probe.selection import _save_table, _scores_labels
+from probe.sweeps.result import save_table
 
 __all__ = ["ParentComparison", "selected_vs_parent"]
 
@@ -54,7 +54,7 @@ class ParentComparison:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the table with its metadata."""
         meta = {"kind": "selected_vs_parent", "units": self.units, "label": self.label}
-        return _save_table(self.table, meta, path)
+        return save_table(self.table, meta, path)
 
 
 def selected_vs_parent(
@@ -74,7 +74,7 @@ def selected_vs_parent(
     ``p >= t`` for each ``t`` in ``thresholds`` (default 0, 0.1, ..., 0.9, 0.95, 0.99), against
     the same quantiles over the parent population (all lenses given).
     """
-    p, lab = _scores_labels(scores, labels)
+    p, lab = scores_labels(scores, labels)
     frame = pd.DataFrame(parameters)
     if len(frame) != p.size:
         raise ProbeValueError(f"parameters have {len(frame)} rows for {p.size} scores")

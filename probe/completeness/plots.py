@@ -3,10 +3,8 @@
 :func:`plot_selection` (completeness curves with fits and 50% points), :func:`plot_surface` (2-D
 heat maps), :func:`plot_parent` (quantiles against threshold) and :func:`report_section` (an HTML
 fragment with embedded figures, used by :mod:`probe.studies.report`). matplotlib is imported only
-inside
-the plotting functions, so importing this module (and ``import probe``) stays light; figures are
-written to files only, never shown in a window. All four are re-exported by
-:mod:`probe.selection`.
+inside the plotting functions, so importing this module (and ``import probe``) stays light;
+figures are written to files only, never shown in a window.
 """
 
 from __future__ import annotations
@@ -19,14 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from probe.completeness.thresholds import format_threshold
 from probe.errors import ProbeValueError
 from probe.provenance import atomic_write
 from probe.validation import names_list
 
 if TYPE_CHECKING:
     from probe.completeness.parent import ParentComparison
+    from probe.completeness.result import SelectionFunction
     from probe.completeness.surfaces import SelectionSurface
-    from probe.selection import SelectionFunction
 
 __all__ = ["plot_parent", "plot_selection", "plot_surface", "report_section"]
 
@@ -322,8 +321,6 @@ def threshold_legend(threshold: float, label: str) -> str:
     false positive rate shows its score with enough digits to tell it from 1."""
     if not label.startswith("fpr"):
         return f"p >= {label}"
-    from probe.selection import format_threshold
-
     return f"{label} (p >= {format_threshold(threshold)})"
 
 

@@ -2,8 +2,7 @@
 
 :func:`selection_surface` bins the lenses by two properties (e.g. source g against lens r) and
 counts, per cell and threshold, the lenses found, with the same binomial intervals and thresholds
-as :func:`probe.selection.selection_function`; :class:`SelectionSurface` holds the table. Both are
-re-exported by :mod:`probe.selection`.
+as :func:`probe.selection.selection_function`; :class:`SelectionSurface` holds the table.
 """
 
 from __future__ import annotations
@@ -18,18 +17,13 @@ import numpy as np
 import pandas as pd
 
 from probe.binning import Binning
+from probe.completeness.inputs import bins_for, scores_labels
 from probe.completeness.plots import plot_surface
+from probe.completeness.thresholds import threshold_list
 from probe.errors import ProbeKeyError, ProbeValueError
 from probe.provenance import now_utc, package_versions
-from probe.selection import (
-    Interval,
-    _bins_for,
-    _check_confidence,
-    _save_table,
-    _scores_labels,
-    _threshold_list,
-    binomial_interval,
-)
+from probe.statistics import Interval, binomial_interval, check_confidence
+from probe.sweeps.result import save_table
 
 __all__ = ["SelectionSurface", "selection_surface"]
 
@@ -106,7 +100,7 @@ class SelectionSurface:
             "label": self.label,
             "provenance": self.provenance,
         }
-        return _save_table(self.table, meta, path)
+        return save_table(self.table, meta, path)
 
     def plot(self, path: str | os.PathLike[str], **kwargs: Any) -> Path:
         """Heat maps of completeness and interval width per threshold (:func:`plot_surface`)."""
@@ -168,17 +162,17 @@ def selection_surface(
     fewer than ``min_count`` lenses are ``thin`` (masked in plots); every cell keeps its count
     and interval width.
     """
-    p, lab = _scores_labels(scores, labels)
+    p, lab = scores_labels(scores, labels)
     xx = np.asarray(x, dtype=np.float64).ravel()
     yy = np.asarray(y, dtype=np.float64).ravel()
     if xx.size != p.size or yy.size != p.size:
         raise ProbeValueError(f"x and y need {p.size} entries; got {xx.size} and {yy.size}")
-    c = _check_confidence(confidence)
+    c = check_confidence(confidence)
     is_lens = lab == 1
     if not is_lens.any():
         raise ProbeValueError("no lenses (label 1): completeness needs lenses")
-    xb = _bins_for(x_bins, xx[is_lens])
-    yb = _bins_for(y_bins, yy[is_lens])
+    xb = bins_for(x_bins, xx[is_lens])
+    yb = bins_for(y_bins, yy[is_lens])
     ix = xb.assign(xx[is_lens], name="x of lenses")
     iy = yb.assign(yy[is_lens], name="y of lenses")
     keep = (ix >= 0) & (iy >= 0)
@@ -189,7 +183,7 @@ def selection_surface(
     neg = p[~is_lens]
     gx, gy = np.meshgrid(xb.centres, yb.centres, indexing="ij")
     frames = []
-    for t, tlabel, _ in _threshold_list(thresholds, fpr, neg):
+    for t, tlabel, _ in threshold_list(thresholds, fpr, neg):
         k = np.bincount(cell, weights=pl >= t, minlength=ncell).astype(np.int64)
         lo, hi = binomial_interval(k, counts, method=interval, confidence=c)
         with np.errstate(invalid="ignore", divide="ignore"):

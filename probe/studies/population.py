@@ -22,8 +22,9 @@ import numpy as np
 from probe.adapters.simulators import DEFAULT_POPULATION, DEFAULT_SIMULATOR
 from probe.adapters.specs import load_callable
 from probe.binning import Binning
+from probe.completeness.result import SelectionFunction
 from probe.errors import ProbeValueError
-from probe.selection import SelectionFunction, selection_function
+from probe.selection import selection_function
 from probe.sweeps.sensitivity import Probe
 from probe.yields import SurveyYields, survey_yields
 

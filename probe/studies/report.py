@@ -196,7 +196,7 @@ def _selection_html(
     population: PopulationSelection | None = None,
 ) -> str:
     """Selection functions (from the study's scores or a population) and yields, as HTML."""
-    from probe.selection import report_section
+    from probe.completeness.plots import report_section
     from probe.studies.study_selection import study_selection
 
     (root / "selection").mkdir(parents=True, exist_ok=True)

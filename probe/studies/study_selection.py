@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from probe.binning import Binning
-from probe.selection import SelectionFunction, selection_function
+from probe.completeness.result import SelectionFunction
+from probe.selection import selection_function
 
 if TYPE_CHECKING:  # pragma: no cover
     from probe.studies.experiments import StudyResult

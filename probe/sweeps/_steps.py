@@ -1,7 +1,7 @@
 """Shared steps of the sweeps: phase timing, per-block perturbation, checks of rendered images.
 
 Public names of a private module: used by :mod:`probe.sweeps.sensitivity`,
-:mod:`probe.sweeps.resim` and (through the former) :mod:`probe.chunks`.
+:mod:`probe.sweeps.resim` and :mod:`probe.sweeps.chunks`.
 """
 
 from __future__ import annotations

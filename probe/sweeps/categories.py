@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from probe.errors import ProbeValueError
-from probe.statistics import StatsParams, column_methods, summarise
+from probe.statistics import StatsParams, binomial_interval, column_methods, summarise
 
 #: Name given to a missing category value.
 MISSING = "<missing>"
@@ -67,8 +67,6 @@ def category_table(
     for lenses, FPR for non-lenses) and ``flagged_low``/``flagged_high`` its Wilson interval
     at ``params.confidence``.
     """
-    from probe.selection import binomial_interval
-
     names = np.asarray(categories, dtype=object)
     unique = sorted(set(names.tolist()))
     means = {c: float(score[names == c].mean()) for c in unique}

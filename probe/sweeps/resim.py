@@ -19,10 +19,18 @@ from probe.errors import ProbeTypeError, ProbeValueError
 from probe.protocols import SimulatorProtocol
 from probe.provenance import hash_frame
 from probe.sweeps._steps import Timer, check_rendered, simulator_hint
-from probe.validation import check_labels
+from probe.validation import check_labels, check_positive_int
 
 #: The methods a simulator must have (:class:`probe.SimulatorProtocol`).
 SIMULATOR_METHODS = ("sample_lenses", "sample_nonlenses", "render", "vary")
+
+
+def check_counts(n: Any, n_nonlenses: Any) -> tuple[int, int]:
+    """Lenses (``n``, positive) and non-lenses per value (``n_nonlenses``, >= 0; None: ``n``)."""
+    n_l = check_positive_int(n, "n")
+    if n_nonlenses is None:
+        return n_l, n_l
+    return n_l, check_positive_int(n_nonlenses, "n_nonlenses", minimum=0)
 
 
 def check_simulator(sim: Any, name: Any) -> None:
@@ -173,8 +181,8 @@ def render_chunked(
     A chunk already in ``checkpoints`` is read back, not recomputed; each new one is
     checkpointed as it completes.
     """
-    from probe.chunks import render_task
     from probe.cluster import chunk_map
+    from probe.sweeps.chunks import render_task
 
     ckpt = checkpoints
     slots: list[tuple[int, int, int, str]] = []

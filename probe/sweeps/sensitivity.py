@@ -11,10 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,50 +19,31 @@ import pandas as pd
 
 from probe import rng as _rng
 from probe.adapters.images import ImageSet
-from probe.adapters.models import ModelAdapter
 from probe.binning import Binning
-from probe.errors import ProbeTypeError, ProbeValueError
-from probe.perturbers import Perturber
 from probe.perturbers import factory as perturber_factory
 from probe.protocols import SimulatorProtocol
-from probe.provenance import now_utc, package_versions
-from probe.sweeps._steps import BlockPerturbation as BlockPerturbation
-from probe.sweeps._steps import NoBar, Timer
-from probe.sweeps._steps import check_rendered as check_rendered
+from probe.statistics import summarise
+from probe.sweeps._steps import Timer
 from probe.sweeps.binned import bin_counts, binned_scores, resolve_binning
+from probe.sweeps.chunks import distributed_sweep
 from probe.sweeps.resim import (
     TruthSampler,
+    check_counts,
     check_simulator,
     class_controls,
     draw_tables,
-    render_chunked,
-    render_serial,
     simulator_provenance,
     truth_data,
 )
 from probe.sweeps.result import Result
+from probe.sweeps.scoring import ModelScorer, correct_class_score
+from probe.validation import check_grid, check_labels, check_values
 
 if TYPE_CHECKING:
     from probe.sweeps.categories import CategoryResult
-from probe.statistics import StatsParams, summarise
-from probe.validation import (
-    check_grid,
-    check_labels,
-    check_positive_int,
-    check_values,
-    first_nonfinite,
-)
-
-_CACHE_SIZE = 4  # unperturbed predictions kept, keyed by data hash
 
 
-def correct_class_score(p_lens: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``s = p`` where label is 1 and ``1 - p`` where it is 0, in float64."""
-    p = np.asarray(p_lens, dtype=np.float64)
-    return np.where(np.asarray(labels) == 1, p, 1.0 - p)
-
-
-class Probe:
+class Probe(ModelScorer):
     """A model under test.
 
     Parameters
@@ -106,183 +84,6 @@ class Probe:
         of ``probe.rng.BLOCK`` (default: a ``.zarr`` set's shard size, else 1024). Results do
         not depend on it.
     """
-
-    def __init__(
-        self,
-        model: Any,
-        *,
-        batch_size: int = 256,
-        positive_class: int = 1,
-        logits: bool = False,
-        channels_first: bool = False,
-        stats: StatsParams | None = None,
-        progress: bool = False,
-        label: str | None = None,
-        trust_code: bool = False,
-        client: Any = None,
-        chunk_size: int | None = None,
-    ) -> None:
-        from probe.chunks import DEFAULT_CHUNK, check_chunk_size
-        from probe.cluster import ModelSpec
-
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.chunk_size = check_chunk_size(DEFAULT_CHUNK if chunk_size is None else chunk_size)
-        self._chunk_given = chunk_size is not None
-        self.client = client
-        # A probe.checkpoints.Checkpoints: baseline and sweep scores go chunk by chunk through
-        # it (reused when verified, saved as computed); the CLI sets it for --resume.
-        self.checkpoints: Any = None
-        self.adapter = ModelAdapter(
-            model,
-            positive_class=positive_class,
-            logits=logits,
-            channels_first=channels_first,
-            trust_code=trust_code,
-        )
-        self.channels_first = bool(channels_first)
-        self.stats = stats if stats is not None else StatsParams()
-        if not isinstance(self.stats, StatsParams):
-            raise ProbeTypeError(f"stats must be a StatsParams; got {stats!r}")
-        self.progress = bool(progress)
-        self.label = label or self.adapter.description
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        options = {
-            "positive_class": self.adapter.positive_class,
-            "logits": self.adapter.logits,
-            "channels_first": self.channels_first,
-            "trust_code": bool(trust_code),
-        }
-        self._model_spec = ModelSpec(model, self.adapter, options)
-
-    def __repr__(self) -> str:
-        return (
-            f"Probe({self.adapter.description}, batch_size={self.batch_size}, "
-            f"positive_class={self.adapter.positive_class}, logits={self.adapter.logits}, "
-            f"channels_first={self.channels_first}, stats={self.stats!r})"
-        )
-
-    # -- predictions ------------------------------------------------------------------------
-    def predict(self, images: Any, *, client: Any = None) -> np.ndarray:
-        """p(lens) of every image, float64 of shape (n,); cached by the images' hash.
-
-        ``client``: a ``distributed.Client`` to score on (default: the Probe's own, if any).
-        """
-        image_set = ImageSet(images, channels_first=self.channels_first)
-        return self._baseline(image_set, Timer(), client)[0].copy()
-
-    def _chunk_for(self, image_set: ImageSet) -> int:
-        """The chunk size given, else a sharded zarr set's shard (so a task reads whole
-        shards), else the default."""
-        from probe.chunks import check_chunk_size
-
-        shards = getattr(image_set._source, "shards", None)
-        if self._chunk_given or not shards:
-            return self.chunk_size
-        return check_chunk_size(int(shards[0]))
-
-    def _client(self, client: Any) -> Any:
-        return client if client is not None else self.client
-
-    def _baseline(
-        self, image_set: ImageSet, timer: Timer, client: Any = None
-    ) -> tuple[np.ndarray, str]:
-        """Unperturbed p(lens) of every image and the images' hash (the cache key)."""
-        client = self._client(client)
-        if client is not None or self.checkpoints is not None:
-            from probe.chunks import distributed_baseline
-
-            # One pass over the chunks gives both the scores and the hash leaves.
-            with timer("inference"):
-                p, data_hash = distributed_baseline(
-                    image_set, self._model_spec, client, batch_size=self.batch_size,
-                    chunk_size=self._chunk_for(image_set), progress=self.progress,
-                    checkpoints=self.checkpoints,
-                )  # fmt: skip
-            return self._remember(data_hash, p)
-        if self._cache or not image_set.in_memory:
-            with timer("validate_hash"):
-                data_hash = image_set.hash_pixels(self.batch_size)
-            if data_hash in self._cache:
-                self._cache.move_to_end(data_hash)
-                return self._cache[data_hash], data_hash
-            return self._remember(data_hash, self._predict_all(image_set, timer, None))
-        # Nothing is cached, so knowing the hash first could not save the pass: hash in a
-        # second thread (hashlib releases the GIL) while the model runs, and validate each
-        # batch just before the model sees it.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(image_set.hash_pixels, self.batch_size, check=False)
-            p = self._predict_all(image_set, timer, future)
-            with timer("validate_hash"):
-                data_hash = future.result()
-        return self._remember(data_hash, p)
-
-    def _remember(self, data_hash: str, p: np.ndarray) -> tuple[np.ndarray, str]:
-        self._cache[data_hash] = p
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return p, data_hash
-
-    def _true_class_scores(
-        self,
-        image_set: ImageSet,
-        cats: np.ndarray,
-        classes: Mapping[str, int],
-        timer: Timer,
-    ) -> np.ndarray:
-        """Probability of each image's true class (its category's column of the output)."""
-        from probe.adapters.models import to_p_lens
-
-        missing = sorted(set(cats.tolist()) - set(classes))
-        if missing:
-            raise ProbeValueError(
-                f"classes has no output column for categor{'ies' if len(missing) > 1 else 'y'} "
-                f"{', '.join(map(repr, missing))}"
-            )
-        column = np.array([int(classes[c]) for c in cats])
-        score = np.empty(image_set.n)
-        for start, stop in image_set.spans(self.batch_size):
-            batch = image_set.batch(start, stop)
-            x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
-            with timer("inference"):
-                raw = np.asarray(self.adapter._call(x))
-            if raw.ndim != 2 or raw.shape[1] < 2:
-                raise ProbeValueError(
-                    f"classes= needs a multi-class model output (n, k >= 2); got {raw.shape}"
-                )
-            cols = column[start:stop]
-            # to_p_lens validates and normalises one column at a time (softmax for logits).
-            for k in np.unique(cols):
-                rows = np.flatnonzero(cols == k)
-                probs = to_p_lens(raw, raw.shape[0], positive_class=int(k),
-                                  logits=self.adapter.logits)  # fmt: skip
-                score[start + rows] = probs[rows]
-        return score
-
-    def _predict_all(
-        self, image_set: ImageSet, timer: Timer, pending_hash: Future[str] | None
-    ) -> np.ndarray:
-        p = np.empty(image_set.n)
-        with self._bar(image_set.n, "baseline") as bar:
-            for start, stop in image_set.spans(self.batch_size):
-                batch = image_set.batch(start, stop)
-                if pending_hash is not None:
-                    with timer("validate_hash"):
-                        image_set.check_finite(batch, start)
-                with timer("inference"):
-                    p[start:stop] = self.adapter(batch)
-                bar.update(stop - start)
-        p.setflags(write=False)
-        return p
-
-    @contextmanager
-    def _bar(self, total: int, desc: str) -> Iterator[Any]:
-        if not self.progress:
-            yield NoBar()
-            return
-        from tqdm import tqdm
-
-        with tqdm(total=total, desc=desc, unit="img", leave=False) as bar:
-            yield bar
 
     # -- binned parameter -------------------------------------------------------------------
     def by_parameter(
@@ -496,8 +297,6 @@ class Probe:
         base, data_hash = self._baseline(image_set, timer, client)
         client = self._client(client)
         if client is not None or self.checkpoints is not None:
-            from probe.chunks import distributed_sweep
-
             with timer("inference"):
                 p_all = distributed_sweep(
                     image_set, self._model_spec, client, perturbers, base, entropy,
@@ -513,83 +312,6 @@ class Probe:
                                    unit=default_unit if unit is None else unit,
                                    data={"hash": data_hash, "n": image_set.n},
                                    extra=extra)  # fmt: skip
-
-    def _sweep_serial(
-        self,
-        image_set: ImageSet,
-        perturbers: list[Perturber],
-        base: np.ndarray,
-        entropy: int,
-        description: str,
-        timer: Timer,
-    ) -> np.ndarray:
-        p_all = np.empty((len(perturbers), image_set.n))
-        with self._bar(len(perturbers) * image_set.n, f"sweep {description}") as bar:
-            for j, pert in enumerate(perturbers):
-                if pert.is_identity:
-                    p_all[j] = base
-                    bar.update(image_set.n)
-                    continue
-                blocks = BlockPerturbation(image_set, pert, entropy, j, self.batch_size)
-                for start, stop in image_set.spans(self.batch_size):
-                    with timer("perturb"):
-                        out = blocks.batch(start, stop)
-                    # Built-ins keep finite pixels finite; only user code needs the check.
-                    bad = None if pert.preserves_finite else first_nonfinite(out)
-                    if bad is not None:
-                        raise ProbeValueError(
-                            f"perturber {pert!r} produced {bad[1]} at image index {start + bad[0]}"
-                        )
-                    with timer("inference"):
-                        p_all[j, start:stop] = self.adapter(out)
-                    bar.update(stop - start)
-        return p_all
-
-    def _paired_result(
-        self,
-        kind: str,
-        grid: np.ndarray,
-        p_all: np.ndarray,
-        lab: np.ndarray,
-        entropy: int,
-        timer: Timer,
-        t_start: float,
-        *,
-        name: str,
-        unit: str,
-        data: dict[str, Any],
-        extra: dict[str, Any],
-        paired: bool = True,
-    ) -> Result:
-        k, n = p_all.shape
-        labels_all = np.tile(lab, k)
-        p_flat = p_all.reshape(-1)
-        score = correct_class_score(p_flat, labels_all)
-        keys = np.repeat(np.arange(k), n)
-        with timer("statistics"):
-            table = summarise(score, labels_all, keys, grid, params=self.stats, entropy=entropy)
-        scores = pd.DataFrame(
-            {
-                "sample": np.tile(np.arange(n), k),
-                "value": np.repeat(grid, n),
-                "label": labels_all,
-                "p_lens": p_flat,
-                "score": score,
-            }
-        )
-        prov = self._provenance(kind, entropy, timer, t_start, data=data)
-        prov.update(extra)
-        return Result(
-            table=table,
-            scores=scores,
-            kind=kind,
-            parameter=name,
-            unit=unit,
-            paired=paired,
-            stats=self.stats,
-            provenance=prov,
-            label=self.label,
-        )
 
     # -- re-simulation ----------------------------------------------------------------------
     def resimulate(
@@ -649,12 +371,7 @@ class Probe:
         timer = Timer()
         t_start = time.perf_counter()
         check_simulator(sim, name)
-        n_l = check_positive_int(n, "n")
-        n_nl = (
-            n_l
-            if n_nonlenses is None
-            else check_positive_int(n_nonlenses, "n_nonlenses", minimum=0)
-        )
+        n_l, n_nl = check_counts(n, n_nonlenses)
         grid = check_grid(values)
         fixed, per_class = class_controls(name, controls, lens_controls, nonlens_controls)
         entropy = _rng.root_entropy(rng)
@@ -664,50 +381,11 @@ class Probe:
         tables_at, labels, truth_hashes = draw_tables(
             sampler, grid, n_l, n_nl, labels, paired=paired
         )
-        p_all = np.empty((grid.size, n_l + n_nl))
-        client = self._client(client)
-        if client is not None or self.checkpoints is not None:
-            render_chunked(sim, grid, tables_at, p_all, model_spec=self._model_spec,
-                           chunk_size=self.chunk_size, batch_size=self.batch_size,
-                           checkpoints=self.checkpoints, progress=self.progress, noise=noise,
-                           name=name, timer=timer, client=client)  # fmt: skip
-        else:
-            with self._bar(p_all.size, f"resimulate {name}") as bar:
-                render_serial(sim, grid, tables_at, p_all, predict=self.adapter,
-                              batch_size=self.batch_size, bar=bar, noise=noise,
-                              timer=timer)  # fmt: skip
+        p_all = self._score_resimulated(
+            sim, grid, tables_at, n_l + n_nl, name=name, noise=noise, timer=timer, client=client
+        )
         data = truth_data(truth_hashes, n_l, n_nl)
         extra = simulator_provenance(sim, name, fixed, per_class, paired=paired, noise=noise)
         return self._paired_result("resimulate", grid, p_all, labels, entropy, timer, t_start,
                                    name=name, unit=unit, data=data, extra=extra,
                                    paired=paired)  # fmt: skip
-
-    # -- provenance -------------------------------------------------------------------------
-    def _provenance(
-        self, kind: str, entropy: int, timer: Timer, t_start: float, *, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        seconds = dict(timer.seconds)
-        seconds["total"] = time.perf_counter() - t_start
-        return {
-            "kind": kind,
-            "created": now_utc(),
-            "model": {
-                "hash": self.adapter.hash,
-                "description": self.adapter.description,
-                "positive_class": self.adapter.positive_class,
-                "logits": self.adapter.logits,
-                "channels_first": self.channels_first,
-            },
-            "data": data,
-            "seeds": {
-                "entropy": entropy,
-                "streams": "SeedSequence(entropy, spawn_key=(stream, ...)); stream 0 perturb "
-                f"(value, block of {_rng.BLOCK} images), 1 bootstrap (value/bin, group), "
-                "2 simulator draws (class[, value]), 3 trend bootstrap (group)",
-                "perturb_block": _rng.BLOCK,
-            },
-            "batch_size": self.batch_size,
-            "stats": self.stats.to_dict(),
-            "packages": package_versions(),
-            "timings_s": seconds,
-        }

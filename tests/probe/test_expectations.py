@@ -23,7 +23,7 @@ from probe.gating.expectations import (
     NoRegression,
 )
 from probe.gating.verdicts import evaluate, holm
-from probe.selection import binomial_interval
+from probe.statistics import binomial_interval
 from probe.testing import (
     assert_expectation,
     assert_invariant,

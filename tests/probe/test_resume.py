@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from probe import chunks
 from probe import cli as probe_cli
+from probe.sweeps import chunks
 from tests.probe.conftest import _simlens_generate
 
 MODEL = (

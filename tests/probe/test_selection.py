@@ -18,15 +18,13 @@ from scipy.stats import norm
 import probe
 from probe import cli
 from probe.adapters.datasets import load_hdf5
+from probe.completeness.fit import fit_completeness
+from probe.completeness.plots import report_section
+from probe.completeness.rates import tpr_before
+from probe.completeness.result import TABLE_COLUMNS
+from probe.completeness.thresholds import threshold_at_fpr
 from probe.errors import ProbeValueError
-from probe.selection import (
-    TABLE_COLUMNS,
-    binomial_interval,
-    fit_completeness,
-    report_section,
-    threshold_at_fpr,
-    tpr_before,
-)
+from probe.statistics import binomial_interval
 
 X50, SLOPE = 22.0, 1.2  # mag, 1/mag
 
@@ -400,7 +398,7 @@ def test_cli_selection_negatives_file_sets_fpr_thresholds(model_spec, dataset, t
     with h5py.File(dataset) as f:
         own = f["images"][:, 0, 0, 0][f["truth"]["label"] == 0]
     negatives = np.concatenate([own, level.astype("f4")]).astype(np.float64)
-    assert t == pytest.approx(probe.selection.threshold_at_fpr(negatives, 0.01))
+    assert t == pytest.approx(probe.completeness.thresholds.threshold_at_fpr(negatives, 0.01))
     assert np.mean(negatives >= t) <= 0.01
     assert "TPR0" in capsys.readouterr().out
 
@@ -467,7 +465,7 @@ def test_fifty_percent_shading_stays_inside_the_range(x50, low, high, spans, hat
 
 def test_thresholds_are_shown_as_given():
     from probe.completeness.plots import threshold_legend
-    from probe.selection import format_threshold
+    from probe.completeness.thresholds import format_threshold
 
     assert threshold_legend(0.9996, "0.9996") == "p >= 0.9996"
     assert threshold_legend(0.99963, "fpr=0.001") == "fpr=0.001 (p >= 0.99963)"

@@ -16,6 +16,7 @@ from probe import rng as _rng
 from probe.adapters.images import HASH_LEAF, ImageSet
 from probe.cluster import ModelSpec, chunk_inputs, chunk_map, remote_source
 from probe.errors import ProbeValueError
+from probe.sweeps._steps import BlockPerturbation, check_rendered
 from probe.validation import check_positive_int, first_nonfinite
 
 DEFAULT_CHUNK = 1024
@@ -65,11 +66,9 @@ def sweep_task(
     value_index: int,
 ) -> np.ndarray:
     """p(lens) of one chunk under one value's perturbation (streams of the serial path)."""
-    from probe.sweeps.sensitivity import BlockPerturbation as _BlockPerturbation
-
     adapter = model.get()
     images = _images(window, channels_first)
-    blocks = _BlockPerturbation(
+    blocks = BlockPerturbation(
         images, pert, entropy, value_index, batch_size, block_offset=lo // _rng.BLOCK
     )
     p = np.empty(images.n)
@@ -88,13 +87,11 @@ def render_task(
     model: ModelSpec, sim: Any, rows: Any, noise: bool, value: float, batch_size: int
 ) -> np.ndarray:
     """Render truth rows with the simulator on the worker and score them."""
-    from probe.sweeps.sensitivity import check_rendered as _check_rendered
-
     adapter = model.get()
     p = np.empty(len(rows))
     for start in range(0, len(rows), batch_size):
         part = rows.iloc[start : start + batch_size]
-        imgs = _check_rendered(sim.render(part, noise=noise), len(part), value)
+        imgs = check_rendered(sim.render(part, noise=noise), len(part), value)
         p[start : start + len(part)] = adapter(imgs)
     return p
 
