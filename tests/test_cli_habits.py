@@ -169,9 +169,9 @@ def test_quiet_also_stops_progress_bars() -> None:
 
 # --------------------------------------------------------------------------- library: no print
 _CLI_MODULES = {
-    "probe/cli.py",
     "probe/cli_policy.py",
     *(path.relative_to(ROOT).as_posix() for path in (ROOT / "simlens" / "cli").glob("*.py")),
+    *(path.relative_to(ROOT).as_posix() for path in (ROOT / "probe" / "cli").glob("*.py")),
 }
 
 

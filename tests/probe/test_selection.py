@@ -18,6 +18,7 @@ from scipy.stats import norm
 import probe
 from probe import cli
 from probe.adapters.datasets import load_hdf5
+from probe.cli import inputs as cli_inputs
 from probe.errors import ProbeValueError
 from probe.selection import (
     TABLE_COLUMNS,
@@ -335,7 +336,7 @@ def dataset(tmp_path, monkeypatch):
     with h5py.File(path, "w") as f:
         f["images"] = images
         f["truth"] = truth
-    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     return path
 
 
@@ -419,7 +420,7 @@ def test_cli_selection_surface_with_fifty_percent_contour(model_spec, tmp_path, 
     with h5py.File(path, "w") as f:
         f["images"] = np.broadcast_to(level[:, None, None, None], (n, 4, 4, 2)).astype("f4")
         f["truth"] = truth
-    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     out = tmp_path / "out"
     argv = ["selection", "--model", model_spec, "--data", str(path), "--param", "mag_source_g",
             "--param2", "theta_E", "--bins", "5", "--bins2", "3", "--thresholds", "0.5",
