@@ -90,7 +90,7 @@ def add_resim(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPar
 # --------------------------------------------------------------------------- commands
 def run_bin(args: argparse.Namespace) -> int:
     """``probe bin``: scores of a saved set binned by a truth column (or per category)."""
-    p = _sensitivity_probe(args)
+    p = sensitivity_probe(args)
     data = inputs.load_data(args.data)
     try:
         p.checkpoints = _checkpoints(args, p, data)
@@ -122,7 +122,7 @@ def run_bin(args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """``probe sweep``: scores of a saved set under a perturbation at each value."""
-    p = _sensitivity_probe(args)
+    p = sensitivity_probe(args)
     data = inputs.load_data(args.data)
     try:
         p.checkpoints = _checkpoints(args, p, data)
@@ -140,7 +140,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def run_resim(args: argparse.Namespace) -> int:
     """``probe resim``: scores of sets re-simulated at each value of a simulator control."""
-    p = _sensitivity_probe(args)
+    p = sensitivity_probe(args)
     sim = inputs.make_simulator(args.survey, args.npix)
     lens_c, nonlens_c = population_controls(args)
     if args.param in lens_c:
@@ -162,7 +162,7 @@ def run_resim(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- steps
-def _sensitivity_probe(args: argparse.Namespace) -> Any:
+def sensitivity_probe(args: argparse.Namespace) -> Any:
     """The :class:`probe.sweeps.sensitivity.Probe` of ``bin``/``sweep``/``resim`` (with
     statistics)."""
     from probe.statistics import StatsParams
