@@ -49,6 +49,7 @@ __all__ = [
     "add_verbosity",
     "add_version",
     "log_to_stderr",
+    "notice",
     "one_line",
     "positive_int",
     "run",
@@ -225,6 +226,12 @@ def log_to_stderr(verbose: int = 0, quiet: bool = False) -> Any:
         for lg, old in zip(loggers, saved):
             lg.removeHandler(handler)
             lg.setLevel(old)
+
+
+def notice(line: str) -> None:
+    """One line for the user on stderr, shown even with ``--quiet``: what a ``--resume`` kept,
+    redid or discarded of an earlier run's checkpoints is part of the result, not progress."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def one_line(err: BaseException) -> str:

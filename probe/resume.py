@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,8 @@ from typing import Any
 import numpy as np
 
 from probe.checkpoints import Checkpoints
+from probe.cli_policy import notice
 from probe.errors import ProbeValueError
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def open_checkpoints(
@@ -63,7 +59,7 @@ def open_checkpoints(
         "probe_source": source_digest("probe"),
         **(extra() if callable(extra) else extra),
     }
-    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=_stderr)
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=args.resume, log=notice)
 
 
 def selection_checkpoints(
@@ -158,7 +154,7 @@ def study_checkpoints(
         "probe_source": source_digest("probe"),
     }
     resume = bool(getattr(args, "resume", False))
-    return Checkpoints(Path(args.out) / "checkpoints", key, resume=resume, log=_stderr)
+    return Checkpoints(Path(args.out) / "checkpoints", key, resume=resume, log=notice)
 
 
 def images_scope(images: Any) -> str:
@@ -226,5 +222,5 @@ def finish(checkpoints: Checkpoints | None, args: argparse.Namespace) -> None:
     if checkpoints is None:
         return
     if getattr(args, "resume", False):
-        _stderr(checkpoints.summary())
+        notice(checkpoints.summary())
     checkpoints.discard()

@@ -17,6 +17,7 @@ import pytest
 import probe
 import simlens
 from probe import cli as probe_cli
+from probe.cli import sensitivity as probe_cli_sensitivity
 from probe.errors import ProbeValueError
 from simlens import cli as simlens_cli
 from simlens.cli import view as simlens_cli_view
@@ -120,8 +121,8 @@ def _argv(prog: str, tmp_path: Path) -> list[str]:
 @pytest.fixture
 def logging_seams(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        probe_cli,
-        "_sensitivity_probe",
+        probe_cli_sensitivity,
+        "sensitivity_probe",
         _stop_after_logging("probe.sweeps.sensitivity", ProbeValueError),
     )
     monkeypatch.setattr(
@@ -169,9 +170,9 @@ def test_quiet_also_stops_progress_bars() -> None:
 
 # --------------------------------------------------------------------------- library: no print
 _CLI_MODULES = {
-    "probe/cli.py",
     "probe/cli_policy.py",
     *(path.relative_to(ROOT).as_posix() for path in (ROOT / "simlens" / "cli").glob("*.py")),
+    *(path.relative_to(ROOT).as_posix() for path in (ROOT / "probe" / "cli").glob("*.py")),
 }
 
 

@@ -9,8 +9,8 @@
 * **B**: simulated lenses vs. field non-lenses (the kinds listed in the weights' training record).
 * **C**: LensPop-detectable population lenses (``sample_lenses(detectable=True)``) vs. field
   non-lenses at :data:`C_SURVEY` (its Moffat PSF): the population that selection functions and
-  yields are computed over (``probe.studies.population.population_selection``). A and B are the paper's
-  replicas for the study; C is the finder whose training set matches that population.
+  yields are computed over (``probe.studies.population.population_selection``). A and B are the
+  paper's replicas for the study; C is the finder whose training set matches that population.
 
 A and B are trained at the paper's training PSF (``des-sv``) by ``scripts/train_reference.py``
 (C with ``--only C``); the weights ship with the package

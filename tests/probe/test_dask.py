@@ -16,6 +16,7 @@ import pytest
 from probe import Probe, ProbeValueError
 from probe import cli as probe_cli
 from probe.adapters.datasets import load_hdf5, load_set, load_zarr
+from probe.cli import inputs as cli_inputs
 from probe.selection import selection_function
 from tests.probe.conftest import FakeSimulator, copy_store, mean_model
 
@@ -182,7 +183,7 @@ def test_unreachable_scheduler_exits_2_fast_and_writes_nothing(tmp_path, capsys,
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 3)
     images, truth = make_set(n=10)
     write_h5(tmp_path / "s.h5", images, truth)
-    monkeypatch.setattr(probe_cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     out = tmp_path / "o"
     t0 = time.perf_counter()
     argv = ["bin", "--model", "x:y", "--data", str(tmp_path / "s.h5"), "--by", "theta_E"]

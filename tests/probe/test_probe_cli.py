@@ -12,6 +12,7 @@ import pytest
 import probe
 from probe import cli
 from probe.adapters.datasets import load_hdf5
+from probe.cli import inputs as cli_inputs
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def dataset(tmp_path, monkeypatch):
         f["images"] = images.astype(np.float32)
         f["truth"] = truth
     # decouple from simlens.load, whose file layout is simlens' business
-    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     return path
 
 
@@ -77,7 +78,7 @@ def test_sweep(model_spec, dataset, tmp_path):
 
 
 def test_resim(model_spec, fake_sim, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "make_simulator", lambda survey, npix: fake_sim)
+    monkeypatch.setattr(cli_inputs, "make_simulator", lambda survey, npix: fake_sim)
     out = tmp_path / "r"
     argv = ["resim", "--model", model_spec, "--survey", "des-sv", "--param", "psf_scale"]
     assert (
@@ -139,7 +140,7 @@ def test_parse_values_errors(text):
 def test_bin_by_kind_breaks_down_by_category(model_spec, cli_sets, tmp_path, monkeypatch, capsys):
     """--by on a string column (kind) gives per-category scores, FPRs and intervals, ordered
     by the mean, on a set the real `simlens generate` wrote."""
-    monkeypatch.setattr(cli, "load_data", load_hdf5)  # probe's own reader, no simlens
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)  # probe's own reader, no simlens
     out = tmp_path / "out"
     argv = ["bin", "--model", model_spec, "--data", str(cli_sets["field"]), "--by", "kind",
             "--out", str(out), "--quiet", "--format", "csv"]  # fmt: skip
@@ -166,7 +167,7 @@ def test_bin_by_kind_breaks_down_by_category(model_spec, cli_sets, tmp_path, mon
 def test_resim_population_flags_reach_the_lens_draw_only(model_spec, fake_sim, tmp_path,
                                                           monkeypatch):  # fmt: skip
     """--theta-E goes to sample_lenses only (the fake's sample_nonlenses rejects theta_E)."""
-    monkeypatch.setattr(cli, "make_simulator", lambda survey, npix: fake_sim)
+    monkeypatch.setattr(cli_inputs, "make_simulator", lambda survey, npix: fake_sim)
     out = tmp_path / "r"
     argv = ["resim", "--model", model_spec, "--survey", "des-sv", "--param", "psf_scale",
             "--values", "1,2", "--n", "6", "--theta-E", "1.7", "--out", str(out), "--quiet",

@@ -18,6 +18,7 @@ from scipy.stats import norm
 import probe
 from probe import cli
 from probe.adapters.datasets import load_hdf5
+from probe.cli import inputs as cli_inputs
 from probe.completeness.fit import fit_completeness
 from probe.completeness.plots import report_section
 from probe.completeness.rates import tpr_before
@@ -333,7 +334,7 @@ def dataset(tmp_path, monkeypatch):
     with h5py.File(path, "w") as f:
         f["images"] = images
         f["truth"] = truth
-    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     return path
 
 
@@ -417,7 +418,7 @@ def test_cli_selection_surface_with_fifty_percent_contour(model_spec, tmp_path, 
     with h5py.File(path, "w") as f:
         f["images"] = np.broadcast_to(level[:, None, None, None], (n, 4, 4, 2)).astype("f4")
         f["truth"] = truth
-    monkeypatch.setattr(cli, "load_data", load_hdf5)
+    monkeypatch.setattr(cli_inputs, "load_data", load_hdf5)
     out = tmp_path / "out"
     argv = ["selection", "--model", model_spec, "--data", str(path), "--param", "mag_source_g",
             "--param2", "theta_E", "--bins", "5", "--bins2", "3", "--thresholds", "0.5",
