@@ -110,7 +110,8 @@ def colour_composite(
     return out
 
 
-def _title(row: pd.Series) -> str:
+def panel_title(row: pd.Series) -> str:
+    """A contact-sheet panel's title from its truth row: ``lens θE=1.30"``, ``lens`` or the kind."""
     kind = str(row["kind"]) if "kind" in row.index and pd.notna(row["kind"]) else ""
     label = int(row["label"]) if "label" in row.index and pd.notna(row["label"]) else None
     theta = row["theta_E"] if "theta_E" in row.index else None
@@ -180,7 +181,7 @@ def contact_sheet(
     if truth is not None and len(truth) != n:
         raise SimlensValueError(f"truth: expected {n} rows (one per image), got {len(truth)}")
     if titles is None:
-        titles = [_title(truth.iloc[k]) for k in range(n)] if truth is not None else [""] * n
+        titles = [panel_title(truth.iloc[k]) for k in range(n)] if truth is not None else [""] * n
     elif len(titles) != n:
         raise SimlensValueError(f"titles: expected {n} titles, got {len(titles)}")
     rgb = colour_composite(data, bands=bands, stretch=stretch, Q=Q)
