@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "ARCMIN2_PER_DEG2",
     "ARCSEC_PER_DEG",
     "ARCSEC_PER_RAD",
     "NO_LIGHT_MAG",
     "NO_LIGHT_THRESHOLD",
     "SPEED_OF_LIGHT_ANGSTROM_S",
     "SPEED_OF_LIGHT_KM_S",
+    "SR_PER_DEG2",
     "ZERO_FLUX_MAG",
 ]
 
@@ -38,3 +40,9 @@ ARCSEC_PER_RAD = 180.0 / math.pi * 3600.0
 
 ARCSEC_PER_DEG = 3600.0
 """Arcseconds per degree."""
+
+ARCMIN2_PER_DEG2 = 3600.0
+"""Square arcminutes per square degree."""
+
+SR_PER_DEG2 = (math.pi / 180.0) ** 2
+"""Steradians per square degree (about 3.046e-4)."""

@@ -10,7 +10,12 @@ Spawn keys (the second element says what the generator is for):
   (:func:`simlens.sampling.seeding.block_rng`), ``stream`` one of the block streams below;
 * ``(row, ROW_SEED_KEY)``: a row's render seed, used for its noise only
   (:func:`simlens.sampling.seeding.row_seeds`);
-* ``(row, REDRAW_KEY, round)``: the redraws of one row under ``detectable=True``.
+* ``(row, REDRAW_KEY, round)``: the redraws of one row under ``detectable=True``;
+* ``(block,)``: the generator of block ``block`` (512 candidates each) of the
+  detectable-fraction Monte Carlo (:func:`simlens.yields.detectable_fraction`);
+* ``(KEPT_ROWS_KEY + s,)``: the entropy of the truth rows that Monte Carlo keeps,
+  ``s`` = :data:`KEPT_DETECTABLE` or :data:`KEPT_OTHERS`; their render seeds and neighbours use
+  the keys above under it.
 
 Block streams: lenses :data:`LENS_STREAM`; non-lens kind ``k`` (index in
 :data:`simlens.sampling.truth.NONLENS_KINDS`) ``NONLENS_STREAM_BASE + k``; side streams, so that
@@ -25,6 +30,9 @@ import numpy as np
 __all__ = [
     "BLOCK_KEY",
     "EXPOSURE_STREAM",
+    "KEPT_DETECTABLE",
+    "KEPT_OTHERS",
+    "KEPT_ROWS_KEY",
     "KNOT_STREAM",
     "LENS_STREAM",
     "MASS_STREAM",
@@ -46,6 +54,12 @@ NONLENS_STREAM_BASE = 1  # + the kind's index in NONLENS_KINDS (1 .. 7)
 KNOT_STREAM = 1000  # source Sersic index and clumps of lenses
 NEIGHBOUR_STREAM = 2000  # + the stream of the kind the neighbours belong to
 MASS_STREAM = 3000  # external shear and mass slope of lenses
+
+# one-element spawn keys of the detectable-fraction Monte Carlo (simlens.yields): (block,) for
+# its blocks (block < KEPT_ROWS_KEY), (KEPT_ROWS_KEY + KEPT_*,) for the rows it keeps
+KEPT_ROWS_KEY = 2**20
+KEPT_DETECTABLE = 0  # the detectable lenses kept (keep_rows)
+KEPT_OTHERS = 1  # the non-detectable lenses kept (keep_others)
 
 # per-object streams (value_rng)
 EXPOSURE_STREAM = 1  # the exposures drawn per lens (simlens.population.detectability)

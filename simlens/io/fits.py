@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simlens.constants import ARCSEC_PER_DEG
 from simlens.errors import SimlensKeyError, SimlensValueError
 from simlens.io.atomic import atomic_path
 from simlens.io.dataset import Dataset
 from simlens.io.provenance import package_version, utc_now
 
 __all__ = ["to_fits"]
-
-_ARCSEC_PER_DEG = 3600.0
 
 
 def _survey_value(meta: Mapping[str, Any], key: str) -> Any:
@@ -118,90 +117,135 @@ def to_fits(
         If ``index`` is out of range or a value is invalid.
     """
     from astropy.io import fits
-    from astropy.table import Table
 
-    if not isinstance(data, Dataset):
-        try:
-            images, truth = data
-        except (TypeError, ValueError):
-            raise SimlensValueError("data: expected a Dataset or an (images, truth) pair") from None
-        given = {} if bands is None else {"bands": tuple(bands)}
-        data = Dataset(images=images, truth=truth, meta=dict(meta or {}), **given)
-    ds = data
+    ds = _as_dataset(data, bands, meta)
     band_names = tuple(bands) if bands is not None else ds.bands
     if len(band_names) != len(ds.bands):
         raise SimlensValueError(f"bands: expected {len(ds.bands)} names, got {band_names}")
-    n = len(ds)
-    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not -n <= index < n:
-        raise SimlensValueError(f"index: expected an integer in [{-n}, {n - 1}], got {index!r}")
-    index = int(index) % n
-    row = ds.truth.iloc[index]
+    index = _checked_index(index, len(ds))
     for column in ["seed", *(f"psf_fwhm_{b}" for b in band_names)]:
         if column not in ds.truth.columns:
             raise SimlensKeyError(f"truth: needs column {column!r} for the FITS header")
+    scale, zp = _scale_and_zero_point(ds.meta, pixel_scale, zero_point)
+    survey_name = survey or _survey_value(ds.meta, "name") or "unknown"
+    version = str(ds.meta.get("version") or package_version())
 
-    scale = pixel_scale if pixel_scale is not None else _survey_value(ds.meta, "pixel_scale")
-    zp = zero_point if zero_point is not None else _survey_value(ds.meta, "zero_point")
+    primary = _primary_hdu(ds.truth, index, band_names, str(survey_name), version)
+    image = np.asarray(ds.images[index])  # (H, W, C)
+    row = ds.truth.iloc[index]
+    hdus: list[Any] = [primary]
+    for channel, band in enumerate(band_names):
+        hdu = _band_hdu(image[:, :, channel], band, row, scale, zp)
+        for key in ("SURVEY", "SIMLVER", "SEED", "LABEL", "KIND"):
+            if key in primary.header:
+                hdu.header[key] = (primary.header[key], primary.header.comments[key])
+        hdus.append(hdu)
+    hdus.append(_truth_hdu(ds.truth.iloc[[index]]))
+
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
+    return Path(path)
+
+
+def _as_dataset(
+    data: Dataset | tuple[Any, pd.DataFrame],
+    bands: Sequence[str] | None,
+    meta: Mapping[str, Any] | None,
+) -> Dataset:
+    """``data`` as a Dataset: an ``(images, truth)`` pair gets ``bands`` and ``meta``."""
+    if isinstance(data, Dataset):
+        return data
+    try:
+        images, truth = data
+    except (TypeError, ValueError):
+        raise SimlensValueError("data: expected a Dataset or an (images, truth) pair") from None
+    given = {} if bands is None else {"bands": tuple(bands)}
+    return Dataset(images=images, truth=truth, meta=dict(meta or {}), **given)
+
+
+def _checked_index(index: Any, n: int) -> int:
+    """``index`` as a row number in ``[0, n)`` (negative counts from the end)."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not -n <= index < n:
+        raise SimlensValueError(f"index: expected an integer in [{-n}, {n - 1}], got {index!r}")
+    return int(index) % n
+
+
+def _scale_and_zero_point(
+    meta: Mapping[str, Any], pixel_scale: float | None, zero_point: float | None
+) -> tuple[float, Any]:
+    """Pixel scale (arcsec/pixel, checked) and zero point (AB mag; a number or per band)."""
+    scale = pixel_scale if pixel_scale is not None else _survey_value(meta, "pixel_scale")
+    zp = zero_point if zero_point is not None else _survey_value(meta, "zero_point")
     if scale is None:
         raise SimlensKeyError("pixel_scale: not given and not in meta['survey'] (arcsec/pixel)")
     if zp is None:
         raise SimlensKeyError("zero_point: not given and not in meta['survey'] (AB mag)")
-    scale = _number(scale, "pixel_scale")
-    survey_name = survey or _survey_value(ds.meta, "name") or "unknown"
-    version = str(ds.meta.get("version") or package_version())
-    image = np.asarray(ds.images[index])  # (H, W, C)
-    npix_y, npix_x = image.shape[:2]
+    return _number(scale, "pixel_scale"), zp
 
+
+def _primary_hdu(
+    truth: pd.DataFrame, index: int, band_names: tuple[str, ...], survey_name: str, version: str
+) -> Any:
+    """The empty primary HDU with the keywords shared by all bands."""
+    from astropy.io import fits
+
+    row = truth.iloc[index]
     primary = fits.PrimaryHDU()
     shared = primary.header
     shared["ORIGIN"] = ("simlens", "strong-lens simulator (simlens-probe)")
     shared["DATE"] = (utc_now().rstrip("Z"), "UTC time this file was written")
     shared["SIMLVER"] = (version, "simlens version that made the image")
-    shared["SURVEY"] = (str(survey_name), "survey preset")
+    shared["SURVEY"] = (survey_name, "survey preset")
     shared["NBANDS"] = (len(band_names), "number of band images")
     shared["BANDS"] = (",".join(band_names), "EXTNAME of the band images, in order")
     shared["INDEX"] = (index, "row of this system in its set")
     shared["SEED"] = (int(row["seed"]), "seed of this image (truth column seed)")
-    if "label" in ds.truth.columns:
+    if "label" in truth.columns:
         shared["LABEL"] = (int(row["label"]), "1 lens, 0 not a lens")
-    if "kind" in ds.truth.columns:
+    if "kind" in truth.columns:
         shared["KIND"] = (str(row["kind"]), "kind of system")
-    if "theta_E" in ds.truth.columns and pd.notna(row["theta_E"]):
+    if "theta_E" in truth.columns and pd.notna(row["theta_E"]):
         shared["THETA_E"] = (float(row["theta_E"]), "[arcsec] Einstein radius")
-    hdus: list[Any] = [primary]
+    return primary
 
-    for channel, band in enumerate(band_names):
-        hdu = fits.ImageHDU(data=np.ascontiguousarray(image[:, :, channel], dtype=np.float32))
-        h = hdu.header
-        h["EXTNAME"] = band
-        h["FILTER"] = (band, "band")
-        h["BUNIT"] = ("count", "AB mag = MAGZERO - 2.5 log10(counts)")
-        h["MAGZERO"] = (_number(zp, "zero_point", band), "[mag] AB zero point of one count")
-        h["PIXSCALE"] = (scale, "[arcsec/pixel] pixel scale")
-        h["PSF_FWHM"] = (
-            _number(row[f"psf_fwhm_{band}"], f"psf_fwhm_{band}"),
-            "[arcsec] PSF FWHM in this band",
-        )
-        h["WCSAXES"] = 2
-        h["CTYPE1"], h["CTYPE2"] = "RA---TAN", "DEC--TAN"
-        h["CUNIT1"], h["CUNIT2"] = "deg", "deg"
-        h["CRPIX1"] = ((npix_x + 1) / 2, "stamp centre (FITS pixels are 1-based)")
-        h["CRPIX2"] = ((npix_y + 1) / 2, "stamp centre")
-        h["CRVAL1"] = (0.0, "[deg] nominal: stamps have no pointing")
-        h["CRVAL2"] = (0.0, "[deg] nominal")
-        h["CDELT1"] = (-scale / _ARCSEC_PER_DEG, "[deg] RA grows to the left: truth x = -dRA")
-        h["CDELT2"] = (scale / _ARCSEC_PER_DEG, "[deg] Dec grows with row, like truth y")
-        for key in ("SURVEY", "SIMLVER", "SEED", "LABEL", "KIND"):
-            if key in shared:
-                h[key] = (shared[key], shared.comments[key])
-        hdus.append(hdu)
 
-    row_frame = ds.truth.iloc[[index]]
+def _band_hdu(pixels: np.ndarray, band: str, row: pd.Series, scale: float, zp: Any) -> Any:
+    """One band's image HDU: its pixels (float32), photometry and WCS keywords.
+
+    ``scale`` is in arcsec/pixel, ``zp`` the AB zero point (a number or a per-band mapping).
+    """
+    from astropy.io import fits
+
+    npix_y, npix_x = pixels.shape
+    hdu = fits.ImageHDU(data=np.ascontiguousarray(pixels, dtype=np.float32))
+    h = hdu.header
+    h["EXTNAME"] = band
+    h["FILTER"] = (band, "band")
+    h["BUNIT"] = ("count", "AB mag = MAGZERO - 2.5 log10(counts)")
+    h["MAGZERO"] = (_number(zp, "zero_point", band), "[mag] AB zero point of one count")
+    h["PIXSCALE"] = (scale, "[arcsec/pixel] pixel scale")
+    h["PSF_FWHM"] = (
+        _number(row[f"psf_fwhm_{band}"], f"psf_fwhm_{band}"),
+        "[arcsec] PSF FWHM in this band",
+    )
+    h["WCSAXES"] = 2
+    h["CTYPE1"], h["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    h["CUNIT1"], h["CUNIT2"] = "deg", "deg"
+    h["CRPIX1"] = ((npix_x + 1) / 2, "stamp centre (FITS pixels are 1-based)")
+    h["CRPIX2"] = ((npix_y + 1) / 2, "stamp centre")
+    h["CRVAL1"] = (0.0, "[deg] nominal: stamps have no pointing")
+    h["CRVAL2"] = (0.0, "[deg] nominal")
+    h["CDELT1"] = (-scale / ARCSEC_PER_DEG, "[deg] RA grows to the left: truth x = -dRA")
+    h["CDELT2"] = (scale / ARCSEC_PER_DEG, "[deg] Dec grows with row, like truth y")
+    return hdu
+
+
+def _truth_hdu(row_frame: pd.DataFrame) -> Any:
+    """The binary table ``TRUTH`` holding the system's truth row."""
+    from astropy.io import fits
+    from astropy.table import Table
+
     table = Table({name: _table_column(row_frame[name]) for name in row_frame.columns})
     truth_hdu = fits.table_to_hdu(table)
     truth_hdu.header["EXTNAME"] = "TRUTH"
-    hdus.append(truth_hdu)
-
-    with atomic_path(path) as tmp:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-    return Path(path)
+    return truth_hdu

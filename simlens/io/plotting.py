@@ -37,6 +37,7 @@ __all__ = ["RGB_BANDS", "colour_composite", "contact_sheet"]
 RGB_BANDS = ("i", "r", "g")
 DEFAULT_STRETCH = 50.0  # counts at zero point 30; see the module docstring
 DEFAULT_Q = 8.0
+_DPI = 100  # figure dots per inch: sizes in inches are pixels / _DPI
 
 
 def colour_composite(
@@ -109,7 +110,8 @@ def colour_composite(
     return out
 
 
-def _title(row: pd.Series) -> str:
+def panel_title(row: pd.Series) -> str:
+    """A contact-sheet panel's title from its truth row: ``lens θE=1.30"``, ``lens`` or the kind."""
     kind = str(row["kind"]) if "kind" in row.index and pd.notna(row["kind"]) else ""
     label = int(row["label"]) if "label" in row.index and pd.notna(row["label"]) else None
     theta = row["theta_E"] if "theta_E" in row.index else None
@@ -161,9 +163,6 @@ def contact_sheet(
     pathlib.Path
         The path written.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     if isinstance(images, Dataset):
         if truth is None:
             truth = images.truth
@@ -182,16 +181,30 @@ def contact_sheet(
     if truth is not None and len(truth) != n:
         raise SimlensValueError(f"truth: expected {n} rows (one per image), got {len(truth)}")
     if titles is None:
-        titles = [_title(truth.iloc[k]) for k in range(n)] if truth is not None else [""] * n
+        titles = [panel_title(truth.iloc[k]) for k in range(n)] if truth is not None else [""] * n
     elif len(titles) != n:
         raise SimlensValueError(f"titles: expected {n} titles, got {len(titles)}")
     rgb = colour_composite(data, bands=bands, stretch=stretch, Q=Q)
+    fig = _sheet_figure(rgb, titles, min(int(ncols), n), panel_px)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=_DPI, facecolor="black")
+    return Path(path)
 
-    ncols = min(int(ncols), n)
+
+def _sheet_figure(rgb: np.ndarray, titles: Sequence[str], ncols: int, panel_px: int) -> Any:
+    """A matplotlib Figure (Agg canvas) laying out the composites ``rgb`` ``(n, H, W, 3)``.
+
+    ``ncols`` panels per row, each ``panel_px`` pixels square under a title strip of
+    ``panel_px // 8`` pixels; black background, white titles.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(rgb)
     nrows = math.ceil(n / ncols)
     title_px = panel_px // 8
     width, height = ncols * panel_px, nrows * (panel_px + title_px)
-    dpi = 100
+    dpi = _DPI
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="black")
     FigureCanvasAgg(fig)
     for k in range(n):
@@ -213,6 +226,4 @@ def contact_sheet(
                 va="center",
                 fontsize=max(6.0, 0.6 * title_px * 72 / dpi),
             )
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, facecolor="black")
-    return Path(path)
+    return fig

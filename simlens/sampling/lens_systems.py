@@ -32,6 +32,7 @@ from simlens.sampling.settings import SamplerSettings
 from simlens.survey import Survey
 
 __all__ = [
+    "SOURCE_BEHIND_DZ",
     "approx_magnification",
     "draw_lens_systems",
     "lensing_truth",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
+
+SOURCE_BEHIND_DZ = 1e-3
+"""A source lies behind its deflector when ``z_source > z_lens + SOURCE_BEHIND_DZ``."""
 
 
 # -------------------------------------------------------------------------------------------
@@ -81,7 +85,7 @@ def _draw_systems_free(
         zl = relations.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
         src = _draw_sources(k, rng, source_population)
         zs = np.asarray(src["z_source"], dtype=float)
-        behind = zs > zl + 1e-3
+        behind = zs > zl + SOURCE_BEHIND_DZ
         th = np.where(
             behind, relations.einstein_radius(sig, zl, np.where(behind, zs, zl + 1.0), cosmo), 0.0
         )
@@ -111,7 +115,7 @@ def _draw_systems_given_theta(
         for k, v in _draw_sources(m * K, rng, source_population).items()
     }
     zs = src["z_source"]
-    ok = zs > zl + 1e-3
+    ok = zs > zl + SOURCE_BEHIND_DZ
     th = np.broadcast_to(theta[:, None], (m, K))
     sig = np.where(
         ok, relations.sigma_from_einstein_radius(th, zl, np.where(ok, zs, zl + 1.0), cosmo), np.nan

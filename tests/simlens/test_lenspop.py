@@ -14,13 +14,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.cosmology import Planck18
 
-from simlens import yields as Y
 from simlens.population import detectability as LP
 from simlens.sampling.lens_systems import may_be_detectable
 from simlens.sampling.truth import SamplerSettings, lensing_truth, row_grid
 from simlens.schema import records
 from simlens.survey import load_survey
+from simlens.yields._fraction import free_candidates
 
 SURVEY = load_survey("des-y3")
 NPIX = 64
@@ -235,7 +236,7 @@ def test_observing_rule_strategies():
 def test_lenspop_des_rows_use_the_rule_and_are_pure():
     survey = load_survey("lenspop-des")
     cfg = SamplerSettings.load()
-    cand = Y._free_candidates(400, np.random.default_rng(5), survey, Y.Planck18)
+    cand = free_candidates(400, np.random.default_rng(5), survey, Planck18)
     rows = [r for r in records(cand) if r["theta_E"] > 1.0][:25]
     for row in rows:
         grid = row_grid(row, survey, NPIX, 3)
@@ -260,7 +261,7 @@ def test_lenspop_des_rows_use_the_rule_and_are_pure():
 def test_cheap_cuts_reject_no_detectable_system(name):
     survey = load_survey(name)
     cfg = SamplerSettings.load()
-    cand = Y._free_candidates(6000, np.random.default_rng(11), survey, Y.Planck18)
+    cand = free_candidates(6000, np.random.default_rng(11), survey, Planck18)
     cand = cand[cand["theta_E"] > 0.6].reset_index(drop=True)  # enrich: any subset must hold
     maybe = may_be_detectable(cand, survey)
     det = np.array(

@@ -13,7 +13,8 @@ from matplotlib.image import imread
 
 from simlens.errors import SimlensKeyError, SimlensValueError
 from simlens.io.dataset import Dataset
-from simlens.io.plotting import _title, colour_composite, contact_sheet
+from simlens.io.plotting import colour_composite, contact_sheet
+from simlens.io.plotting import panel_title as _title
 
 BANDS = ("g", "r", "i", "z")
 

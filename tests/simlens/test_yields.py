@@ -18,13 +18,14 @@ from astropy.cosmology import Planck18
 from simlens import yields as Y
 from simlens.errors import SimlensValueError
 from simlens.population import relations as pop
+from simlens.yields._density import sigma_moment
 
 
 def test_optical_depth_matches_flat_sis_closed_form():
     # flat, z_s below z_max: tau = 16 pi^3 M4 D_C(z_s)^3 / 30
     zs = np.array([0.3, 0.8, 1.5, 1.95])
     h = Planck18.H0.value / 100.0
-    m4 = Y._sigma_moment(100.0, 400.0, h)
+    m4 = sigma_moment(100.0, 400.0, h)
     dc = pop.distances(Planck18).comoving_distance(zs)
     expected = 16.0 * math.pi**3 * m4 * dc**3 / 30.0
     assert np.allclose(Y.optical_depth(zs), expected, rtol=1e-5)
