@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from probe.adapters.simulators import DEFAULT_SIMULATOR
+from probe.adapters.simulators import DEFAULT_SIMULATOR, SIMULATOR_NAME
 from probe.adapters.specs import load_callable
 from probe.errors import ProbeValueError
 from probe.studies.experiments import (
@@ -142,13 +142,13 @@ def add_study_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--survey", default="des-sv", help="simulator survey preset (training PSF)")
     p.add_argument(
         "--simulator", default=DEFAULT_SIMULATOR,
-        help="module:callable building the simulator from survey=... (default simlens)",
+        help=f"module:callable building the simulator from survey=... (default {SIMULATOR_NAME})",
     )  # fmt: skip
     p.add_argument("--experiments", help="comma-separated subset of the experiments")
     p.add_argument(
         "--yields", metavar="SURVEY",
         help="also report each model's selection functions and expected yield over the lens "
-        "population of this simlens survey preset (e.g. des-y3: DES, 5000 deg^2)",
+        f"population of this {SIMULATOR_NAME} survey preset (e.g. des-y3: DES, 5000 deg^2)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=2026, help="root seed (2026)")
     p.add_argument("--batch-size", type=int, default=256, help="images per model call (256)")
