@@ -203,7 +203,7 @@ def render_and_score(
             scores[lo:hi] = got["p"]
             continue
         slots.append((lo, hi, name))
-        tasks.append((p._model_spec, sim, rows, True, float("nan"), p.batch_size))
+        tasks.append((p.model_spec, sim, rows, True, float("nan"), p.batch_size))
 
     def save(t: int, result: Any) -> None:
         if checkpoints is not None:

@@ -71,7 +71,7 @@ class ImageSet:
             raise ProbeTypeError(f"images must be numeric; got dtype {dtype}")
         if shape[0] == 0:
             raise ProbeValueError("images is empty (0 images)")
-        self._source = images
+        self.source = images  # the array-like given (numpy, h5py, zarr, dask): read lazily
         self.channels_first = channels_first
         self.dtype = dtype
         self.n = shape[0]
@@ -80,14 +80,14 @@ class ImageSet:
 
     def batch(self, start: int, stop: int) -> np.ndarray:
         """Images ``start:stop`` as a channels-last array (a view where the source allows it)."""
-        out = read_slice(self._source, start, stop)
+        out = read_slice(self.source, start, stop)
         return np.moveaxis(out, 1, -1) if self.channels_first else out
 
     def take(self, index: np.ndarray) -> np.ndarray:
         """Images at ``index`` (sorted or not) as a channels-last array."""
         order = np.argsort(index)
         # h5py needs increasing indices; numpy does not mind.
-        out = np.asarray(self._source[np.asarray(index)[order]])
+        out = np.asarray(self.source[np.asarray(index)[order]])
         out = out[np.argsort(order)]
         return np.moveaxis(out, 1, -1) if self.channels_first else out
 
@@ -99,7 +99,7 @@ class ImageSet:
     @property
     def in_memory(self) -> bool:
         """Whether the source is a numpy array (safe to read from a second thread)."""
-        return isinstance(self._source, np.ndarray)
+        return isinstance(self.source, np.ndarray)
 
     @staticmethod
     def check_finite(batch: np.ndarray, start: int) -> None:
@@ -136,7 +136,7 @@ class ImageSet:
 
         def leaf(start: int) -> bytes:
             raw = np.ascontiguousarray(
-                read_slice(self._source, start, min(start + HASH_LEAF, self.n))
+                read_slice(self.source, start, min(start + HASH_LEAF, self.n))
             )
             if check:
                 self.check_finite(raw, offset + start)

@@ -258,18 +258,18 @@ class ModelAdapter:
         # ``hash`` (provenance, kept for compatibility) falls back to the name's hash;
         # ``digest`` is None for an opaque callable and is what caches and the gate compare.
         self.hash = self.digest or hashlib.sha256(self.description.encode()).hexdigest()
-        self._call: Callable[[np.ndarray], Any]
+        self.raw_predict: Callable[[np.ndarray], Any]
         if is_keras_model(model):
             from probe.adapters.keras_adapter import fast_predictor
 
-            self._call = fast_predictor(model)
+            self.raw_predict = fast_predictor(model)
         else:
-            self._call = model
+            self.raw_predict = model
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p(lens) of a channels-last batch."""
         x = np.moveaxis(batch, -1, 1) if self._transpose else batch
-        raw = self._call(x)
+        raw = self.raw_predict(x)
         try:
             return to_p_lens(
                 raw, batch.shape[0], positive_class=self.positive_class, logits=self.logits

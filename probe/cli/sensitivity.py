@@ -243,7 +243,7 @@ def _checkpoints(
         key["controls"] = repr(controls)
     else:
         images = ImageSet(data.images, channels_first=args.channels_first)
-        key["chunk_size"] = p._chunk_for(images)
+        key["chunk_size"] = p.chunk_for(images)
         key["data"] = data_identity(args.data)
     if args.command == "sweep":
         key["perturber"] = args.perturber

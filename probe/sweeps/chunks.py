@@ -112,7 +112,7 @@ def distributed_baseline(
     as they finish."""
     from probe.checkpoints import array_to_leaves, leaves_to_array
 
-    source = image_set._source
+    source = image_set.source
     remote = remote_source(source)
     chunks = spans(image_set.n, chunk_size)
     names = [f"baseline-{lo:010d}-{hi:010d}" for lo, hi in chunks]
@@ -160,7 +160,7 @@ def distributed_sweep(
 ) -> np.ndarray:
     """``(values, n)`` p(lens) under each perturbation; identity values reuse ``base``.
     ``checkpoints``: as for :func:`distributed_baseline` (one file per value and chunk)."""
-    source = image_set._source
+    source = image_set.source
     remote = remote_source(source)
     chunks = spans(image_set.n, chunk_size)
     p_all = np.empty((len(perturbers), image_set.n))

@@ -92,7 +92,8 @@ class ModelScorer:
             "channels_first": self.channels_first,
             "trust_code": bool(trust_code),
         }
-        self._model_spec = ModelSpec(model, self.adapter, options)
+        # What a chunk task needs to rebuild this model in a worker (picklable; cluster.ModelSpec).
+        self.model_spec = ModelSpec(model, self.adapter, options)
 
     def __repr__(self) -> str:
         return (
@@ -110,10 +111,10 @@ class ModelScorer:
         image_set = ImageSet(images, channels_first=self.channels_first)
         return self._baseline(image_set, Timer(), client)[0].copy()
 
-    def _chunk_for(self, image_set: ImageSet) -> int:
-        """The chunk size given, else a sharded zarr set's shard (so a task reads whole
-        shards), else the default."""
-        shards = getattr(image_set._source, "shards", None)
+    def chunk_for(self, image_set: ImageSet) -> int:
+        """Images per chunk task over ``image_set``: the chunk size given, else a sharded zarr
+        set's shard (so a task reads whole shards), else the default."""
+        shards = getattr(image_set.source, "shards", None)
         if self._chunk_given or not shards:
             return self.chunk_size
         return check_chunk_size(int(shards[0]))
@@ -130,8 +131,8 @@ class ModelScorer:
             # One pass over the chunks gives both the scores and the hash leaves.
             with timer("inference"):
                 p, data_hash = distributed_baseline(
-                    image_set, self._model_spec, client, batch_size=self.batch_size,
-                    chunk_size=self._chunk_for(image_set), progress=self.progress,
+                    image_set, self.model_spec, client, batch_size=self.batch_size,
+                    chunk_size=self.chunk_for(image_set), progress=self.progress,
                     checkpoints=self.checkpoints,
                 )  # fmt: skip
             return self._remember(data_hash, p)
@@ -180,7 +181,7 @@ class ModelScorer:
             batch = image_set.batch(start, stop)
             x = np.moveaxis(batch, -1, 1) if self.channels_first else batch
             with timer("inference"):
-                raw = np.asarray(self.adapter._call(x))
+                raw = np.asarray(self.adapter.raw_predict(x))
             if raw.ndim != 2 or raw.shape[1] < 2:
                 raise ProbeValueError(
                     f"classes= needs a multi-class model output (n, k >= 2); got {raw.shape}"
@@ -314,7 +315,7 @@ class ModelScorer:
         p_all = np.empty((grid.size, n))
         client = self._client(client)
         if client is not None or self.checkpoints is not None:
-            render_chunked(sim, grid, tables_at, p_all, model_spec=self._model_spec,
+            render_chunked(sim, grid, tables_at, p_all, model_spec=self.model_spec,
                            chunk_size=self.chunk_size, batch_size=self.batch_size,
                            checkpoints=self.checkpoints, progress=self.progress, noise=noise,
                            name=name, timer=timer, client=client)  # fmt: skip

@@ -299,8 +299,8 @@ class Probe(ModelScorer):
         if client is not None or self.checkpoints is not None:
             with timer("inference"):
                 p_all = distributed_sweep(
-                    image_set, self._model_spec, client, perturbers, base, entropy,
-                    batch_size=self.batch_size, chunk_size=self._chunk_for(image_set),
+                    image_set, self.model_spec, client, perturbers, base, entropy,
+                    batch_size=self.batch_size, chunk_size=self.chunk_for(image_set),
                     progress=self.progress, checkpoints=self.checkpoints,
                 )  # fmt: skip
         else:
