@@ -9,7 +9,11 @@ numpy or lenstronomy mapped by every worker, counts 1/k in each, so the sum is t
 holds) and, for reference, the sum of their RSS (which counts shared pages once per process):
 
 1. generation of ``--n`` lenses (100x100 griz, des-y3 defaults) into ``.zarr`` with
-   ``--workers 1`` (the in-process path) and ``--workers 2`` (a LocalCluster): speed-up;
+   ``--workers 1`` (the in-process path) and ``--workers 2`` (a LocalCluster): speed-up.
+   In-process, numpy/scipy's OpenBLAS and galsim's OpenMP already run threads on every core
+   (a chunk takes ~16% longer with one thread), while each Dask worker runs them on one
+   (Dask's default OMP/OPENBLAS/MKL_NUM_THREADS=1): so ``--workers 1`` is also run pinned to
+   one core with one such thread (``taskset -c 0``), the share of the machine one worker gets;
 2. the same chunk function (:func:`simlens.scale.chunks.shard_task`, the same shards of
    the same store) run by a plain ``concurrent.futures.ProcessPoolExecutor`` of 2 processes: Dask's
    overhead = (Dask wall - pool wall) / pool wall (target <= 10%). The pool is Python's default
@@ -20,9 +24,9 @@ holds) and, for reference, the sum of their RSS (which counts shared pages once 
    20% of the ``--n`` run, both under 1.5 GB);
 4. store size per image against the uncompressed float32 size (lossless Blosc-zstd);
 5. ``probe bin`` of finder A (ONNX) by theta_E over the store with ``--workers 1`` and ``2``,
-   and with ``--workers 1`` pinned to one core (``taskset``): in-process, onnxruntime already
-   spreads each batch over every core, so the speed-up of 2 workers is measured against one
-   core as well as against the in-process default.
+   and with ``--workers 1`` pinned to one core with one thread: in-process, onnxruntime
+   already spreads each batch over every core, so the speed-up of 2 workers is measured
+   against one core as well as against the in-process default.
 
 The store of every run is compared with the first, array by array (the bench also checks
 that workers and the pool change nothing). Run on an otherwise idle machine::
@@ -82,12 +86,21 @@ def _tree_memory(proc: Any) -> tuple[int, int]:
     return pss, rss
 
 
-def run_measured(cmd: list[str]) -> tuple[float, Peak, subprocess.CompletedProcess]:
-    """Wall seconds and peak tree memory of ``cmd`` run to completion."""
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[float, Peak, subprocess.CompletedProcess]:
+    """Wall seconds and peak tree memory of ``cmd`` run to completion (``env``: added to
+    this process's environment)."""
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
+    )
     peak = Peak(0, 0)
     stop = threading.Event()
 
@@ -115,6 +128,15 @@ def run_measured(cmd: list[str]) -> tuple[float, Peak, subprocess.CompletedProce
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
     return wall, peak, done
+
+
+#: What a Dask worker of ours runs with (the nanny's defaults): one thread for BLAS and OpenMP.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def one_core(cmd: list[str]) -> list[str]:
+    """``cmd`` pinned to CPU 0."""
+    return ["taskset", "-c", "0", *cmd]
 
 
 def generate_cmd(out: Path, n: int, workers: int, chunk: int) -> list[str]:
@@ -231,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
         f"cores={os.cpu_count()}, stores in {folder}"
     )
     runs: dict[str, tuple[float, Peak]] = {}
-    for name, n, workers in (("w1", args.n, 1), ("w2", args.n, 2)):
-        wall, peak, _ = run_measured(generate_cmd(folder / f"{name}.zarr", n, workers, args.chunk))
+    for name, workers, pin in (("w1", 1, False), ("w1c", 1, True), ("w2", 2, False)):
+        cmd = generate_cmd(folder / f"{name}.zarr", args.n, workers, args.chunk)
+        wall, peak, _ = run_measured(one_core(cmd) if pin else cmd, env=ONE_THREAD if pin else None)
         runs[name] = (wall, peak)
         report(
-            f"generate {n} -> .zarr, --workers {workers}",
-            f"{wall:8.1f} s  {n / wall:7.1f} img/s  {peak}",
+            f"generate {args.n} -> .zarr, --workers {workers}{', one core' if pin else ''}",
+            f"{wall:8.1f} s  {args.n / wall:7.1f} img/s  {peak}",
         )
     pool_cmd = [
         sys.executable,
@@ -261,9 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     speedup = runs["w1"][0] / runs["w2"][0]
+    speedup_core = runs["w1c"][0] / runs["w2"][0]
     overhead = (runs["w2"][0] - runs["pool"][0]) / runs["pool"][0]
     mem_ratio = runs["large"][1].pss / runs["w2"][1].pss
     report("speed-up, 2 workers vs 1 (target >= 1.8)", f"{speedup:.2f}x")
+    report("speed-up, 2 workers vs 1 on one core, one thread", f"{speedup_core:.2f}x")
     report("Dask overhead vs ProcessPoolExecutor (target <= 10%)", f"{100 * overhead:+.1f}%")
     report(f"peak PSS {args.n_large} / {args.n} lenses (target within 20%)", f"{mem_ratio:.2f}")
     from simlens.io.store_reader import store_bytes
@@ -275,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         "store bytes per image (images + truth)",
         f"{sizes['total'] / args.n / 1e3:.1f} kB (float32: {raw / args.n / 1e3:.1f} kB)",
     )
-    identical = all(same_store(folder / "w1.zarr", folder / f"{k}.zarr") for k in ("w2", "pool"))
-    report("stores identical (workers 1, 2, pool)", str(identical))
+    others = ("w1c", "w2", "pool")
+    identical = all(same_store(folder / "w1.zarr", folder / f"{k}.zarr") for k in others)
+    report("stores identical (workers 1, 1 on one core, 2, pool)", str(identical))
 
     if not probe_has_workers():
         print("  probe bin --workers: not in this probe yet; probe stage skipped")
@@ -285,7 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         bins: dict[tuple[int, bool], float] = {}
         for label, workers, pin in (("", 1, False), (", one core", 1, True), ("", 2, False)):
             cmd = [
-                *(["taskset", "-c", "0"] if pin else []),
                 sys.executable,
                 "-m",
                 "probe.cli",
@@ -306,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
                 "--out",
                 str(folder / f"bin{workers}{'p' if pin else ''}"),
             ]
-            wall, peak, _ = run_measured(cmd)
+            wall, peak, _ = run_measured(
+                one_core(cmd) if pin else cmd, env=ONE_THREAD if pin else None
+            )
             bins[(workers, pin)] = wall
             report(
                 f"probe bin over {args.n}, --workers {workers}{label}",
