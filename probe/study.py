@@ -226,11 +226,11 @@ def run_study_cli(args: argparse.Namespace) -> int:
     )
     # The lens population comes from simlens (simlens.yields), whatever simulator ran the study;
     # selection functions and yields are then drawn over it rather than the study's test sets.
-    pop = None
+    selection_by_population = None
     if args.yields:
         from probe.studies.population import population_selection
 
-        pop = population_selection(
+        selection_by_population = population_selection(
             {m.name: m.model for m in models},
             size=size,
             survey=args.yields,
@@ -238,7 +238,9 @@ def run_study_cli(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             client=client,
         )
-    path = write_report(result, args.out, population=pop, band=getattr(args, "band", "ci"))
+    path = write_report(
+        result, args.out, population=selection_by_population, band=getattr(args, "band", "ci")
+    )
     if not args.quiet:
         print(f"wrote {path}")
     finish(checkpoints, args)  # the report is written: nothing left to resume

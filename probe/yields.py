@@ -322,10 +322,10 @@ def survey_yields(
     """
     if not models:
         raise ProbeValueError("models is empty; give at least one name -> predict callable")
-    make_sim, pop = _load_population(simulator, population)
+    make_sim, yields_module = _load_population(simulator, population)
     sim = make_sim(survey=survey) if npix is None else make_sim(survey=survey, npix=npix)
-    frac = _draw_population(sim, pop, n_density, n_other, rng)
-    sky = pop.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
+    frac = _draw_population(sim, yields_module, n_density, n_other, rng)
+    sky = yields_module.sky_density(sim.survey, cosmology=sim.cosmology, area=area, fraction=frac)
     det = frac.rows.iloc[:n] if n else frac.rows
     x_det = sim.render(det)
     others = frac.others if frac.others is not None else det.iloc[:0]
@@ -348,18 +348,19 @@ def _load_population(simulator: str, population: str) -> tuple[Callable[..., Any
     """
     try:
         make_sim = load_callable(simulator, default_attr="Simulator")
-        pop = importlib.import_module(population)
+        yields_module = importlib.import_module(population)
     except (ImportError, AttributeError) as err:
         raise ProbeValueError(
             f"survey_yields needs simulator {simulator!r} and population {population!r}: {err}"
         ) from err
-    return make_sim, pop
+    return make_sim, yields_module
 
 
-def _draw_population(sim: Any, pop: Any, n_density: int, n_other: int, rng: int) -> Any:
-    """``pop.detectable_fraction`` of ``n_density`` draws at ``sim``'s survey, keeping the
-    detectable lenses' rows and ``n_other`` others; refuses a draw with no detectable lens."""
-    frac = pop.detectable_fraction(
+def _draw_population(sim: Any, yields_module: Any, n_density: int, n_other: int, rng: int) -> Any:
+    """``yields_module.detectable_fraction`` of ``n_density`` draws at ``sim``'s survey,
+    keeping the detectable lenses' rows and ``n_other`` others; refuses a draw with no
+    detectable lens."""
+    frac = yields_module.detectable_fraction(
         int(n_density),
         survey=sim.survey,
         cosmology=sim.cosmology,

@@ -18,7 +18,7 @@ from scipy import integrate, special, stats
 from simlens.constants import ARCMIN2_PER_DEG2, SPEED_OF_LIGHT_KM_S, SR_PER_DEG2
 from simlens.errors import SimlensValueError
 from simlens.population import lenspop_sources as plp
-from simlens.population import relations as pop
+from simlens.population import relations
 from simlens.sampling import truth as sampling
 from simlens.sampling.lens_systems import SOURCE_BEHIND_DZ
 from simlens.yields._inputs import catalogue_value
@@ -43,7 +43,7 @@ def source_counts(mag_min: float = 22.0, mag_max: float = 27.0) -> float:
     """
     if not mag_min < mag_max:
         raise SimlensValueError(f"need mag_min < mag_max; got {mag_min}, {mag_max}")
-    s = pop.population_parameters().source_count_slope
+    s = relations.population_parameters().source_count_slope
     n_ref, m_ref = (
         catalogue_value("source_counts", "n_ref"),
         catalogue_value("source_counts", "m_ref"),
@@ -56,7 +56,7 @@ def sigma_moment(sigma_min: float, sigma_max: float, h: float) -> float:
     """``M4 = h**3 int dn/dsigma (sigma/c)**4 dsigma`` in Mpc^-3."""
 
     def f(s: float) -> float:
-        return float(pop.vdf_dn_dsigma(s)) * (s / SPEED_OF_LIGHT_KM_S) ** 4
+        return float(relations.vdf_dn_dsigma(s)) * (s / SPEED_OF_LIGHT_KM_S) ** 4
 
     val, _ = integrate.quad(f, sigma_min, sigma_max, epsabs=0.0, epsrel=1e-10, limit=200)
     return h**3 * val
@@ -102,7 +102,7 @@ def optical_depth(
     zs = np.atleast_1d(np.asarray(z_source, dtype=np.float64))
     h = float(cosmology.H0.to_value("km / (Mpc s)")) / 100.0
     m4 = sigma_moment(sigma_min, smax, h)
-    table = pop.distances(cosmology)
+    table = relations.distances(cosmology)
     upper = np.clip(np.minimum(zs - SOURCE_BEHIND_DZ, zmax), 0.0, None)
     u = np.linspace(0.0, 1.0, n_grid)
     zl = upper[:, None] * u[None, :]
@@ -171,7 +171,7 @@ def lens_density(
         return lenspop_density(cosmology, mag_min, mag_max, sigma_min, sigma_max, z_lens_max, n_z)
     mag_min = 22.0 if mag_min is None else float(mag_min)
     mag_max = 27.0 if mag_max is None else float(mag_max)
-    p = pop.population_parameters()
+    p = relations.population_parameters()
     mags = np.linspace(mag_min, mag_max, n_mag)
     z = np.linspace(0.0, z_source_max, n_z)
     tau = optical_depth(
