@@ -27,6 +27,7 @@ from simlens.population.parameters import population_parameters
 Array = NDArray[np.float64]
 
 __all__ = [
+    "SIGMA_V_MIN_KM_S",
     "lens_axis_ratio",
     "lens_light_from_sigma",
     "sample_lens_redshift",
@@ -34,6 +35,10 @@ __all__ = [
     "vdf_dn_dsigma",
     "vdf_pdf",
 ]
+
+#: Lower bound of the deflectors' velocity dispersion (km/s): LensPop's population starts at
+#: 100 km/s; sampling, the density integral and the detectable fraction all use this bound.
+SIGMA_V_MIN_KM_S = 100.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,7 +72,7 @@ def vdf_dn_dsigma(sigma: ArrayLike) -> Array:
 def vdf_pdf(
     sigma: ArrayLike,
     *,
-    sigma_min: float = 100.0,
+    sigma_min: float = SIGMA_V_MIN_KM_S,
     sigma_max: float = 400.0,
     weight_power: float = 0.0,
 ) -> Array:
@@ -112,7 +117,7 @@ def sample_velocity_dispersion(
     n: int,
     rng: np.random.Generator,
     *,
-    sigma_min: float = 100.0,
+    sigma_min: float = SIGMA_V_MIN_KM_S,
     sigma_max: float = 400.0,
     weight_power: float = 0.0,
 ) -> Array:

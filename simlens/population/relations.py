@@ -37,6 +37,7 @@ from simlens.physics.distances import (
     uniform_interp,
 )
 from simlens.population.lens_galaxies import (
+    SIGMA_V_MIN_KM_S,
     lens_axis_ratio,
     lens_light_from_sigma,
     sample_lens_redshift,
@@ -52,6 +53,7 @@ from simlens.population.parameters import (
 from simlens.population.source_galaxies import sample_sources, source_axis_ratio, source_size
 
 __all__ = [
+    "SIGMA_V_MIN_KM_S",
     "SPEED_OF_LIGHT_KM_S",
     "Z_TABLE_MAX",
     "DistanceTable",

@@ -80,7 +80,7 @@ def _draw_systems_free(
     while have < m:
         k = max(4 * (m - have), 256)
         sig = relations.sample_velocity_dispersion(
-            k, rng, sigma_min=100.0, sigma_max=smax, weight_power=4.0
+            k, rng, sigma_min=relations.SIGMA_V_MIN_KM_S, sigma_max=smax, weight_power=4.0
         )
         zl = relations.sample_lens_redshift(k, rng, cosmo, z_max=cfg["lens.z_max"])
         src = _draw_sources(k, rng, source_population)
@@ -120,12 +120,12 @@ def _draw_systems_given_theta(
     sig = np.where(
         ok, relations.sigma_from_einstein_radius(th, zl, np.where(ok, zs, zl + 1.0), cosmo), np.nan
     )
-    smax = cfg["lens.sigma_v_max_conditioned"]
+    smin, smax = relations.SIGMA_V_MIN_KM_S, cfg["lens.sigma_v_max_conditioned"]
     with np.errstate(invalid="ignore"):
         w = np.where(
-            ok & (sig >= 100.0) & (sig <= smax),
+            ok & (sig >= smin) & (sig <= smax),
             # unnormalised VDF (per km/s) times the Jacobian sigma: only ratios matter
-            relations.vdf_dn_dsigma(np.clip(np.nan_to_num(sig, nan=100.0), 100.0, smax))
+            relations.vdf_dn_dsigma(np.clip(np.nan_to_num(sig, nan=smin), smin, smax))
             * np.nan_to_num(sig),
             0.0,
         )
