@@ -33,17 +33,21 @@ that workers and the pool change nothing). Run on an otherwise idle machine::
 
     python scripts/bench_scale.py                 # 20,000 and 100,000 lenses: hours on 2 cores
     python scripts/bench_scale.py --quick         # 48 and 96 lenses: a smoke test (minutes)
+    python scripts/bench_scale.py --keep DIR --probe-only   # stage 5 again, over DIR/w2.zarr
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -223,6 +227,34 @@ def probe_has_workers() -> bool:
     return "--workers" in done.stdout
 
 
+def probe_stage(folder: Path, n: int, report: Callable[[str, str], None]) -> None:
+    """`probe bin` over ``folder/w2.zarr`` with 1 worker, 1 worker on one core, and 2 workers."""
+    if not probe_has_workers():
+        print("  probe bin --workers: not in this probe yet; probe stage skipped")
+        return
+    model = ROOT / "simlens" / "finders" / "weights" / "A.onnx"
+    bins: dict[tuple[int, bool], float] = {}
+    for label, workers, pin in (("", 1, False), (", one core", 1, True), ("", 2, False)):
+        out = folder / f"bin{workers}{'p' if pin else ''}"
+        # A result folder of an earlier run holds checkpoints that would be reused.
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [
+            sys.executable, "-m", "probe.cli", "bin", "--model", str(model),
+            "--data", str(folder / "w2.zarr"), "--by", "theta_E", "--bins", "5",
+            "--plot", "none", "--quiet", "--workers", str(workers), "--out", str(out),
+        ]  # fmt: skip
+        wall, peak, _ = run_measured(one_core(cmd) if pin else cmd, env=ONE_THREAD if pin else None)
+        bins[(workers, pin)] = wall
+        report(
+            f"probe bin over {n}, --workers {workers}{label}",
+            f"{wall:8.1f} s  {n / wall:7.1f} img/s  {peak}",
+        )
+    speedup = bins[(1, True)] / bins[(2, False)]
+    report("probe bin speed-up, 2 workers vs one core", f"{speedup:.2f}x")
+    speedup = bins[(1, False)] / bins[(2, False)]
+    report("probe bin speed-up, 2 workers vs in-process", f"{speedup:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=20_000, help="lenses of the main runs (20000)")
@@ -230,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=256, help="lenses per shard (256)")
     ap.add_argument("--quick", action="store_true", help="48 / 96 lenses, chunk 8: a smoke test")
     ap.add_argument("--keep", type=Path, help="write the stores here (default: a temp dir)")
+    ap.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="only the probe stage, over KEEP/w2.zarr of an earlier --keep run",
+    )
     ap.add_argument(
         "--pool-run", nargs=4, metavar=("OUT", "N", "W", "CHUNK"), help=argparse.SUPPRESS
     )
@@ -252,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         f"bench_scale: n={args.n}, n_large={args.n_large}, chunk={args.chunk}, "
         f"cores={os.cpu_count()}, stores in {folder}"
     )
+    if args.probe_only:
+        store = folder / "w2.zarr"
+        if args.keep is None or not (store / "manifest.json").is_file():
+            ap.error("--probe-only needs --keep FOLDER holding w2.zarr from an earlier --keep run")
+        n = int(json.loads((store / "manifest.json").read_text())["n"])
+        probe_stage(folder, n, report)
+        return 0
     runs: dict[str, tuple[float, Peak]] = {}
     for name, workers, pin in (("w1", 1, False), ("w1c", 1, True), ("w2", 2, False)):
         cmd = generate_cmd(folder / f"{name}.zarr", args.n, workers, args.chunk)
@@ -304,49 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     identical = all(same_store(folder / "w1.zarr", folder / f"{k}.zarr") for k in others)
     report("stores identical (workers 1, 1 on one core, 2, pool)", str(identical))
 
-    if not probe_has_workers():
-        print("  probe bin --workers: not in this probe yet; probe stage skipped")
-    else:
-        model = ROOT / "simlens" / "finders" / "weights" / "A.onnx"
-        bins: dict[tuple[int, bool], float] = {}
-        for label, workers, pin in (("", 1, False), (", one core", 1, True), ("", 2, False)):
-            cmd = [
-                sys.executable,
-                "-m",
-                "probe.cli",
-                "bin",
-                "--model",
-                str(model),
-                "--data",
-                str(folder / "w2.zarr"),
-                "--by",
-                "theta_E",
-                "--bins",
-                "5",
-                "--plot",
-                "none",
-                "--quiet",
-                "--workers",
-                str(workers),
-                "--out",
-                str(folder / f"bin{workers}{'p' if pin else ''}"),
-            ]
-            wall, peak, _ = run_measured(
-                one_core(cmd) if pin else cmd, env=ONE_THREAD if pin else None
-            )
-            bins[(workers, pin)] = wall
-            report(
-                f"probe bin over {args.n}, --workers {workers}{label}",
-                f"{wall:8.1f} s  {args.n / wall:7.1f} img/s  {peak}",
-            )
-        report(
-            "probe bin speed-up, 2 workers vs one core",
-            f"{bins[(1, True)] / bins[(2, False)]:.2f}x",
-        )
-        report(
-            "probe bin speed-up, 2 workers vs in-process",
-            f"{bins[(1, False)] / bins[(2, False)]:.2f}x",
-        )
+    probe_stage(folder, args.n, report)
     if args.quick:
         print("(--quick: a smoke test; the figures mean nothing at this size)")
     return 0

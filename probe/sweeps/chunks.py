@@ -48,10 +48,10 @@ def baseline_task(
     """p(lens) of one chunk and its hash leaves (validating pixels on the way)."""
     adapter = model.get()
     images = _images(window, channels_first)
-    leaves = images.leaf_digests(check=True, offset=lo)
+    leaves: list[bytes] = []
     p = np.empty(images.n)
-    for start, stop in images.spans(batch_size):
-        p[start:stop] = adapter(images.batch(start, stop))
+    for start, stop, batch in images.scan(batch_size, leaves, check=True, offset=lo):
+        p[start:stop] = adapter(batch)
     return p, leaves
 
 

@@ -179,3 +179,56 @@ def test_pixel_hash_independent_of_batching_and_source(data, tmp_path):
     changed[3 * HASH_LEAF + 1, 1, 1, 0] = np.inf
     with pytest.raises(probe.errors.ProbeValueError, match=f"NaN at index {2 * HASH_LEAF + 5}$"):
         ImageSet(changed).hash_pixels()
+
+
+class CountingSource:
+    """An array-like that counts the images read from it (as a store on disk would cost)."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images, self.shape, self.dtype, self.read = images, images.shape, images.dtype, 0
+
+    def __getitem__(self, key):
+        out = self.images[key]
+        self.read += len(out)
+        return out
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 100, 256, 1000])
+@pytest.mark.parametrize("channels_first", [False, True])
+def test_scan_reads_each_image_once_with_the_leaves_and_batches_of_two_passes(
+    data, batch_size, channels_first
+):
+    """Scoring a chunk (probe.sweeps.chunks.baseline_task) reads each image once: the batches of
+    ``batch`` and the leaves of ``leaf_digests`` (two passes, two reads) from one pass."""
+    from probe.adapters.images import ImageSet
+
+    images, _ = data
+    source = np.ascontiguousarray(np.moveaxis(images, -1, 1)) if channels_first else images
+    ref = ImageSet(source, channels_first=channels_first)
+    counted = CountingSource(source)
+    leaves: list[bytes] = []
+    got = list(ImageSet(counted, channels_first=channels_first).scan(batch_size, leaves))
+    assert [(a, b) for a, b, _ in got] == list(ref.spans(batch_size))
+    for start, stop, batch in got:
+        np.testing.assert_array_equal(batch, ref.batch(start, stop))
+    assert leaves == ref.leaf_digests()
+    assert counted.read == len(images)
+
+
+def test_scan_names_the_first_nonfinite_image_before_the_model_sees_it(data):
+    from probe.adapters.images import HASH_LEAF, ImageSet
+
+    images, _ = data
+    bad = images.copy()
+    bad[2 * HASH_LEAF + 5, 1, 1, 0] = np.nan
+    bad[3 * HASH_LEAF + 1, 1, 1, 0] = np.inf
+    shown = []
+
+    def score_all() -> None:
+        for _, stop, batch in ImageSet(bad).scan(100, [], offset=1000):
+            assert np.isfinite(batch).all()
+            shown.append(stop)
+
+    with pytest.raises(probe.errors.ProbeValueError, match=f"NaN at index {1000 + 2 * 64 + 5}$"):
+        score_all()
+    assert shown == [100]  # batch 100:200 holds the NaN (image 133): it is never shown
