@@ -12,7 +12,6 @@ chunk index), so a resumed run's outputs equal an uninterrupted run's.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from probe.errors import ProbeValueError
+from probe.safe_io import atomic_bytes
 
 KEY_FILE = "key.json"
 
@@ -97,19 +97,6 @@ class Checkpoints:
         # any chunk finishes leaves nothing behind.
         self._started = False
 
-    def _atomic(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-
     def get(self, name: str) -> dict[str, np.ndarray] | None:
         """The arrays of chunk ``name`` if a verified checkpoint of this run holds them."""
         import io
@@ -145,13 +132,13 @@ class Checkpoints:
         if not self._started:
             self.root.mkdir(parents=True, exist_ok=True)
             key = json.dumps(self.key, indent=1, sort_keys=True).encode()
-            self._atomic(self.root / KEY_FILE, key)
+            atomic_bytes(self.root / KEY_FILE, key)
             self._started = True
         info = {"key": self.key_digest, "name": name, "sha256": _arrays_sha(arrays)}
         meta = np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **{"__meta__": meta, **arrays})  # type: ignore[arg-type]
-        self._atomic(self.root / f"{name}.npz", buf.getvalue())
+        atomic_bytes(self.root / f"{name}.npz", buf.getvalue())
         self.computed += 1
 
     def discard(self) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "DiskFullError",
     "OutputExistsError",
     "WriterBusyError",
+    "atomic_bytes",
     "check_free_space",
     "overwrite_default",
     "overwrite_policy",
@@ -57,6 +58,24 @@ class WriterBusyError(FileExistsError):
 
 class DiskFullError(OSError):
     """The disk (or quota, or file-size limit) ran out while writing; nothing was written."""
+
+
+def atomic_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename), with no
+    lock or overwrite check: for files inside an output that :func:`safe_target` or the
+    caller's own lock already guards (a store's shards, a run's checkpoints)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def overwrite_default() -> bool:

@@ -36,6 +36,7 @@ from probe.safe_io import (
     DiskFullError,
     OutputExistsError,
     WriterBusyError,
+    atomic_bytes,
     overwrite_policy,
     remove_stale_temps,
 )
@@ -613,3 +614,23 @@ def test_disk_full_error_from_a_python_writer(tmp_path):
     with pytest.raises(DiskFullError, match=r"r\.json: disk full.*nothing written"):
         atomic_write(tmp_path / "r.json", full)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_bytes_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    """Fault: fsync fails mid-write (a store's done record, a checkpoint): the old bytes stay,
+    no temporary file is left; a good write replaces the file whole."""
+    target = tmp_path / "shard-00001.json"
+    atomic_bytes(target, b"old")
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        atomic_bytes(target, b"new record")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+    monkeypatch.undo()
+    atomic_bytes(target, b"new record")
+    assert target.read_bytes() == b"new record"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

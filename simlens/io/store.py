@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from probe.safe_io import atomic_bytes
 from simlens.errors import SimlensValueError
 from simlens.io.h5format import check_truth
 from simlens.io.provenance import utc_now
@@ -23,7 +24,6 @@ from simlens.io.store_layout import (
     MANIFEST,
     STORE_FORMAT,
     STORE_VERSION,
-    atomic_bytes,
     done_name,
     image_name,
     sha256,

@@ -28,7 +28,6 @@ naming it; :func:`simlens.io.store.verify_shard` also checks sha256.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -59,20 +58,6 @@ def done_name(k: int) -> str:
 
 def image_name(k: int) -> str:
     return f"images/c/{k}/0/0/0"  # Zarr v3 default chunk key: one file per shard
-
-
-def atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def sha256(path: Path) -> str:
