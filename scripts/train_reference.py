@@ -174,6 +174,20 @@ def render(truth: pd.DataFrame, workers: int, setup: str = "paper") -> np.ndarra
     return _sim(setup).render(truth, workers=workers)
 
 
+def environment() -> dict[str, Any]:
+    """The machine and software versions recorded beside every trained finder."""
+    from simlens.io.provenance import package_version
+
+    return {
+        "machine": {"cpus": os.cpu_count()},
+        "versions": {
+            "simlens": package_version(),
+            "keras": __import__("keras").__version__,
+            "tensorflow": __import__("tensorflow").__version__,
+        },
+    }
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (sampling/rendering workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -364,7 +378,6 @@ def train_c(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     Writes ``C.keras`` and the record ``C.json`` to ``out``; returns the record.
     """
     from simlens.finders import C_SURVEY
-    from simlens.io.provenance import package_version
 
     setup, n, n_test = "yields", args.c_lenses, args.c_test
     seeds = {
@@ -506,12 +519,7 @@ def train_c(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "total_wall": time.perf_counter() - wall0,
             "total_cpu": cpu_seconds() - cpu0,
         },
-        "machine": {"cpus": os.cpu_count()},
-        "versions": {
-            "simlens": package_version(),
-            "keras": __import__("keras").__version__,
-            "tensorflow": __import__("tensorflow").__version__,
-        },
+        **environment(),
         "quick": bool(args.quick),
     }
     (out / "C.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -642,8 +650,6 @@ def main(argv: list[str] | None = None) -> int:
     n_val = max(round(args.val_frac * n), 2)
     is_val_sys[np.random.default_rng(seeds["split"]).permutation(n)[:n_val]] = True
 
-    from simlens.io.provenance import package_version
-
     trained: dict[str, Any] = {}
     for name in names:
         t_net, cpu_net = time.perf_counter(), cpu_seconds()
@@ -754,12 +760,7 @@ def main(argv: list[str] | None = None) -> int:
                 "total_wall_so_far": time.perf_counter() - wall0,
                 "total_cpu_so_far": cpu_seconds() - cpu0,
             },
-            "machine": {"cpus": os.cpu_count()},
-            "versions": {
-                "simlens": package_version(),
-                "keras": __import__("keras").__version__,
-                "tensorflow": __import__("tensorflow").__version__,
-            },
+            **environment(),
             "quick": bool(args.quick),
         }
         (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")

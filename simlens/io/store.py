@@ -73,15 +73,18 @@ def create_store(
     group = zarr.open_group(store=str(root), mode="w-", zarr_format=3)
     for sub in ("truth", "done"):
         (root / sub).mkdir()
+    layout: dict[str, Any] = {
+        "format": STORE_FORMAT,
+        "format_version": STORE_VERSION,
+        "n": int(n),
+        "npix": int(npix),
+        "bands": list(bands),
+        "shard_size": int(shard_size),
+        "n_shards": n_shards,
+    }
     group.attrs.update(
         {
-            "format": STORE_FORMAT,
-            "format_version": STORE_VERSION,
-            "n": int(n),
-            "npix": int(npix),
-            "bands": list(bands),
-            "shard_size": int(shard_size),
-            "n_shards": n_shards,
+            **layout,
             "columns": json.dumps(list(columns)),
             "provenance": json.dumps(provenance),
         }
@@ -97,13 +100,7 @@ def create_store(
         fill_value=0.0,
     )
     manifest = {
-        "format": STORE_FORMAT,
-        "format_version": STORE_VERSION,
-        "n": int(n),
-        "npix": int(npix),
-        "bands": list(bands),
-        "shard_size": int(shard_size),
-        "n_shards": n_shards,
+        **layout,
         "created_utc": utc_now(),
         "fingerprint": fingerprint,
         "provenance": provenance,
