@@ -63,7 +63,9 @@ class DiskFullError(OSError):
 def atomic_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename), with no
     lock or overwrite check: for files inside an output that :func:`safe_target` or the
-    caller's own lock already guards (a store's shards, a run's checkpoints)."""
+    caller's own lock already guards (a store's shards, a run's checkpoints). Unlike
+    :func:`safe_target` it fsyncs (a resumed run trusts what it finds) and removes no other
+    writer's temporary files (workers on other hosts share the folder; pids say nothing)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:

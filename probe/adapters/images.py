@@ -135,12 +135,8 @@ class ImageSet:
         """
 
         def leaf(start: int) -> bytes:
-            raw = np.ascontiguousarray(
-                read_slice(self.source, start, min(start + HASH_LEAF, self.n))
-            )
-            if check:
-                self.check_finite(raw, offset + start)
-            return hashlib.sha256(raw.data.cast("B")).digest()
+            raw = read_slice(self.source, start, min(start + HASH_LEAF, self.n))
+            return self.leaf_digest(raw, offset + start, check=check)
 
         starts = range(0, self.n, HASH_LEAF)
         if self.in_memory and len(starts) > 1:
@@ -150,6 +146,14 @@ class ImageSet:
                 return list(pool.map(leaf, starts))
         # h5py and memmaps are read serially
         return [leaf(s) for s in starts]
+
+    def leaf_digest(self, raw: np.ndarray, start: int, *, check: bool = True) -> bytes:
+        """SHA-256 of one leaf as read from the source (its layout), ``start`` its first image's
+        index (for messages); with ``check``, "images contain NaN at index ..." first."""
+        raw = np.ascontiguousarray(raw)
+        if check:
+            self.check_finite(raw, start)
+        return hashlib.sha256(raw.data.cast("B")).digest()
 
     def scan(
         self, batch_size: int, leaves: list[bytes], *, check: bool = True, offset: int = 0
@@ -168,10 +172,8 @@ class ImageSet:
                 upto = min(-(-stop // HASH_LEAF) * HASH_LEAF, self.n)
                 raw = read_slice(self.source, read_to, upto)
                 for first in range(0, len(raw), HASH_LEAF):
-                    leaf = np.ascontiguousarray(raw[first : first + HASH_LEAF])
-                    if check:
-                        self.check_finite(leaf, offset + read_to + first)
-                    leaves.append(hashlib.sha256(leaf.data.cast("B")).digest())
+                    leaf = raw[first : first + HASH_LEAF]
+                    leaves.append(self.leaf_digest(leaf, offset + read_to + first, check=check))
                 kept_raw = raw if kept_raw is None else np.concatenate([kept_raw, raw])
                 read_to = upto
             assert kept_raw is not None
